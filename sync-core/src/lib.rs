@@ -1,0 +1,26 @@
+//! fieldsync's shared core, used unchanged by the server and by the phone.
+//!
+//! - [`model`]: Project 8 record types, their versioned schemas and validation, areas and
+//!   ethnic groups;
+//! - [`record`]: each record as one Automerge document (edits, current values, conflicts);
+//! - [`store`]: the local SQLite store (documents saved change by change, a projection for
+//!   lists and search);
+//! - [`search`]: Vietnamese diacritic-insensitive folding;
+//! - [`protocol`]: the sans-IO sync protocol (messages, codec, client and server steps);
+//! - [`generator`]: realistic seeded demo and test data.
+//!
+//! sync-core does no IO of its own beyond its SQLite file: no sockets, no async runtime, no
+//! clock. Drivers (the server, the phone bindings, tests) move bytes.
+
+pub mod error;
+pub mod generator;
+pub mod model;
+pub mod protocol;
+pub mod record;
+pub mod search;
+pub mod store;
+
+pub use error::{CoreError, Result};
+pub use model::{RecordType, Value};
+pub use record::{RecordDoc, RecordView};
+pub use store::Store;

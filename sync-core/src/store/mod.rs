@@ -1,0 +1,438 @@
+//! The local store: record documents in one SQLite file (WAL), saved change by change.
+//!
+//! Every edit is one transaction that writes the new change, folds it into the record's
+//! projection row, and (every [`COMPACT_EVERY`] changes) a fresh snapshot of the document, so
+//! a process killed at any point leaves the file with every committed edit. Lists and
+//! searches read only the projection table; a document is loaded only when a record is opened
+//! or edited, which is what lets a 20,000-record store open instantly on a phone.
+
+mod projection;
+mod schema;
+
+pub use projection::{ListFilter, RecordSummary, Status};
+pub use schema::VERSION as SCHEMA_VERSION;
+
+use crate::error::{CoreError, Result};
+use crate::model::{RecordType, Value};
+use crate::record::{decode_change, RecordChange, RecordDoc, RecordView};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::collections::BTreeMap;
+use std::path::Path;
+use uuid::Uuid;
+
+/// How many changes a record accumulates before its snapshot is rewritten.
+pub const COMPACT_EVERY: i64 = 32;
+
+const META_DEVICE_ID: &str = "device_id";
+
+/// What applying a batch of received changes did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplyReport {
+    pub applied: usize,
+    /// Already present: harmless resends.
+    pub duplicates: usize,
+    /// Records holding changes whose dependencies have not arrived, with the missing hashes.
+    pub waiting: BTreeMap<Uuid, Vec<[u8; 32]>>,
+}
+
+/// A local fieldsync store.
+pub struct Store {
+    conn: Connection,
+    device_id: Uuid,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`, upgrading its schema.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: an officer's edit acknowledged on screen must survive a power cut too.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        schema::upgrade(&mut conn)?;
+        let device_id = match meta_get(&conn, META_DEVICE_ID)? {
+            Some(s) => Uuid::parse_str(&s).map_err(|_| CoreError::Corrupt {
+                id: Uuid::nil(),
+                reason: "store device id is not a UUID".into(),
+            })?,
+            None => {
+                // The Automerge actor of every change made here: unique per installed store, so
+                // a reinstalled app never reuses an actor's sequence numbers.
+                let id = Uuid::new_v4();
+                meta_set(&conn, META_DEVICE_ID, &id.to_string())?;
+                id
+            }
+        };
+        Ok(Store { conn, device_id })
+    }
+
+    /// This store's device id (the Automerge actor of its changes).
+    pub fn device_id(&self) -> Uuid {
+        self.device_id
+    }
+
+    /// Runs several edits in one transaction: all of them land, or none.
+    pub fn write<T>(&mut self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
+        let mut writer = Writer {
+            tx: self.conn.transaction()?,
+            device_id: self.device_id,
+        };
+        let out = f(&mut writer)?;
+        writer.tx.commit()?;
+        Ok(out)
+    }
+
+    pub fn create(
+        &mut self,
+        record_type: RecordType,
+        fields: &BTreeMap<String, Value>,
+    ) -> Result<Uuid> {
+        self.write(|w| w.create(record_type, fields))
+    }
+
+    pub fn set_field(&mut self, id: Uuid, field: &str, value: &Value) -> Result<()> {
+        self.write(|w| w.edit(id, |d| d.set_field(field, value)))
+    }
+
+    pub fn clear_field(&mut self, id: Uuid, field: &str) -> Result<()> {
+        self.write(|w| w.edit(id, |d| d.clear_field(field)))
+    }
+
+    pub fn add_member(&mut self, id: Uuid, field: &str, member: &str) -> Result<()> {
+        self.write(|w| w.edit(id, |d| d.add_member(field, member)))
+    }
+
+    pub fn remove_member(&mut self, id: Uuid, field: &str, member: &str) -> Result<()> {
+        self.write(|w| w.edit(id, |d| d.remove_member(field, member)))
+    }
+
+    pub fn soft_delete(&mut self, id: Uuid) -> Result<()> {
+        self.write(|w| w.edit(id, RecordDoc::soft_delete))
+    }
+
+    pub fn restore(&mut self, id: Uuid) -> Result<()> {
+        self.write(|w| w.edit(id, RecordDoc::restore))
+    }
+
+    /// Reads a record: its current values, sets and conflicts.
+    pub fn get(&self, id: Uuid) -> Result<RecordView> {
+        load_doc(&self.conn, id, self.device_id)?.view()
+    }
+
+    /// Loads a record's document, e.g. to read changes by hash.
+    pub fn doc(&self, id: Uuid) -> Result<RecordDoc> {
+        load_doc(&self.conn, id, self.device_id)
+    }
+
+    /// Lists records from the projection table without loading any document.
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<RecordSummary>> {
+        projection::list(&self.conn, filter)
+    }
+
+    pub fn count(&self, filter: &ListFilter) -> Result<u64> {
+        projection::count(&self.conn, filter)
+    }
+
+    /// Applies changes received from a peer, all in one transaction.
+    pub fn apply_remote(&mut self, changes: &[(Uuid, Vec<u8>)]) -> Result<ApplyReport> {
+        self.write(|w| w.apply_remote(changes))
+    }
+
+    /// Local changes the server has not yet acknowledged, oldest first, up to `max_bytes`
+    /// (at least one change, however large, so that progress is always possible).
+    pub fn unacked(&self, max_bytes: usize) -> Result<Vec<RecordChange>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT record_id, hash, bytes FROM changes WHERE local = 1 AND acked = 0 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        let mut total = 0;
+        while let Some(row) = rows.next()? {
+            let bytes: Vec<u8> = row.get(2)?;
+            if !out.is_empty() && total + bytes.len() > max_bytes {
+                break;
+            }
+            total += bytes.len();
+            out.push(RecordChange {
+                record_id: uuid_from_row(row.get(0)?)?,
+                hash: hash_from_row(row.get(1)?)?,
+                bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn unacked_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM changes WHERE local = 1 AND acked = 0",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Marks local changes as durably stored by the server.
+    pub fn ack(&mut self, hashes: &[[u8; 32]]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached("UPDATE changes SET acked = 1 WHERE hash = ?1")?;
+            for h in hashes {
+                stmt.execute([&h[..]])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Reads a value stored by the sync driver (cursor, server URL, token ...).
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        meta_get(&self.conn, key)
+    }
+
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        meta_set(&self.conn, key, value)
+    }
+
+    /// Writes received changes and a new meta value (the sync cursor) in one transaction, so
+    /// a cursor never runs ahead of what was stored.
+    pub fn apply_remote_and_set_meta(
+        &mut self,
+        changes: &[(Uuid, Vec<u8>)],
+        key: &str,
+        value: &str,
+    ) -> Result<ApplyReport> {
+        self.write(|w| {
+            let report = w.apply_remote(changes)?;
+            meta_set(&w.tx, key, value)?;
+            Ok(report)
+        })
+    }
+
+    /// Bytes used by the store file (pages in use).
+    pub fn size_bytes(&self) -> Result<u64> {
+        let pages: u64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let size: u64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(pages * size)
+    }
+
+    /// Folds the write-ahead log back into the main file.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+        Ok(())
+    }
+}
+
+/// Edits inside one store transaction (see [`Store::write`]).
+pub struct Writer<'a> {
+    tx: Transaction<'a>,
+    device_id: Uuid,
+}
+
+impl Writer<'_> {
+    /// Creates a record with a new UUIDv7 id; invalid fields write nothing.
+    pub fn create(
+        &mut self,
+        record_type: RecordType,
+        fields: &BTreeMap<String, Value>,
+    ) -> Result<Uuid> {
+        self.create_with_id(Uuid::now_v7(), record_type, fields)
+    }
+
+    /// Creates a record with a given id (generators and imports; ids must be unique UUIDs).
+    pub fn create_with_id(
+        &mut self,
+        id: Uuid,
+        record_type: RecordType,
+        fields: &BTreeMap<String, Value>,
+    ) -> Result<Uuid> {
+        let (mut doc, change) = RecordDoc::create(id, record_type, fields, self.device_id)?;
+        self.tx
+            .execute("INSERT INTO records (id) VALUES (?1)", [id.as_bytes()])?;
+        let seq = insert_change(&self.tx, &change, true)?;
+        self.after_change(&mut doc, seq)?;
+        Ok(id)
+    }
+
+    /// Loads a record, runs one edit on it, and stores the change it made.
+    pub fn edit(
+        &mut self,
+        id: Uuid,
+        op: impl FnOnce(&mut RecordDoc) -> Result<RecordChange>,
+    ) -> Result<()> {
+        let mut doc = load_doc(&self.tx, id, self.device_id)?;
+        let change = op(&mut doc)?;
+        let seq = insert_change(&self.tx, &change, true)?;
+        self.after_change(&mut doc, seq)
+    }
+
+    /// Applies received changes; duplicates are skipped, early arrivals are kept until their
+    /// dependencies come.
+    pub fn apply_remote(&mut self, changes: &[(Uuid, Vec<u8>)]) -> Result<ApplyReport> {
+        let mut report = ApplyReport::default();
+        let mut by_record: BTreeMap<Uuid, Vec<&Vec<u8>>> = BTreeMap::new();
+        for (id, bytes) in changes {
+            by_record.entry(*id).or_default().push(bytes);
+        }
+        for (id, list) in by_record {
+            let exists = self
+                .tx
+                .query_row(
+                    "SELECT 1 FROM records WHERE id = ?1",
+                    [id.as_bytes()],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            let mut doc = if exists {
+                load_doc(&self.tx, id, self.device_id)?
+            } else {
+                self.tx
+                    .execute("INSERT INTO records (id) VALUES (?1)", [id.as_bytes()])?;
+                RecordDoc::empty(id, self.device_id)
+            };
+            let mut last_seq = None;
+            for bytes in list {
+                let change = decode_change(bytes)?;
+                let hash = change.hash();
+                if doc.has_change(&hash) {
+                    report.duplicates += 1;
+                    continue;
+                }
+                let stored = RecordChange {
+                    record_id: id,
+                    hash,
+                    bytes: bytes.clone(),
+                };
+                match insert_change(&self.tx, &stored, false)? {
+                    0 => report.duplicates += 1,
+                    seq => {
+                        last_seq = Some(seq);
+                        report.applied += 1;
+                    }
+                }
+                doc.apply([change])?;
+            }
+            let missing = doc.missing_deps();
+            if !missing.is_empty() {
+                report
+                    .waiting
+                    .insert(id, missing.iter().map(|h| h.0).collect());
+            }
+            if let Some(seq) = last_seq {
+                self.after_change(&mut doc, seq)?;
+            }
+        }
+        Ok(report)
+    }
+
+    fn after_change(&mut self, doc: &mut RecordDoc, seq: i64) -> Result<()> {
+        let id = doc.id();
+        if doc.record_type().is_some() {
+            projection::upsert(&self.tx, &doc.view()?, seq)?;
+        }
+        let (snapshot_seq, pending): (i64, i64) = self.tx.query_row(
+            "SELECT r.snapshot_seq, (SELECT COUNT(*) FROM changes c WHERE c.record_id = r.id AND c.seq > r.snapshot_seq)
+             FROM records r WHERE r.id = ?1",
+            [id.as_bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        // A document still waiting for dependencies keeps its raw changes: a snapshot would not
+        // contain the held ones.
+        if pending >= COMPACT_EVERY && doc.missing_deps().is_empty() && seq > snapshot_seq {
+            let snapshot = doc.save();
+            self.tx.execute(
+                "UPDATE records SET snapshot = ?2, snapshot_seq = ?3 WHERE id = ?1",
+                params![id.as_bytes(), snapshot, seq],
+            )?;
+            // Local changes stay until acknowledged; everything else now lives in the snapshot.
+            self.tx.execute(
+                "DELETE FROM changes WHERE record_id = ?1 AND seq <= ?2 AND (local = 0 OR acked = 1)",
+                params![id.as_bytes(), seq],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Inserts a change row; returns its sequence number, or 0 if the hash was already stored.
+fn insert_change(conn: &Connection, change: &RecordChange, local: bool) -> Result<i64> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO changes (record_id, hash, bytes, local) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            change.record_id.as_bytes(),
+            &change.hash.0[..],
+            change.bytes,
+            local
+        ],
+    )?;
+    Ok(if n == 0 { 0 } else { conn.last_insert_rowid() })
+}
+
+fn load_doc(conn: &Connection, id: Uuid, device_id: Uuid) -> Result<RecordDoc> {
+    let row: Option<(Option<Vec<u8>>, i64)> = conn
+        .query_row(
+            "SELECT snapshot, snapshot_seq FROM records WHERE id = ?1",
+            [id.as_bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (snapshot, snapshot_seq) = row.ok_or(CoreError::NotFound(id))?;
+    let mut doc = match snapshot {
+        Some(bytes) => RecordDoc::load(id, &bytes, device_id)?,
+        None => RecordDoc::empty(id, device_id),
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT bytes FROM changes WHERE record_id = ?1 AND seq > ?2 ORDER BY seq",
+    )?;
+    let changes = stmt
+        .query_map(params![id.as_bytes(), snapshot_seq], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })?
+        .map(|bytes| {
+            let bytes = bytes?;
+            decode_change(&bytes).map_err(|e| CoreError::Corrupt {
+                id,
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    doc.apply(changes).map_err(|e| CoreError::Corrupt {
+        id,
+        reason: e.to_string(),
+    })?;
+    if doc.record_type().is_none() && doc.missing_deps().is_empty() {
+        return Err(CoreError::Corrupt {
+            id,
+            reason: "document has no record type".into(),
+        });
+    }
+    Ok(doc)
+}
+
+fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn uuid_from_row(bytes: Vec<u8>) -> Result<Uuid> {
+    Uuid::from_slice(&bytes).map_err(|_| CoreError::Corrupt {
+        id: Uuid::nil(),
+        reason: "record id is not 16 bytes".into(),
+    })
+}
+
+fn hash_from_row(bytes: Vec<u8>) -> Result<automerge::ChangeHash> {
+    automerge::ChangeHash::try_from(bytes.as_slice()).map_err(|_| CoreError::Corrupt {
+        id: Uuid::nil(),
+        reason: "change hash is not 32 bytes".into(),
+    })
+}

@@ -1,0 +1,191 @@
+//! The projection table: one row per record with what lists, filters and searches need.
+
+use super::uuid_from_row;
+use crate::error::Result;
+use crate::model::{schema_of, RecordType, Value};
+use crate::record::RecordView;
+use crate::search::{fold, query_terms};
+use rusqlite::types::ToSql;
+use rusqlite::{params, Connection};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Lifecycle state of a record as lists show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    /// Soft-deleted: hidden from lists by default, restorable.
+    Deleted,
+    /// A duplicate merged into another record: lists redirect to the survivor.
+    Merged,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Deleted => "deleted",
+            Status::Merged => "merged",
+        }
+    }
+
+    fn parse(s: &str) -> Status {
+        match s {
+            "deleted" => Status::Deleted,
+            "merged" => Status::Merged,
+            _ => Status::Active,
+        }
+    }
+}
+
+/// A filter for [`super::Store::list`]; empty fields match everything.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    pub record_type: Option<RecordType>,
+    pub commune: Option<String>,
+    /// Diacritic- and case-insensitive; every word must appear.
+    pub search: Option<String>,
+    /// Include deleted and merged records.
+    pub include_inactive: bool,
+    pub only_conflicts: bool,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+/// One row of a list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSummary {
+    pub id: Uuid,
+    pub record_type: RecordType,
+    pub commune: Option<String>,
+    pub status: Status,
+    /// The record's name as entered (head of household, person, group, topic); support cases
+    /// show only their kind, as their title appears in lists.
+    pub title: String,
+    pub conflicts: u32,
+    /// Position of the record's latest change in this store: causal arrival order, no clock.
+    pub last_change_seq: i64,
+}
+
+pub(super) fn upsert(conn: &Connection, view: &RecordView, seq: i64) -> Result<()> {
+    let status = if view.merged_into.is_some() {
+        Status::Merged
+    } else if view.deleted {
+        Status::Deleted
+    } else {
+        Status::Active
+    };
+    let text = |name: &str| match view.fields.get(name) {
+        Some(Value::Text(t)) => t.clone(),
+        _ => String::new(),
+    };
+    let title = match view.record_type {
+        RecordType::Household => text("head_name"),
+        RecordType::Person => text("full_name"),
+        RecordType::Group => text("name"),
+        RecordType::Activity => text("topic"),
+        RecordType::SupportCase => text("case_kind"),
+    };
+    let search_text = schema_of(view.record_type)
+        .fields
+        .iter()
+        .filter(|f| f.searchable)
+        .filter_map(|f| view.fields.get(f.name))
+        .map(|v| fold(&v.to_string()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    conn.prepare_cached(
+        "INSERT INTO projection (id, record_type, commune, status, title, search_text, conflicts, last_change_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(id) DO UPDATE SET record_type = excluded.record_type, commune = excluded.commune,
+           status = excluded.status, title = excluded.title, search_text = excluded.search_text,
+           conflicts = excluded.conflicts, last_change_seq = excluded.last_change_seq",
+    )?
+    .execute(params![
+        view.id.as_bytes(),
+        view.record_type.as_str(),
+        view.fields.get("commune").and_then(Value::as_text),
+        status.as_str(),
+        title,
+        search_text,
+        view.conflicts.len() as i64,
+        seq,
+    ])?;
+    Ok(())
+}
+
+fn where_clause(filter: &ListFilter) -> (String, Vec<Box<dyn ToSql>>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    if let Some(t) = filter.record_type {
+        args.push(Box::new(t.as_str()));
+        clauses.push(format!("record_type = ?{}", args.len()));
+    }
+    if let Some(c) = &filter.commune {
+        args.push(Box::new(c.clone()));
+        clauses.push(format!("commune = ?{}", args.len()));
+    }
+    if !filter.include_inactive {
+        clauses.push("status = 'active'".into());
+    }
+    if filter.only_conflicts {
+        clauses.push("conflicts > 0".into());
+    }
+    for term in filter
+        .search
+        .as_deref()
+        .map(query_terms)
+        .unwrap_or_default()
+    {
+        // Folded text holds only letters, digits and spaces, so LIKE needs no escaping.
+        args.push(Box::new(format!("%{term}%")));
+        clauses.push(format!("search_text LIKE ?{}", args.len()));
+    }
+    let sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    (sql, args)
+}
+
+pub(super) fn list(conn: &Connection, filter: &ListFilter) -> Result<Vec<RecordSummary>> {
+    let (clause, args) = where_clause(filter);
+    let sql = format!(
+        "SELECT id, record_type, commune, status, title, conflicts, last_change_seq FROM projection{clause}
+         ORDER BY last_change_seq DESC LIMIT {} OFFSET {}",
+        filter.limit.map(i64::from).unwrap_or(-1),
+        filter.offset
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+    let mut rows = stmt.query(params.as_slice())?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let type_name: String = row.get(1)?;
+        let Some(record_type) = RecordType::parse(&type_name) else {
+            continue;
+        };
+        out.push(RecordSummary {
+            id: uuid_from_row(row.get(0)?)?,
+            record_type,
+            commune: row.get(2)?,
+            status: Status::parse(&row.get::<_, String>(3)?),
+            title: row.get(4)?,
+            conflicts: row.get(5)?,
+            last_change_seq: row.get(6)?,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn count(conn: &Connection, filter: &ListFilter) -> Result<u64> {
+    let (clause, args) = where_clause(filter);
+    let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+    Ok(conn.query_row(
+        &format!("SELECT COUNT(*) FROM projection{clause}"),
+        params.as_slice(),
+        |r| r.get(0),
+    )?)
+}

@@ -45,14 +45,21 @@ fn same_field_conflict_stays_visible_until_resolved_then_resolution_wins_everywh
         assert_eq!(view.conflicts.len(), 1);
         let conflict = &view.conflicts[0];
         assert_eq!(conflict.field, "head_name");
-        let mut values: Vec<_> = conflict.values.iter().map(|v| v.value.to_string()).collect();
+        let mut values: Vec<_> = conflict
+            .values
+            .iter()
+            .map(|v| v.value.to_string())
+            .collect();
         values.sort();
         assert_eq!(values, vec!["Y Hơ Nhiên", "Y Hờ"]);
         let mut devices: Vec<_> = conflict.values.iter().map(|v| v.device.clone()).collect();
         devices.sort();
         let mut expected = vec![a.device_id().to_string(), b.device_id().to_string()];
         expected.sort();
-        assert_eq!(devices, expected, "each value names the device that wrote it");
+        assert_eq!(
+            devices, expected,
+            "each value names the device that wrote it"
+        );
         assert_eq!(store.list(&Default::default()).unwrap()[0].conflicts, 1);
     }
     // Both stores pick the same value to show while the conflict lasts.
@@ -65,7 +72,10 @@ fn same_field_conflict_stays_visible_until_resolved_then_resolution_wins_everywh
     for store in [&a, &b, &c] {
         let view = store.get(id).unwrap();
         assert!(view.conflicts.is_empty(), "resolution clears the conflict");
-        assert_eq!(view.fields.get("head_name"), Some(&Value::from("Y Hơ Nhiên")));
+        assert_eq!(
+            view.fields.get("head_name"),
+            Some(&Value::from("Y Hơ Nhiên"))
+        );
     }
 }
 
@@ -94,7 +104,12 @@ fn set_members_added_on_two_devices_all_survive_and_removal_sticks() {
     deliver(&a, &mut b, &[group]);
     deliver(&b, &mut a, &[group]);
     for store in [&a, &b] {
-        let members = store.get(group).unwrap().sets.remove("members").unwrap_or_default();
+        let members = store
+            .get(group)
+            .unwrap()
+            .sets
+            .remove("members")
+            .unwrap_or_default();
         assert_eq!(members, [p2.clone(), p3.clone()].into_iter().collect());
     }
 }
@@ -102,7 +117,9 @@ fn set_members_added_on_two_devices_all_survive_and_removal_sticks() {
 #[test]
 fn soft_delete_hides_from_lists_and_restore_brings_back() {
     let (_dir, mut store) = temp_store();
-    let id = store.create(make_type(), &household_fields("Y Khuyên")).unwrap();
+    let id = store
+        .create(make_type(), &household_fields("Y Khuyên"))
+        .unwrap();
     store.soft_delete(id).unwrap();
     assert!(store.list(&Default::default()).unwrap().is_empty());
     let all = fieldsync_core::store::ListFilter {
@@ -119,7 +136,9 @@ fn soft_delete_hides_from_lists_and_restore_brings_back() {
 #[test]
 fn clearing_an_optional_field_removes_it_and_a_required_one_is_refused() {
     let (_dir, mut store) = temp_store();
-    let id = store.create(make_type(), &household_fields("Y Mlơ")).unwrap();
+    let id = store
+        .create(make_type(), &household_fields("Y Mlơ"))
+        .unwrap();
     store.set_field(id, "village", &"Thôn 2".into()).unwrap();
     store.clear_field(id, "village").unwrap();
     assert!(!store.get(id).unwrap().fields.contains_key("village"));

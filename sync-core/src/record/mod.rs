@@ -68,7 +68,9 @@ impl RecordDoc {
             doc.put(ROOT, field_key(name), to_scalar(value))?;
         }
         let mut record = RecordDoc { id, doc };
-        let change = record.commit()?;
+        let change = record
+            .commit()?
+            .ok_or_else(|| CoreError::BadChange("creation produced no change".into()))?;
         Ok((record, change))
     }
 
@@ -114,7 +116,7 @@ impl RecordDoc {
     }
 
     /// Sets a scalar field, after checking it against the schema.
-    pub fn set_field(&mut self, field: &str, value: &Value) -> Result<RecordChange> {
+    pub fn set_field(&mut self, field: &str, value: &Value) -> Result<Option<RecordChange>> {
         let record_type = self.require_type()?;
         validate_field(record_type, field, value).map_err(|p| CoreError::Validation(vec![p]))?;
         self.doc.put(ROOT, field_key(field), to_scalar(value))?;
@@ -122,7 +124,7 @@ impl RecordDoc {
     }
 
     /// Clears an optional field. Clearing a required field is a validation error.
-    pub fn clear_field(&mut self, field: &str) -> Result<RecordChange> {
+    pub fn clear_field(&mut self, field: &str) -> Result<Option<RecordChange>> {
         let record_type = self.require_type()?;
         let spec = schema_of(record_type).field(field).ok_or_else(|| {
             CoreError::Validation(vec![Problem {
@@ -143,7 +145,7 @@ impl RecordDoc {
     }
 
     /// Adds a member to a set field (group members, attendees, support given).
-    pub fn add_member(&mut self, field: &str, member: &str) -> Result<RecordChange> {
+    pub fn add_member(&mut self, field: &str, member: &str) -> Result<Option<RecordChange>> {
         let record_type = self.require_type()?;
         validate_set_member(record_type, field, member)
             .map_err(|p| CoreError::Validation(vec![p]))?;
@@ -152,7 +154,7 @@ impl RecordDoc {
     }
 
     /// Removes a member from a set field. A concurrent add of the same member wins.
-    pub fn remove_member(&mut self, field: &str, member: &str) -> Result<RecordChange> {
+    pub fn remove_member(&mut self, field: &str, member: &str) -> Result<Option<RecordChange>> {
         let record_type = self.require_type()?;
         validate_set_member(record_type, field, member)
             .map_err(|p| CoreError::Validation(vec![p]))?;
@@ -161,20 +163,20 @@ impl RecordDoc {
     }
 
     /// Marks the record deleted. Nothing is ever removed; [`RecordDoc::restore`] undoes it.
-    pub fn soft_delete(&mut self) -> Result<RecordChange> {
+    pub fn soft_delete(&mut self) -> Result<Option<RecordChange>> {
         self.require_type()?;
         self.doc.put(ROOT, KEY_DELETED, true)?;
         self.commit()
     }
 
-    pub fn restore(&mut self) -> Result<RecordChange> {
+    pub fn restore(&mut self) -> Result<Option<RecordChange>> {
         self.require_type()?;
         self.doc.put(ROOT, KEY_DELETED, false)?;
         self.commit()
     }
 
     /// Marks this record a duplicate of `survivor`: readers are redirected, nothing is dropped.
-    pub fn merge_into(&mut self, survivor: Uuid) -> Result<RecordChange> {
+    pub fn merge_into(&mut self, survivor: Uuid) -> Result<Option<RecordChange>> {
         self.require_type()?;
         self.doc.put(ROOT, KEY_MERGED_INTO, survivor.to_string())?;
         self.commit()
@@ -225,21 +227,22 @@ impl RecordDoc {
         &self.doc
     }
 
-    fn commit(&mut self) -> Result<RecordChange> {
+    /// Commits pending operations as one change; `None` when the edit changed nothing (clearing
+    /// an absent field, removing a non-member).
+    fn commit(&mut self) -> Result<Option<RecordChange>> {
         // No time: ordering is causal, and a phone's clock is not to be trusted.
-        let hash = self
-            .doc
-            .commit_with(CommitOptions::default())
-            .ok_or_else(|| CoreError::BadChange("edit produced no change".into()))?;
+        let Some(hash) = self.doc.commit_with(CommitOptions::default()) else {
+            return Ok(None);
+        };
         let mut change = self
             .doc
             .get_change_by_hash(&hash)
             .ok_or_else(|| CoreError::BadChange("committed change not found".into()))?;
-        Ok(RecordChange {
+        Ok(Some(RecordChange {
             record_id: self.id,
             hash,
             bytes: change.bytes().into_owned(),
-        })
+        }))
     }
 }
 

@@ -257,10 +257,12 @@ impl Writer<'_> {
     pub fn edit(
         &mut self,
         id: Uuid,
-        op: impl FnOnce(&mut RecordDoc) -> Result<RecordChange>,
+        op: impl FnOnce(&mut RecordDoc) -> Result<Option<RecordChange>>,
     ) -> Result<()> {
         let mut doc = load_doc(&self.tx, id, self.device_id)?;
-        let change = op(&mut doc)?;
+        let Some(change) = op(&mut doc)? else {
+            return Ok(());
+        };
         let seq = insert_change(&self.tx, &change, true)?;
         self.after_change(&mut doc, seq)
     }

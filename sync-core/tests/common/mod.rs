@@ -10,7 +10,10 @@ use uuid::Uuid;
 pub const COMMUNE: &str = "62.610.01";
 
 pub fn fields(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
 }
 
 pub fn household_fields(head: &str) -> BTreeMap<String, Value> {

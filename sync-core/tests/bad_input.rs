@@ -1,6 +1,8 @@
 //! Bad input gets a clear error naming the field and changes nothing; a corrupt record fails
 //! alone while the rest of the store keeps working.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
+
 mod common;
 
 use common::*;

@@ -1,6 +1,8 @@
 //! Property: whatever order, interleaving and duplication the changes of three devices arrive
 //! in, every store ends with identical documents and identical projection rows.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
+
 mod common;
 
 use common::*;

@@ -1,6 +1,8 @@
 //! A process killed (SIGKILL) in the middle of writing leaves a store that opens with every
 //! edit it had committed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
+
 mod common;
 
 use common::*;

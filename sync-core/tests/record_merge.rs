@@ -1,5 +1,7 @@
 //! Concurrent offline edits of one record on several devices: what survives and what conflicts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
+
 mod common;
 
 use common::*;

@@ -1,6 +1,8 @@
 //! Vietnamese names round-trip byte for byte and are found whatever the diacritics, case,
 //! Unicode form or tone-mark placement of the query or of the stored text.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
+
 mod common;
 
 use common::*;

@@ -1,5 +1,5 @@
 //! Helpers shared by sync-core's integration tests.
-#![allow(dead_code, clippy::expect_used)]
+#![allow(dead_code)]
 
 use fieldsync_core::model::{RecordType, Value};
 use fieldsync_core::Store;

@@ -1,8 +1,56 @@
-//! The sans-IO sync protocol (see docs/sync-protocol.md).
+//! The sans-IO sync protocol: message types, their binary encoding, and the phone's side of a
+//! sync as pure steps over a [`crate::Store`]. The server's side lives with the server's
+//! storage; both share these messages. The normative description is `docs/sync-protocol.md`.
+//!
+//! A sync is a loop of request/response exchanges, each one HTTP round trip:
+//!
+//! ```no_run
+//! # use fieldsync_core::protocol::{SyncClient, ClientOptions};
+//! # fn post(_body: Vec<u8>) -> Vec<u8> { unimplemented!() }
+//! # fn run(store: &mut fieldsync_core::Store) -> fieldsync_core::Result<()> {
+//! let client = SyncClient::new(ClientOptions::default());
+//! loop {
+//!     let request = client.request(store)?;          // bytes to POST
+//!     let response = post(request.body);              // any transport
+//!     let outcome = client.handle_response(store, &response)?;
+//!     if !outcome.again {
+//!         break;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod codec;
+mod messages;
+
+pub use client::{ClientOptions, SyncClient, SyncOutcome, SyncRequestBody};
+pub use codec::{compress, decompress};
+pub use messages::{
+    decode_request_body, ChangeEntry, NeedEntry, RejectCode, Rejection, SyncRequest, SyncResponse,
+    MAX_BODY_BYTES,
+};
+
+/// The protocol version this build speaks. Bump on any incompatible change to the messages.
+pub const PROTOCOL_VERSION: u8 = 1;
+/// Oldest version this build still accepts.
+pub const MIN_PROTOCOL_VERSION: u8 = 1;
+
+/// The HTTP path of the sync endpoint, for this protocol version.
+pub const SYNC_PATH: &str = "/v1/sync";
+/// Content type of request and response bodies.
+pub const CONTENT_TYPE: &str = "application/vnd.fieldsync.sync";
+/// Header carrying the protocol version, checked before the body is read.
+pub const VERSION_HEADER: &str = "x-fieldsync-protocol";
 
 /// A sync message could not be decoded or speaks another protocol version.
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
+    /// The peer speaks a protocol version this build does not: one side must be upgraded.
+    #[error("upgrade needed: peer speaks protocol {found}, this build speaks {min}..={max}")]
+    UpgradeNeeded { found: u8, min: u8, max: u8 },
     #[error("malformed message: {0}")]
     Malformed(String),
+    #[error("message larger than {limit} bytes")]
+    TooLarge { limit: usize },
 }

@@ -175,7 +175,23 @@ impl Store {
     pub fn ack(&mut self, hashes: &[[u8; 32]]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
-            let mut stmt = tx.prepare_cached("UPDATE changes SET acked = 1 WHERE hash = ?1")?;
+            let mut stmt =
+                tx.prepare_cached("UPDATE changes SET acked = 1 WHERE hash = ?1 AND acked = 0")?;
+            for h in hashes {
+                stmt.execute([&h[..]])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks local changes the server refused: they stay in the store (and in the record on
+    /// this phone) but are not sent again.
+    pub fn reject(&mut self, hashes: &[[u8; 32]]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt =
+                tx.prepare_cached("UPDATE changes SET acked = 2 WHERE hash = ?1 AND local = 1")?;
             for h in hashes {
                 stmt.execute([&h[..]])?;
             }

@@ -18,6 +18,7 @@ CREATE TABLE records (
     snapshot_seq INTEGER NOT NULL DEFAULT 0
 );
 -- Every change not yet folded into a snapshot, and every local change until acknowledged.
+-- acked: 0 waiting for the server, 1 stored by the server, 2 refused by the server.
 CREATE TABLE changes (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
     record_id BLOB NOT NULL,

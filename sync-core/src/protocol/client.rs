@@ -1,0 +1,166 @@
+//! The phone's side of a sync, as pure steps over a [`Store`]: build a request, handle the
+//! response. The caller moves the bytes (HTTP, a test harness, a Kotlin callback).
+//!
+//! Progress is written only after a response has been applied: the pulled changes and the new
+//! cursor land in one store transaction, and acknowledged changes are marked in another, so a
+//! connection cut at any byte resends at most the one batch that was in flight.
+
+use super::messages::{ChangeEntry, NeedEntry, Rejection, SyncRequest, SyncResponse};
+use super::{compress, decompress, MAX_BODY_BYTES};
+use crate::error::Result;
+use crate::store::Store;
+use automerge::ChangeHash;
+use uuid::Uuid;
+
+const META_CURSOR: &str = "sync.cursor";
+const META_NEED: &str = "sync.need";
+
+/// Batch sizes, in bytes of change data before compression.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub max_push_bytes: usize,
+    pub max_pull_bytes: u64,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        // 64 KiB: about 8 s on a 64 kbit/s 2G link, short enough to finish between drops.
+        ClientOptions {
+            max_push_bytes: 64 * 1024,
+            max_pull_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// A request ready to send.
+#[derive(Clone, Debug)]
+pub struct SyncRequestBody {
+    /// Gzip-compressed message: the HTTP request body.
+    pub body: Vec<u8>,
+    /// Number of changes pushed in it.
+    pub pushed: usize,
+}
+
+/// What one exchange did.
+#[derive(Clone, Debug, Default)]
+pub struct SyncOutcome {
+    pub acked: usize,
+    pub rejected: Vec<Rejection>,
+    pub pulled: usize,
+    /// Records still waiting for changes the server has not sent yet.
+    pub waiting: usize,
+    /// Another exchange would make progress: call again.
+    pub again: bool,
+}
+
+/// Builds requests and applies responses for one store.
+#[derive(Clone, Debug, Default)]
+pub struct SyncClient {
+    options: ClientOptions,
+}
+
+impl SyncClient {
+    pub fn new(options: ClientOptions) -> SyncClient {
+        SyncClient { options }
+    }
+
+    /// The next request: the current cursor, unacknowledged local changes (oldest first, up to
+    /// the push budget) and any change the server said it needs.
+    pub fn request(&self, store: &Store) -> Result<SyncRequestBody> {
+        let mut push: Vec<ChangeEntry> = store
+            .unacked(self.options.max_push_bytes)?
+            .into_iter()
+            .map(|c| ChangeEntry {
+                record_id: c.record_id,
+                bytes: c.bytes,
+            })
+            .collect();
+        for need in load_need(store)? {
+            // A needed change we do not have either cannot be sent; the server keeps holding.
+            if let Ok(mut doc) = store.doc(need.record_id) {
+                if let Some(mut change) = doc.change_by_hash(&ChangeHash(need.hash)) {
+                    push.push(ChangeEntry {
+                        record_id: need.record_id,
+                        bytes: change.bytes().into_owned(),
+                    });
+                }
+            }
+        }
+        let message = SyncRequest {
+            cursor: store
+                .meta(META_CURSOR)?
+                .map(|h| from_hex(&h))
+                .unwrap_or_default(),
+            max_pull_bytes: self.options.max_pull_bytes,
+            push,
+        };
+        Ok(SyncRequestBody {
+            pushed: message.push.len(),
+            body: compress(&message.encode()),
+        })
+    }
+
+    /// Applies a response body: acknowledgements, rejections, pulled changes and the cursor.
+    pub fn handle_response(&self, store: &mut Store, body: &[u8]) -> Result<SyncOutcome> {
+        let response = SyncResponse::decode(&decompress(body, MAX_BODY_BYTES)?)?;
+        store.ack(&response.acked)?;
+        let rejected: Vec<[u8; 32]> = response.rejected.iter().map(|r| r.hash).collect();
+        store.reject(&rejected)?;
+        let pulled: Vec<(Uuid, Vec<u8>)> = response
+            .pull
+            .into_iter()
+            .map(|c| (c.record_id, c.bytes))
+            .collect();
+        let report =
+            store.apply_remote_and_set_meta(&pulled, META_CURSOR, &to_hex(&response.cursor))?;
+        let previous_need = load_need(store)?;
+        save_need(store, &response.need)?;
+        let unacked = store.unacked_count()?;
+        let again = response.more
+            || (unacked > 0 && !response.acked.is_empty())
+            || (!response.need.is_empty() && response.need != previous_need);
+        Ok(SyncOutcome {
+            acked: response.acked.len(),
+            rejected: response.rejected,
+            pulled: pulled.len(),
+            waiting: report.waiting.len(),
+            again,
+        })
+    }
+}
+
+fn load_need(store: &Store) -> Result<Vec<NeedEntry>> {
+    let Some(text) = store.meta(META_NEED)? else {
+        return Ok(Vec::new());
+    };
+    Ok(text
+        .split(',')
+        .filter_map(|item| {
+            let (id, hash) = item.split_once(':')?;
+            let hash: [u8; 32] = from_hex(hash).try_into().ok()?;
+            Some(NeedEntry {
+                record_id: Uuid::parse_str(id).ok()?,
+                hash,
+            })
+        })
+        .collect())
+}
+
+fn save_need(store: &mut Store, need: &[NeedEntry]) -> Result<()> {
+    let text = need
+        .iter()
+        .map(|n| format!("{}:{}", n.record_id, to_hex(&n.hash)))
+        .collect::<Vec<_>>()
+        .join(",");
+    store.set_meta(META_NEED, &text)
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Vec<u8> {
+    (0..text.len() / 2)
+        .filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}

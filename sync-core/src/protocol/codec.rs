@@ -1,0 +1,194 @@
+//! Low-level framing: unsigned LEB128 varints, length-prefixed byte strings, fixed-size ids,
+//! and gzip with a hard limit on the inflated size (so a small body cannot expand into a bomb).
+
+use super::ProtocolError;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use std::io::{Read, Write};
+
+pub(crate) struct Writer {
+    pub(crate) buf: Vec<u8>,
+}
+
+impl Writer {
+    pub(crate) fn new() -> Writer {
+        Writer { buf: Vec::new() }
+    }
+
+    pub(crate) fn varint(&mut self, mut v: u64) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                self.buf.push(byte);
+                return;
+            }
+            self.buf.push(byte | 0x80);
+        }
+    }
+
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
+        self.varint(b.len() as u64);
+        self.buf.extend_from_slice(b);
+    }
+
+    pub(crate) fn fixed(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+
+    pub(crate) fn u8(&mut self, b: u8) {
+        self.buf.push(b);
+    }
+}
+
+pub(crate) struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+fn truncated(what: &str) -> ProtocolError {
+    ProtocolError::Malformed(format!("truncated {what}"))
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Reader<'a> {
+        Reader { data, pos: 0 }
+    }
+
+    pub(crate) fn u8(&mut self, what: &str) -> Result<u8, ProtocolError> {
+        let b = *self.data.get(self.pos).ok_or_else(|| truncated(what))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    pub(crate) fn varint(&mut self, what: &str) -> Result<u64, ProtocolError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8(what)?;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(ProtocolError::Malformed(format!("{what}: varint too long")))
+    }
+
+    /// A count of items that each take at least `min_item` bytes: refused when the rest of
+    /// the message could not hold that many, so a lying count cannot make us allocate.
+    pub(crate) fn count(&mut self, what: &str, min_item: usize) -> Result<usize, ProtocolError> {
+        let n = self.varint(what)?;
+        let room = (self.data.len() - self.pos) / min_item.max(1);
+        if n > room as u64 {
+            return Err(truncated(what));
+        }
+        Ok(n as usize)
+    }
+
+    pub(crate) fn fixed<const N: usize>(&mut self, what: &str) -> Result<[u8; N], ProtocolError> {
+        let end = self.pos.checked_add(N).ok_or_else(|| truncated(what))?;
+        let slice = self
+            .data
+            .get(self.pos..end)
+            .ok_or_else(|| truncated(what))?;
+        self.pos = end;
+        let mut out = [0u8; N];
+        out.copy_from_slice(slice);
+        Ok(out)
+    }
+
+    pub(crate) fn bytes(&mut self, what: &str) -> Result<&'a [u8], ProtocolError> {
+        let len = self.varint(what)?;
+        let len = usize::try_from(len).map_err(|_| truncated(what))?;
+        let end = self.pos.checked_add(len).ok_or_else(|| truncated(what))?;
+        let slice = self
+            .data
+            .get(self.pos..end)
+            .ok_or_else(|| truncated(what))?;
+        self.pos = end;
+        Ok(slice)
+    }
+
+    pub(crate) fn finish(&self) -> Result<(), ProtocolError> {
+        if self.pos == self.data.len() {
+            Ok(())
+        } else {
+            Err(ProtocolError::Malformed(format!(
+                "{} trailing bytes",
+                self.data.len() - self.pos
+            )))
+        }
+    }
+}
+
+/// Gzip-compresses a message body.
+pub fn compress(data: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(
+        Vec::with_capacity(data.len() / 2 + 32),
+        Compression::default(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}
+
+/// Inflates a gzip body, refusing anything that inflates past `limit` bytes.
+pub fn decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, ProtocolError> {
+    let mut out = Vec::new();
+    GzDecoder::new(data)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ProtocolError::Malformed(format!("bad gzip body: {e}")))?;
+    if out.len() > limit {
+        return Err(ProtocolError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip_at_every_width() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u32::MAX as u64,
+            u64::MAX,
+        ] {
+            let mut w = Writer::new();
+            w.varint(v);
+            let mut r = Reader::new(&w.buf);
+            assert_eq!(r.varint("v").ok(), Some(v));
+            assert!(r.finish().is_ok());
+        }
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused() {
+        let big = vec![0u8; 1_000_000];
+        let small = compress(&big);
+        assert!(small.len() < 5_000);
+        assert!(matches!(
+            decompress(&small, 100_000),
+            Err(ProtocolError::TooLarge { .. })
+        ));
+        assert_eq!(
+            decompress(&small, 1_000_000).map(|v| v.len()).ok(),
+            Some(1_000_000)
+        );
+    }
+
+    #[test]
+    fn a_lying_count_is_refused_before_allocating() {
+        let mut w = Writer::new();
+        w.varint(1 << 40);
+        assert!(Reader::new(&w.buf).count("n", 16).is_err());
+    }
+}

@@ -1,1 +1,5 @@
-fn main() {}
+//! `fieldsync-server`: see `fieldsync-server --help`.
+
+fn main() -> std::process::ExitCode {
+    fieldsync_server::cli::main()
+}

@@ -195,6 +195,14 @@ impl RecordDoc {
         Ok(())
     }
 
+    /// An independent copy, to try changes on without touching this one.
+    pub fn fork(&mut self) -> RecordDoc {
+        RecordDoc {
+            id: self.id,
+            doc: self.doc.fork(),
+        }
+    }
+
     /// Whether the document contains the change with this hash.
     pub fn has_change(&mut self, hash: &ChangeHash) -> bool {
         self.doc.get_change_by_hash(hash).is_some()

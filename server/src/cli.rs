@@ -1,0 +1,300 @@
+//! The command line: `serve` (with `--dev` for a self-signed certificate, demo data and demo
+//! accounts) and `admin` commands that work on the database directly, for the first admin
+//! account and for emergencies such as revoking a lost phone while the API is unreachable.
+
+use crate::config::{Config, FileConfig};
+use crate::http::AppState;
+use crate::storage::sqlite::SqliteStorage;
+use crate::storage::{NewUser, Role, Storage};
+use crate::{accounts, listener, seed, tls};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "fieldsync-server",
+    version,
+    about = "fieldsync sync server for Project 8 field data"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTPS server.
+    Serve(ServeArgs),
+    /// Manage accounts and devices directly in the database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Development mode: self-signed certificate for localhost, demo data and demo accounts.
+    #[arg(long)]
+    dev: bool,
+    /// Address to listen on (host:port; port 0 picks a free one).
+    #[arg(long, env = "FIELDSYNC_LISTEN")]
+    listen: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// PEM certificate chain.
+    #[arg(long, env = "FIELDSYNC_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long, env = "FIELDSYNC_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// TOML file with any of: listen, data_dir, tls_cert, tls_key, log_json.
+    #[arg(long, env = "FIELDSYNC_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "FIELDSYNC_LOG_JSON")]
+    log_json: bool,
+    /// Households of demo data to generate with --dev on an empty database.
+    #[arg(long, default_value_t = 300)]
+    demo_households: usize,
+}
+
+#[derive(Args)]
+struct DataArgs {
+    /// Directory holding the database (and, with --dev, the certificate).
+    #[arg(long, env = "FIELDSYNC_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account.
+    CreateUser {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        username: String,
+        /// Read from FIELDSYNC_PASSWORD if not given, to keep it out of shell history.
+        #[arg(long, env = "FIELDSYNC_PASSWORD")]
+        password: String,
+        #[arg(long, value_parser = ["collector", "supervisor", "admin"])]
+        role: String,
+        /// Comma-separated area codes (communes; districts or provinces for supervisors; * for all).
+        #[arg(long, value_delimiter = ',')]
+        areas: Vec<String>,
+        /// May see support cases (victim data).
+        #[arg(long)]
+        sensitive: bool,
+    },
+    /// Replace a user's assigned areas.
+    SetAreas {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_delimiter = ',')]
+        areas: Vec<String>,
+    },
+    /// List enrolled devices.
+    Devices {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke a device (a lost phone): its token stops working at once.
+    RevokeDevice {
+        #[command(flatten)]
+        data: DataArgs,
+        device_id: uuid::Uuid,
+    },
+}
+
+fn open_storage(data: &DataArgs) -> Result<SqliteStorage, String> {
+    let dir = data
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_DATA_DIR));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    SqliteStorage::open(dir.join("fieldsync.sqlite")).map_err(|e| e.to_string())
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Admin(cmd) => admin(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("fieldsync-server: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn admin(cmd: AdminCommand) -> Result<(), String> {
+    match cmd {
+        AdminCommand::CreateUser {
+            data,
+            username,
+            password,
+            role,
+            areas,
+            sensitive,
+        } => {
+            let storage = open_storage(&data)?;
+            let role = Role::parse(&role).ok_or("unknown role")?;
+            let user = accounts::create_user(
+                &storage,
+                &NewUser {
+                    username,
+                    password,
+                    role,
+                    sensitive_access: sensitive,
+                    areas,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            println!(
+                "created {} ({}) areas: {}",
+                user.username,
+                user.role.as_str(),
+                user.areas.join(",")
+            );
+        }
+        AdminCommand::SetAreas {
+            data,
+            username,
+            areas,
+        } => {
+            let storage = open_storage(&data)?;
+            accounts::check_areas(&areas).map_err(|e| e.to_string())?;
+            let user = storage
+                .set_user_areas(&username, &areas)
+                .map_err(|e| e.to_string())?;
+            println!("{} areas: {}", user.username, user.areas.join(","));
+        }
+        AdminCommand::Devices { data } => {
+            for d in open_storage(&data)?
+                .list_devices()
+                .map_err(|e| e.to_string())?
+            {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    d.id,
+                    d.username,
+                    d.name,
+                    if d.revoked { "revoked" } else { "active" }
+                );
+            }
+        }
+        AdminCommand::RevokeDevice { data, device_id } => {
+            open_storage(&data)?
+                .revoke_device(device_id)
+                .map_err(|e| e.to_string())?;
+            println!("revoked {device_id}");
+        }
+    }
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let file = match &args.config {
+        Some(path) => FileConfig::read(path).map_err(|e| e.to_string())?,
+        None => FileConfig::default(),
+    };
+    let cli = FileConfig {
+        listen: args.listen,
+        data_dir: args.data.data_dir,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        log_json: args.log_json.then_some(true),
+    };
+    let config = Config::resolve(cli, file, args.dev).map_err(|e| e.to_string())?;
+    init_logging(config.log_json);
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("creating {}: {e}", config.data_dir.display()))?;
+    let (cert, key) = match (&config.tls_cert, &config.tls_key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => tls::dev_cert(&config.data_dir).map_err(|e| e.to_string())?,
+    };
+    let tls_config = tls::load(&cert, &key).map_err(|e| e.to_string())?;
+    let storage = SqliteStorage::open(config.database_path()).map_err(|e| e.to_string())?;
+    if config.dev {
+        let added = seed::seed(&storage, args.demo_households).map_err(|e| e.to_string())?;
+        tracing::info!(records = added, "demo data ready");
+    }
+    let state = AppState {
+        storage: Arc::new(storage),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("binding {}: {e}", config.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        // Tests and scripts read this line to find the port.
+        println!("fieldsync listening on https://{addr}");
+        if config.dev {
+            println!(
+                "certificate (self-signed, trust it in clients): {}",
+                cert.display()
+            );
+            println!("demo accounts (username / password):");
+            for (user, password, role, areas, _) in seed::DEMO_ACCOUNTS {
+                println!(
+                    "  {user} / {password}  ({}, areas: {})",
+                    role.as_str(),
+                    areas.join(",")
+                );
+            }
+            println!(
+                "try: curl --cacert {} https://localhost:{}/v1/health",
+                cert.display(),
+                addr.port()
+            );
+        }
+        listener::serve(listener, tls_config, state, shutdown_signal()).await;
+        Ok::<(), String>(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,121 @@
+//! Server configuration from flags, environment variables and an optional TOML file, in that
+//! order of precedence, over built-in defaults.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+pub const DEFAULT_DATA_DIR: &str = "fieldsync-data";
+
+/// The settings a TOML file may hold; every one optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub log_json: Option<bool>,
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub log_json: bool,
+    pub dev: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("listen address {0:?} is not host:port")]
+    Listen(String),
+    #[error("TLS needs both a certificate and a key (or --dev for a self-signed one)")]
+    MissingTls,
+}
+
+impl FileConfig {
+    pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+impl Config {
+    /// Merges command-line/environment values (`cli`, already merged by clap) over the file.
+    pub fn resolve(cli: FileConfig, file: FileConfig, dev: bool) -> Result<Config, ConfigError> {
+        let listen = cli
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let config = Config {
+            listen: listen
+                .parse()
+                .map_err(|_| ConfigError::Listen(listen.clone()))?,
+            data_dir: cli
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            tls_cert: cli.tls_cert.or(file.tls_cert),
+            tls_key: cli.tls_key.or(file.tls_key),
+            log_json: cli.log_json.or(file.log_json).unwrap_or(false),
+            dev,
+        };
+        if !dev && (config.tls_cert.is_none() || config.tls_key.is_none()) {
+            return Err(ConfigError::MissingTls);
+        }
+        Ok(config)
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("fieldsync.sqlite")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let file = FileConfig {
+            listen: Some("127.0.0.1:9000".into()),
+            data_dir: Some("/srv/fs".into()),
+            ..FileConfig::default()
+        };
+        let cli = FileConfig {
+            listen: Some("127.0.0.1:9443".into()),
+            ..FileConfig::default()
+        };
+        let c = Config::resolve(cli, file, true).unwrap();
+        assert_eq!(c.listen.port(), 9443);
+        assert_eq!(c.data_dir, PathBuf::from("/srv/fs"));
+        assert!(!c.log_json);
+    }
+
+    #[test]
+    fn production_needs_tls_files_and_unknown_keys_are_refused() {
+        assert!(matches!(
+            Config::resolve(FileConfig::default(), FileConfig::default(), false),
+            Err(ConfigError::MissingTls)
+        ));
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+}

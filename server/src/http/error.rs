@@ -1,0 +1,163 @@
+//! Every failure an HTTP client can see, mapped once to a status and a JSON body
+//! `{"error": "<code>", "message": "<text>"}`. Messages carry no personal data.
+
+use crate::accounts::AccountError;
+use crate::storage::StorageError;
+use fieldsync_core::protocol::{ProtocolError, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::Reply;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing, unknown or revoked device token")]
+    Unauthorized,
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("this account may not do that")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error(
+        "upgrade needed: this server speaks sync protocol {min}..={max}, the client sent {found}"
+    )]
+    UpgradeNeeded { found: String, min: u8, max: u8 },
+    #[error("request body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("too many failed logins; retry in {0} s")]
+    Throttled(u64),
+    #[error("internal error")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    supported_protocol: Option<[u8; 2]>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::UpgradeNeeded { .. } => StatusCode::UPGRADE_REQUIRED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::BadCredentials => "bad_credentials",
+            ApiError::Forbidden => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::UpgradeNeeded { .. } => "upgrade_needed",
+            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::Throttled(_) => "too_many_requests",
+            ApiError::Internal => "internal",
+        }
+    }
+}
+
+impl Reply for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: self.code(),
+            message: self.to_string(),
+            supported_protocol: matches!(self, ApiError::UpgradeNeeded { .. })
+                .then_some([MIN_PROTOCOL_VERSION, PROTOCOL_VERSION]),
+        };
+        let mut response =
+            warp::reply::with_status(warp::reply::json(&body), self.status()).into_response();
+        if let ApiError::Throttled(secs) = self {
+            if let Ok(v) = secs.to_string().parse() {
+                response.headers_mut().insert("retry-after", v);
+            }
+        }
+        response
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound(what) => ApiError::NotFound(what),
+            StorageError::Conflict(what) => ApiError::Conflict(what),
+            StorageError::Invalid(why) => ApiError::BadRequest(why),
+            StorageError::Core(fieldsync_core::CoreError::BadChange(why)) => {
+                ApiError::BadRequest(format!("invalid change: {why}"))
+            }
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::BadCredentials => ApiError::BadCredentials,
+            AccountError::Throttled { retry_after_secs } => ApiError::Throttled(retry_after_secs),
+            AccountError::Invalid(why) => ApiError::BadRequest(why),
+            AccountError::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<ProtocolError> for ApiError {
+    fn from(e: ProtocolError) -> Self {
+        match e {
+            ProtocolError::UpgradeNeeded { found, min, max } => ApiError::UpgradeNeeded {
+                found: found.to_string(),
+                min,
+                max,
+            },
+            ProtocolError::TooLarge { limit } => ApiError::TooLarge(limit),
+            ProtocolError::Malformed(why) => ApiError::BadRequest(why),
+        }
+    }
+}
+
+/// Turns warp's own rejections (no route, wrong method, body too large, bad JSON) into the
+/// same JSON errors.
+pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
+    let error = if rejection.is_not_found() {
+        ApiError::NotFound("route".into())
+    } else if let Some(super::InvalidJson(e)) = rejection.find() {
+        ApiError::BadRequest(format!("invalid JSON body: {e}"))
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::TooLarge(super::MAX_REQUEST_BYTES as usize)
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        ApiError::BadRequest("a Content-Length header is required".into())
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::NotFound("route for this method".into())
+    } else if rejection
+        .find::<warp::reject::UnsupportedMediaType>()
+        .is_some()
+    {
+        ApiError::BadRequest("unsupported content type".into())
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
+        ApiError::BadRequest(e.to_string())
+    } else {
+        tracing::warn!(?rejection, "unhandled rejection");
+        ApiError::BadRequest("bad request".into())
+    };
+    Ok(error.into_response())
+}

@@ -1,0 +1,17 @@
+//! fieldsync's server: enrols devices, authorises and scopes every sync, ingests and serves
+//! changes over HTTPS, and keeps a merged view of every record for supervisors.
+//!
+//! Layers, outside in: [`listener`] (TLS + HTTP/1.1), [`http`] (routes and error mapping),
+//! [`accounts`] and [`scope`] (who may do what), [`storage`] (the narrow interface to the
+//! database, with the embedded SQLite backend). The sync logic of records comes from
+//! `fieldsync-core`.
+
+pub mod accounts;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod listener;
+pub mod scope;
+pub mod seed;
+pub mod storage;
+pub mod tls;

@@ -1,0 +1,202 @@
+//! What a device may pull and push: the communes under its user's assigned areas (across the
+//! 2025 merger, both ways), and whether it may see sensitive records. Also the pull cursor,
+//! which keeps one position per stream so that a newly assigned commune backfills from zero
+//! while the others carry on where they were.
+
+use crate::storage::User;
+use fieldsync_core::model::{AreaLevel, Areas};
+use fieldsync_core::RecordType;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The set of communes and record kinds a caller may sync.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub all: bool,
+    pub communes: BTreeSet<String>,
+    pub sensitive: bool,
+}
+
+impl Scope {
+    pub fn for_user(user: &User) -> Scope {
+        let areas = Areas::bundled();
+        let mut scope = Scope {
+            sensitive: user.sensitive_access,
+            ..Scope::default()
+        };
+        for assigned in &user.areas {
+            if assigned == "*" {
+                scope.all = true;
+                continue;
+            }
+            let Some(area) = areas.get(assigned) else {
+                continue;
+            };
+            for commune in areas.communes() {
+                let c = commune.code.as_str();
+                let current = areas.current(c);
+                let under = |code: &str| {
+                    areas
+                        .ancestor(code, area.level)
+                        .is_some_and(|a| a.code == area.code)
+                };
+                let same_unit =
+                    area.level == AreaLevel::Commune && current == areas.current(&area.code);
+                if c == area.code || same_unit || under(c) || under(current) {
+                    scope.communes.insert(c.to_owned());
+                }
+            }
+        }
+        scope
+    }
+
+    /// Everything: for server-side writes.
+    pub fn everything() -> Scope {
+        Scope {
+            all: true,
+            communes: BTreeSet::new(),
+            sensitive: true,
+        }
+    }
+
+    pub fn allows(&self, record_type: RecordType, commune: &str) -> bool {
+        (self.all || self.communes.contains(commune))
+            && (self.sensitive || !record_type.is_sensitive())
+    }
+
+    /// The log streams this scope pulls, or `None` for every stream.
+    pub fn streams(&self) -> Option<Vec<String>> {
+        if self.all {
+            return None;
+        }
+        let mut out = Vec::new();
+        for c in &self.communes {
+            out.push(stream_key(c, false));
+            if self.sensitive {
+                out.push(stream_key(c, true));
+            }
+        }
+        Some(out)
+    }
+}
+
+/// A log stream: one commune's ordinary records, or its sensitive ones.
+pub fn stream_key(commune: &str, sensitive: bool) -> String {
+    if sensitive {
+        format!("{commune}#sensitive")
+    } else {
+        commune.to_owned()
+    }
+}
+
+/// Pull positions, one per stream: the last log sequence number the device has applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cursor(pub BTreeMap<String, i64>);
+
+impl Cursor {
+    /// Encoding: varint count, then per stream a varint-length key and a varint position.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        varint(&mut out, self.0.len() as u64);
+        for (key, seq) in &self.0 {
+            varint(&mut out, key.len() as u64);
+            out.extend_from_slice(key.as_bytes());
+            varint(&mut out, u64::try_from(*seq).unwrap_or(0));
+        }
+        out
+    }
+
+    /// Decodes a cursor; anything malformed is an error (the phone sent bytes we never made).
+    pub fn decode(data: &[u8]) -> Result<Cursor, String> {
+        if data.is_empty() {
+            return Ok(Cursor::default());
+        }
+        let mut pos = 0;
+        let n = read_varint(data, &mut pos)?;
+        let mut map = BTreeMap::new();
+        for _ in 0..n {
+            let len = usize::try_from(read_varint(data, &mut pos)?).map_err(|_| "bad cursor")?;
+            let end = pos.checked_add(len).ok_or("bad cursor")?;
+            let key = std::str::from_utf8(data.get(pos..end).ok_or("truncated cursor")?)
+                .map_err(|_| "cursor key is not UTF-8")?;
+            pos = end;
+            let seq = i64::try_from(read_varint(data, &mut pos)?).map_err(|_| "bad cursor")?;
+            map.insert(key.to_owned(), seq);
+        }
+        if pos != data.len() {
+            return Err("trailing bytes in cursor".into());
+        }
+        Ok(Cursor(map))
+    }
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn read_varint(data: &[u8], pos: &mut usize) -> Result<u64, String> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *data.get(*pos).ok_or("truncated cursor")?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err("cursor varint too long".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Role;
+
+    fn user(areas: &[&str], sensitive: bool) -> User {
+        User {
+            id: 1,
+            username: "u".into(),
+            role: Role::Collector,
+            sensitive_access: sensitive,
+            areas: areas.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_new_commune_covers_the_old_communes_merged_into_it_and_back() {
+        let scope = Scope::for_user(&user(&["51.102"], false));
+        assert!(scope.communes.contains("62.610.01"));
+        assert!(scope.communes.contains("62.610.02"));
+        assert!(!scope.communes.contains("62.610.03"));
+        let old = Scope::for_user(&user(&["62.610.02"], false));
+        assert!(old.communes.contains("51.102") && old.communes.contains("62.610.01"));
+    }
+
+    #[test]
+    fn a_district_covers_its_communes_and_sensitive_needs_the_flag() {
+        let scope = Scope::for_user(&user(&["62.610"], false));
+        assert!(scope.allows(RecordType::Person, "62.610.03"));
+        assert!(!scope.allows(RecordType::Person, "62.616.01"));
+        assert!(!scope.allows(RecordType::SupportCase, "62.610.03"));
+        assert!(
+            Scope::for_user(&user(&["62.610"], true)).allows(RecordType::SupportCase, "62.610.03")
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let c = Cursor(BTreeMap::from([
+            ("62.610.01".into(), 42),
+            ("x#sensitive".into(), 7),
+        ]));
+        assert_eq!(Cursor::decode(&c.encode()), Ok(c));
+        assert!(Cursor::decode(&[5, 1]).is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! The server's storage behind one narrow interface, so that a PostgreSQL backend for
+//! multi-server deployments can sit beside the embedded SQLite one without touching handlers.
+
+pub mod sqlite;
+
+use crate::scope::Scope;
+use fieldsync_core::protocol::{SyncRequest, SyncResponse};
+use fieldsync_core::RecordType;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What a user may do. Serialized as the lower-case name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A field officer: syncs the communes assigned to them.
+    Collector,
+    /// Reviews merged records of the areas assigned to them.
+    Supervisor,
+    /// Manages accounts and devices.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Collector => "collector",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Collector, Role::Supervisor, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// An account.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    /// May see and sync sensitive records (support cases).
+    pub sensitive_access: bool,
+    /// Assigned area codes (communes, or a district/province for supervisors).
+    pub areas: Vec<String>,
+}
+
+/// A new account as an admin creates it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+    #[serde(default)]
+    pub sensitive_access: bool,
+    #[serde(default)]
+    pub areas: Vec<String>,
+}
+
+/// An enrolled device (a phone, or a supervisor's browser session).
+#[derive(Clone, Debug, Serialize)]
+pub struct Device {
+    pub id: Uuid,
+    pub user_id: i64,
+    pub username: String,
+    pub name: String,
+    pub revoked: bool,
+}
+
+/// The identity behind an authorised request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub device: Device,
+    pub user: User,
+}
+
+impl Caller {
+    pub fn scope(&self) -> Scope {
+        Scope::for_user(&self.user)
+    }
+}
+
+/// Storage failures, mapped to HTTP once in `http::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Core(#[from] fieldsync_core::CoreError),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("storage is shutting down")]
+    Closed,
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// One merged record as supervisors see it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MergedRecord {
+    pub id: Uuid,
+    pub record_type: RecordType,
+    pub commune: Option<String>,
+    pub status: String,
+    pub title: String,
+    pub view: serde_json::Value,
+    pub problems: serde_json::Value,
+    pub conflicts: serde_json::Value,
+}
+
+/// Counts useful to operators and tests.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stats {
+    pub records: u64,
+    pub changes: u64,
+    pub held: u64,
+    pub log_entries: u64,
+}
+
+/// Everything the HTTP layer needs from storage. Implementations are blocking; handlers call
+/// them on tokio's blocking pool.
+pub trait Storage: Send + Sync + 'static {
+    fn create_user(&self, user: &NewUser, password_hash: &str) -> StorageResult<User>;
+    fn user_by_name(&self, username: &str) -> StorageResult<Option<(User, String)>>;
+    fn set_user_areas(&self, username: &str, areas: &[String]) -> StorageResult<User>;
+    /// Unix time (ms) until which logins for this username are refused; 0 if not locked.
+    fn login_locked_until(&self, username: &str) -> StorageResult<i64>;
+    /// Counts a failed login and returns the new lock time.
+    fn login_failed(&self, username: &str, now_ms: i64) -> StorageResult<i64>;
+    fn login_succeeded(&self, username: &str) -> StorageResult<()>;
+    fn enrol_device(&self, user_id: i64, name: &str, token_hash: &[u8]) -> StorageResult<Device>;
+    fn caller_by_token(&self, token_hash: &[u8]) -> StorageResult<Option<Caller>>;
+    fn revoke_device(&self, device_id: Uuid) -> StorageResult<()>;
+    fn list_devices(&self) -> StorageResult<Vec<Device>>;
+    /// Ingests a pushed batch and serves the next page, atomically and durably.
+    fn sync(&self, caller: &Caller, request: &SyncRequest) -> StorageResult<SyncResponse>;
+    /// Stores changes made on the server itself (demo seed, supervisor edits), unscoped.
+    fn ingest_trusted(&self, device: Uuid, changes: &[(Uuid, Vec<u8>)]) -> StorageResult<()>;
+    fn merged_record(&self, id: Uuid) -> StorageResult<Option<MergedRecord>>;
+    fn list_merged(
+        &self,
+        scope: &Scope,
+        record_type: Option<RecordType>,
+        search: Option<&str>,
+        limit: u32,
+    ) -> StorageResult<Vec<MergedRecord>>;
+    fn stats(&self) -> StorageResult<Stats>;
+}

@@ -1,0 +1,309 @@
+//! Ingesting pushed changes inside one transaction: deduplicate by hash, hold changes whose
+//! dependencies are missing, check scope on the record before and after the change, append
+//! accepted changes to the pull log, and refresh the merged view of every touched record.
+
+use super::merged;
+use crate::scope::{stream_key, Scope};
+use crate::storage::StorageResult;
+use automerge::{Change, ChangeHash};
+use fieldsync_core::protocol::{NeedEntry, RejectCode, Rejection};
+use fieldsync_core::record::decode_change;
+use fieldsync_core::{RecordDoc, RecordType};
+use rusqlite::{params, OptionalExtension, Transaction};
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+
+/// The server never writes through these documents; its actor id only has to exist.
+const SERVER_ACTOR: Uuid = Uuid::nil();
+
+struct Loaded {
+    doc: RecordDoc,
+    /// Stream the record's changes are logged under, once it has a type and a commune.
+    stream: Option<String>,
+    dirty: bool,
+}
+
+#[derive(Default)]
+pub struct Outcome {
+    pub acked: Vec<[u8; 32]>,
+    pub rejected: Vec<Rejection>,
+    pub need: Vec<NeedEntry>,
+}
+
+pub struct Ingest<'a> {
+    tx: &'a Transaction<'a>,
+    device: Uuid,
+    scope: &'a Scope,
+    docs: BTreeMap<Uuid, Loaded>,
+    outcome: Outcome,
+    need: BTreeSet<(Uuid, [u8; 32])>,
+}
+
+impl<'a> Ingest<'a> {
+    pub fn new(tx: &'a Transaction<'a>, device: Uuid, scope: &'a Scope) -> Ingest<'a> {
+        Ingest {
+            tx,
+            device,
+            scope,
+            docs: BTreeMap::new(),
+            outcome: Outcome::default(),
+            need: BTreeSet::new(),
+        }
+    }
+
+    pub fn push(&mut self, record_id: Uuid, change: Change, bytes: &[u8]) -> StorageResult<()> {
+        let hash = change.hash();
+        let known = self
+            .tx
+            .query_row(
+                "SELECT 1 FROM changes WHERE hash = ?1",
+                [&hash.0[..]],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if known {
+            self.outcome.acked.push(hash.0);
+            return Ok(());
+        }
+        self.load(record_id)?;
+        let missing = self.missing_deps(record_id, &change)?;
+        if !missing.is_empty() {
+            self.hold(record_id, &change, bytes, &missing)?;
+            return Ok(());
+        }
+        if self.apply(record_id, change, bytes, self.device)? {
+            self.release_held(record_id)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> StorageResult<Outcome> {
+        for (id, loaded) in &mut self.docs {
+            if !loaded.dirty {
+                continue;
+            }
+            let (record_type, commune) = match loaded.doc.view() {
+                Ok(view) => (
+                    Some(view.record_type.as_str().to_owned()),
+                    view.fields
+                        .get("commune")
+                        .and_then(|v| v.as_text())
+                        .map(str::to_owned),
+                ),
+                Err(_) => (None, None),
+            };
+            self.tx.execute(
+                "INSERT INTO records (id, record_type, commune, snapshot) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET record_type = excluded.record_type,
+                   commune = excluded.commune, snapshot = excluded.snapshot",
+                params![id.as_bytes(), record_type, commune, loaded.doc.save()],
+            )?;
+            merged::refresh(self.tx, &loaded.doc)?;
+        }
+        self.outcome.need = self
+            .need
+            .into_iter()
+            .map(|(record_id, hash)| NeedEntry { record_id, hash })
+            .collect();
+        Ok(self.outcome)
+    }
+
+    fn load(&mut self, record_id: Uuid) -> StorageResult<()> {
+        if self.docs.contains_key(&record_id) {
+            return Ok(());
+        }
+        let snapshot: Option<Vec<u8>> = self
+            .tx
+            .query_row(
+                "SELECT snapshot FROM records WHERE id = ?1",
+                [record_id.as_bytes()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let doc = match snapshot {
+            Some(bytes) => RecordDoc::load(record_id, &bytes, SERVER_ACTOR)?,
+            None => RecordDoc::empty(record_id, SERVER_ACTOR),
+        };
+        let stream = stream_of(&doc);
+        self.docs.insert(
+            record_id,
+            Loaded {
+                doc,
+                stream,
+                dirty: false,
+            },
+        );
+        Ok(())
+    }
+
+    fn missing_deps(&mut self, record_id: Uuid, change: &Change) -> StorageResult<Vec<ChangeHash>> {
+        let Some(loaded) = self.docs.get_mut(&record_id) else {
+            return Ok(change.deps().to_vec());
+        };
+        Ok(change
+            .deps()
+            .iter()
+            .filter(|d| !loaded.doc.has_change(d))
+            .copied()
+            .collect())
+    }
+
+    fn hold(
+        &mut self,
+        record_id: Uuid,
+        change: &Change,
+        bytes: &[u8],
+        missing: &[ChangeHash],
+    ) -> StorageResult<()> {
+        let missing_bytes: Vec<u8> = missing.iter().flat_map(|h| h.0).collect();
+        self.tx.execute(
+            "INSERT OR IGNORE INTO held (hash, record_id, bytes, origin_device, missing) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![&change.hash().0[..], record_id.as_bytes(), bytes, self.device.as_bytes(), missing_bytes],
+        )?;
+        for dep in missing {
+            // A dependency that is itself held is not what the phone must send: its own
+            // missing dependencies are.
+            let held = self
+                .tx
+                .query_row("SELECT 1 FROM held WHERE hash = ?1", [&dep.0[..]], |_| {
+                    Ok(())
+                })
+                .optional()?
+                .is_some();
+            if !held {
+                self.need.insert((record_id, dep.0));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one change whose dependencies are present. Returns whether it was accepted.
+    fn apply(
+        &mut self,
+        record_id: Uuid,
+        change: Change,
+        bytes: &[u8],
+        origin: Uuid,
+    ) -> StorageResult<bool> {
+        let hash = change.hash();
+        let Some(loaded) = self.docs.get_mut(&record_id) else {
+            return Ok(false);
+        };
+        let before = loaded
+            .doc
+            .view()
+            .ok()
+            .map(|v| (v.record_type, commune_of(&v)));
+        let mut candidate = loaded.doc.fork();
+        let verdict = match candidate.apply([change]) {
+            Err(_) => Err(RejectCode::Invalid),
+            Ok(()) => match candidate.view() {
+                Err(_) => Err(RejectCode::Invalid),
+                Ok(after) => {
+                    let after = (after.record_type, commune_of(&after));
+                    check_scope(self.scope, before.as_ref())
+                        .and(check_scope(self.scope, Some(&after)))
+                }
+            },
+        };
+        if let Err(code) = verdict {
+            self.outcome.rejected.push(Rejection {
+                hash: hash.0,
+                record_id,
+                code,
+            });
+            return Ok(false);
+        }
+        loaded.doc = candidate;
+        loaded.dirty = true;
+        self.tx.execute(
+            "INSERT INTO changes (hash, record_id, bytes, origin_device) VALUES (?1, ?2, ?3, ?4)",
+            params![&hash.0[..], record_id.as_bytes(), bytes, origin.as_bytes()],
+        )?;
+        let stream = stream_of(&loaded.doc);
+        if stream != loaded.stream {
+            // The record moved into another stream (or got its first one): relog its whole
+            // history there, so devices of the new commune receive all of it in causal order.
+            if let Some(s) = &stream {
+                self.tx.execute(
+                    "INSERT INTO log (stream, record_id, hash, origin_device)
+                     SELECT ?1, record_id, hash, origin_device FROM changes WHERE record_id = ?2 ORDER BY seq",
+                    params![s, record_id.as_bytes()],
+                )?;
+            }
+            loaded.stream = stream;
+        } else if let Some(s) = &stream {
+            self.tx.execute(
+                "INSERT INTO log (stream, record_id, hash, origin_device) VALUES (?1, ?2, ?3, ?4)",
+                params![s, record_id.as_bytes(), &hash.0[..], origin.as_bytes()],
+            )?;
+        }
+        if origin == self.device {
+            self.outcome.acked.push(hash.0);
+        }
+        Ok(true)
+    }
+
+    /// Applies held changes of this record whose dependencies have now all arrived.
+    fn release_held(&mut self, record_id: Uuid) -> StorageResult<()> {
+        loop {
+            let held: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = {
+                let mut stmt = self.tx.prepare_cached(
+                    "SELECT hash, bytes, origin_device FROM held WHERE record_id = ?1",
+                )?;
+                let rows = stmt.query_map([record_id.as_bytes()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut progress = false;
+            for (hash, bytes, origin) in held {
+                let change = decode_change(&bytes)?;
+                if !self.missing_deps(record_id, &change)?.is_empty() {
+                    continue;
+                }
+                self.tx
+                    .execute("DELETE FROM held WHERE hash = ?1", [&hash])?;
+                let origin = super::uuid_col(origin)?;
+                if self.apply(record_id, change, &bytes, origin)? {
+                    progress = true;
+                }
+            }
+            if !progress {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn commune_of(view: &fieldsync_core::RecordView) -> Option<String> {
+    view.fields
+        .get("commune")
+        .and_then(|v| v.as_text())
+        .map(str::to_owned)
+}
+
+fn stream_of(doc: &RecordDoc) -> Option<String> {
+    let view = doc.view().ok()?;
+    Some(stream_key(
+        &commune_of(&view)?,
+        view.record_type.is_sensitive(),
+    ))
+}
+
+fn check_scope(
+    scope: &Scope,
+    state: Option<&(RecordType, Option<String>)>,
+) -> Result<(), RejectCode> {
+    let Some((record_type, commune)) = state else {
+        return Ok(());
+    };
+    if record_type.is_sensitive() && !scope.sensitive {
+        return Err(RejectCode::NotPermitted);
+    }
+    match commune {
+        Some(c) if scope.allows(*record_type, c) => Ok(()),
+        _ => Err(RejectCode::OutOfScope),
+    }
+}

@@ -1,0 +1,89 @@
+//! Serving a page of the change log to a device: stream by stream, from its cursor, up to a
+//! byte budget, skipping (but moving past) changes the device itself sent.
+
+use crate::scope::{Cursor, Scope};
+use crate::storage::StorageResult;
+use fieldsync_core::protocol::ChangeEntry;
+use rusqlite::{params, Transaction};
+use uuid::Uuid;
+
+/// Bounds on the page size a device may ask for.
+const MIN_PAGE_BYTES: u64 = 1024;
+const MAX_PAGE_BYTES: u64 = 4 * 1024 * 1024;
+const ROWS_PER_QUERY: i64 = 256;
+
+/// (log seq, record id, change bytes, origin device) of one log entry.
+type LogRow = (i64, Vec<u8>, Vec<u8>, Vec<u8>);
+
+pub struct Page {
+    pub changes: Vec<ChangeEntry>,
+    pub cursor: Cursor,
+    pub more: bool,
+}
+
+pub fn page(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    old: Cursor,
+    device: Uuid,
+    max_bytes: u64,
+) -> StorageResult<Page> {
+    let budget = max_bytes.clamp(MIN_PAGE_BYTES, MAX_PAGE_BYTES) as usize;
+    let streams: Vec<String> = match scope.streams() {
+        Some(s) => s,
+        None => {
+            let mut stmt = tx.prepare_cached("SELECT DISTINCT stream FROM log ORDER BY stream")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        }
+    };
+    // Streams no longer in scope drop out of the cursor; new ones start from zero (backfill).
+    let mut cursor = Cursor(
+        streams
+            .iter()
+            .map(|s| (s.clone(), old.0.get(s).copied().unwrap_or(0)))
+            .collect(),
+    );
+    let mut changes = Vec::new();
+    let mut total = 0usize;
+    let mut stmt = tx.prepare_cached(
+        "SELECT l.seq, l.record_id, c.bytes, l.origin_device FROM log l JOIN changes c ON c.hash = l.hash
+         WHERE l.stream = ?1 AND l.seq > ?2 ORDER BY l.seq LIMIT ?3",
+    )?;
+    for stream in &streams {
+        loop {
+            let from = cursor.0.get(stream).copied().unwrap_or(0);
+            let rows: Vec<LogRow> = stmt
+                .query_map(params![stream, from, ROWS_PER_QUERY], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let fetched = rows.len();
+            for (seq, record_id, bytes, origin) in rows {
+                if origin.as_slice() != device.as_bytes() {
+                    if !changes.is_empty() && total + bytes.len() > budget {
+                        return Ok(Page {
+                            changes,
+                            cursor,
+                            more: true,
+                        });
+                    }
+                    total += bytes.len();
+                    changes.push(ChangeEntry {
+                        record_id: super::uuid_col(record_id)?,
+                        bytes,
+                    });
+                }
+                cursor.0.insert(stream.clone(), seq);
+            }
+            if (fetched as i64) < ROWS_PER_QUERY {
+                break;
+            }
+        }
+    }
+    Ok(Page {
+        changes,
+        cursor,
+        more: false,
+    })
+}

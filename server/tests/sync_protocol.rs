@@ -1,0 +1,456 @@
+//! The sync protocol between sync-core phones and the server's storage, without sockets: each
+//! exchange is the same bytes the HTTP layer would carry, handed over in memory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
+
+use fieldsync_core::model::{RecordType, Value};
+use fieldsync_core::protocol::{
+    compress, decode_request_body, ClientOptions, RejectCode, SyncClient, SyncOutcome,
+};
+use fieldsync_core::Store;
+use fieldsync_server::accounts;
+use fieldsync_server::storage::sqlite::SqliteStorage;
+use fieldsync_server::storage::{Caller, NewUser, Role, Storage};
+use std::collections::BTreeMap;
+use tempfile::TempDir;
+use uuid::Uuid;
+
+const NGOC_LINH: &str = "62.610.01";
+const MO_RAI: &str = "62.616.01";
+
+struct World {
+    dir: TempDir,
+    storage: SqliteStorage,
+}
+
+struct Phone {
+    store: Store,
+    caller: Caller,
+    client: SyncClient,
+    round_trips: usize,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(dir.path().join("server.sqlite")).unwrap();
+        World { dir, storage }
+    }
+
+    fn user(&self, name: &str, areas: &[&str], sensitive: bool) {
+        accounts::create_user(
+            &self.storage,
+            &NewUser {
+                username: name.into(),
+                password: "mật khẩu dài".into(),
+                role: Role::Collector,
+                sensitive_access: sensitive,
+                areas: areas.iter().map(|a| a.to_string()).collect(),
+            },
+        )
+        .unwrap();
+    }
+
+    fn phone(&self, user: &str) -> Phone {
+        let (device, token, _) =
+            accounts::enrol(&self.storage, user, "mật khẩu dài", "phone").unwrap();
+        let caller = accounts::authorise(&self.storage, &token).unwrap().unwrap();
+        assert_eq!(caller.device.id, device.id);
+        let path = self.dir.path().join(format!("{}.sqlite", Uuid::now_v7()));
+        Phone {
+            store: Store::open(path).unwrap(),
+            caller,
+            client: SyncClient::new(ClientOptions::default()),
+            round_trips: 0,
+        }
+    }
+
+    /// One exchange: the request bytes in, the response bytes out.
+    fn exchange(&self, phone: &Phone, body: &[u8]) -> Vec<u8> {
+        // Authorisation is looked up again, as every HTTP request does.
+        let caller = self.refresh(&phone.caller);
+        let request = decode_request_body(body).unwrap();
+        compress(&self.storage.sync(&caller, &request).unwrap().encode())
+    }
+
+    fn refresh(&self, caller: &Caller) -> Caller {
+        let (user, _) = self
+            .storage
+            .user_by_name(&caller.user.username)
+            .unwrap()
+            .unwrap();
+        Caller {
+            device: caller.device.clone(),
+            user,
+        }
+    }
+
+    /// Syncs until the phone has nothing more to do; returns the outcomes.
+    fn sync(&self, phone: &mut Phone) -> Vec<SyncOutcome> {
+        let mut outcomes = Vec::new();
+        for _ in 0..100 {
+            let request = phone.client.request(&phone.store).unwrap();
+            let response = self.exchange(phone, &request.body);
+            phone.round_trips += 1;
+            let outcome = phone
+                .client
+                .handle_response(&mut phone.store, &response)
+                .unwrap();
+            let again = outcome.again;
+            outcomes.push(outcome);
+            if !again {
+                return outcomes;
+            }
+        }
+        panic!("sync did not settle in 100 round trips");
+    }
+}
+
+fn household(commune: &str, head: &str) -> BTreeMap<String, Value> {
+    [
+        ("commune", commune),
+        ("head_name", head),
+        ("ethnicity", "14"),
+        ("poverty", "poor"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), Value::from(v)))
+    .collect()
+}
+
+fn titles(store: &Store) -> Vec<String> {
+    let mut t: Vec<String> = store
+        .list(&Default::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.title)
+        .collect();
+    t.sort();
+    t
+}
+
+#[test]
+fn two_phones_converge_through_the_server_in_one_round_trip_each() {
+    let world = World::new();
+    world.user("a", &[NGOC_LINH], false);
+    world.user("b", &[NGOC_LINH], false);
+    let mut a = world.phone("a");
+    let mut b = world.phone("b");
+
+    let id = a
+        .store
+        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
+        .unwrap();
+    assert_eq!(
+        world.sync(&mut a).len(),
+        1,
+        "a small push is one round trip"
+    );
+    assert_eq!(a.store.unacked_count().unwrap(), 0, "acknowledged");
+    assert_eq!(
+        world.sync(&mut b).len(),
+        1,
+        "a small pull is one round trip"
+    );
+    assert_eq!(
+        b.store.get(id).unwrap().fields["head_name"],
+        Value::from("Y Blơ")
+    );
+
+    // Offline edits on both, then both sync: different fields merge, same field conflicts.
+    a.store.set_field(id, "village", &"Làng Le".into()).unwrap();
+    a.store
+        .set_field(id, "head_name", &"Y Blơ Nhiên".into())
+        .unwrap();
+    b.store
+        .set_field(id, "poverty", &"near_poor".into())
+        .unwrap();
+    b.store.set_field(id, "head_name", &"Y Blờ".into()).unwrap();
+    world.sync(&mut a);
+    world.sync(&mut b);
+    world.sync(&mut a);
+    let va = a.store.get(id).unwrap();
+    let vb = b.store.get(id).unwrap();
+    assert_eq!(va, vb);
+    assert_eq!(va.fields["village"], Value::from("Làng Le"));
+    assert_eq!(va.fields["poverty"], Value::from("near_poor"));
+    assert_eq!(va.conflicts.len(), 1);
+    assert_eq!(va.conflicts[0].field, "head_name");
+
+    // The server's merged view shows the same conflict.
+    let merged = world.storage.merged_record(id).unwrap().unwrap();
+    assert_eq!(merged.conflicts.as_array().map(Vec::len), Some(1));
+
+    // An idle check is exactly one round trip and moves nothing.
+    let idle = world.sync(&mut a);
+    assert_eq!(idle.len(), 1);
+    assert_eq!((idle[0].acked, idle[0].pulled), (0, 0));
+}
+
+#[test]
+fn resending_a_batch_whose_response_was_lost_stores_nothing_twice() {
+    let world = World::new();
+    world.user("a", &[NGOC_LINH], false);
+    world.user("b", &[NGOC_LINH], false);
+    let mut a = world.phone("a");
+    let mut b = world.phone("b");
+    for i in 0..5 {
+        a.store
+            .create(
+                RecordType::Household,
+                &household(NGOC_LINH, &format!("Y Hơ {i}")),
+            )
+            .unwrap();
+    }
+    // The request reaches the server but the response is lost on the way back.
+    let request = a.client.request(&a.store).unwrap();
+    let _lost = world.exchange(&a, &request.body);
+    assert_eq!(
+        a.store.unacked_count().unwrap(),
+        5,
+        "nothing acknowledged yet on the phone"
+    );
+    let log_before = world.storage.stats().unwrap();
+    world.sync(&mut a);
+    let log_after = world.storage.stats().unwrap();
+    assert_eq!(a.store.unacked_count().unwrap(), 0);
+    assert_eq!(
+        log_before.changes, log_after.changes,
+        "the resend stored nothing new"
+    );
+    assert_eq!(log_before.log_entries, log_after.log_entries);
+
+    // Likewise a pull page lost on the way: the cursor did not move, the page comes again.
+    let request = b.client.request(&b.store).unwrap();
+    let _lost = world.exchange(&b, &request.body);
+    world.sync(&mut b);
+    assert_eq!(titles(&b.store).len(), 5);
+}
+
+#[test]
+fn pulls_are_paged_and_resume_from_the_cursor() {
+    let world = World::new();
+    world.user("a", &[NGOC_LINH], false);
+    world.user("b", &[NGOC_LINH], false);
+    let mut a = world.phone("a");
+    let mut b = world.phone("b");
+    for i in 0..200 {
+        a.store
+            .create(
+                RecordType::Household,
+                &household(NGOC_LINH, &format!("Y Hnui {i}")),
+            )
+            .unwrap();
+    }
+    a.client = SyncClient::new(ClientOptions {
+        max_push_bytes: 4096,
+        max_pull_bytes: 4096,
+    });
+    world.sync(&mut a);
+    assert_eq!(a.store.unacked_count().unwrap(), 0);
+    assert!(
+        a.round_trips > 1,
+        "4 KiB push batches need several round trips"
+    );
+
+    b.client = SyncClient::new(ClientOptions {
+        max_push_bytes: 4096,
+        max_pull_bytes: 4096,
+    });
+    // Apply two pages, then "lose" the phone (drop it) and carry on from its file.
+    for _ in 0..2 {
+        let request = b.client.request(&b.store).unwrap();
+        let response = world.exchange(&b, &request.body);
+        b.client.handle_response(&mut b.store, &response).unwrap();
+    }
+    let after_two = b.store.count(&Default::default()).unwrap();
+    assert!(after_two > 0 && after_two < 200, "got {after_two}");
+    let outcomes = world.sync(&mut b);
+    let pulled: usize = outcomes.iter().map(|o| o.pulled).sum();
+    assert_eq!(b.store.count(&Default::default()).unwrap(), 200);
+    assert_eq!(
+        pulled as u64,
+        200 - after_two,
+        "nothing already applied is downloaded again"
+    );
+}
+
+#[test]
+fn scope_limits_pulls_and_rejects_pushes_per_change() {
+    let world = World::new();
+    world.user("ngoclinh", &[NGOC_LINH], false);
+    world.user("morai", &[MO_RAI], false);
+    let mut nl = world.phone("ngoclinh");
+    let mut mr = world.phone("morai");
+    nl.store
+        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
+        .unwrap();
+    world.sync(&mut nl);
+
+    // Mô Rai's phone makes one record of its own and one in Ngọc Linh (outside its scope).
+    let own = mr
+        .store
+        .create(RecordType::Household, &household(MO_RAI, "Y Rin"))
+        .unwrap();
+    let foreign = mr
+        .store
+        .create(RecordType::Household, &household(NGOC_LINH, "Y Lêm"))
+        .unwrap();
+    let outcomes = world.sync(&mut mr);
+    let rejected: Vec<_> = outcomes.iter().flat_map(|o| o.rejected.clone()).collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(
+        (rejected[0].record_id, rejected[0].code),
+        (foreign, RejectCode::OutOfScope)
+    );
+    assert!(
+        world.storage.merged_record(own).unwrap().is_some(),
+        "the rest of the batch applied"
+    );
+    assert!(world.storage.merged_record(foreign).unwrap().is_none());
+    assert_eq!(
+        mr.store.unacked_count().unwrap(),
+        0,
+        "a refused change is not resent forever"
+    );
+    assert_eq!(
+        titles(&mr.store),
+        vec!["Y Lêm", "Y Rin"],
+        "never received Ngọc Linh's records"
+    );
+    world.sync(&mut nl);
+    assert_eq!(titles(&nl.store), vec!["Y Blơ"]);
+}
+
+#[test]
+fn sensitive_records_only_reach_allowed_roles() {
+    let world = World::new();
+    world.user("caseworker", &[NGOC_LINH], true);
+    world.user("collector", &[NGOC_LINH], false);
+    let mut cw = world.phone("caseworker");
+    let mut co = world.phone("collector");
+    let person = Uuid::now_v7().to_string();
+    let case: BTreeMap<String, Value> = [
+        ("commune", NGOC_LINH),
+        ("person_id", person.as_str()),
+        ("case_kind", "domestic_violence"),
+        ("opened", "2025-03-01"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), Value::from(v)))
+    .collect();
+    cw.store.create(RecordType::SupportCase, &case).unwrap();
+    cw.store
+        .create(RecordType::Household, &household(NGOC_LINH, "Y Khuyên"))
+        .unwrap();
+    world.sync(&mut cw);
+    world.sync(&mut co);
+    assert_eq!(
+        titles(&co.store),
+        vec!["Y Khuyên"],
+        "the collector got no support case"
+    );
+
+    co.store.create(RecordType::SupportCase, &case).unwrap();
+    let rejected: Vec<_> = world
+        .sync(&mut co)
+        .iter()
+        .flat_map(|o| o.rejected.clone())
+        .collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].code, RejectCode::NotPermitted);
+}
+
+#[test]
+fn assigning_a_commune_backfills_it_and_removing_it_stops_pulls() {
+    let world = World::new();
+    world.user("ngoclinh", &[NGOC_LINH], false);
+    world.user("morai", &[MO_RAI], false);
+    let mut nl = world.phone("ngoclinh");
+    let mut mr = world.phone("morai");
+    for i in 0..3 {
+        mr.store
+            .create(
+                RecordType::Household,
+                &household(MO_RAI, &format!("Y Rin {i}")),
+            )
+            .unwrap();
+    }
+    world.sync(&mut mr);
+    nl.store
+        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
+        .unwrap();
+    world.sync(&mut nl);
+    assert_eq!(titles(&nl.store).len(), 1);
+
+    world
+        .storage
+        .set_user_areas("ngoclinh", &[NGOC_LINH.into(), MO_RAI.into()])
+        .unwrap();
+    world.sync(&mut nl);
+    assert_eq!(
+        titles(&nl.store).len(),
+        4,
+        "Mô Rai's earlier records were backfilled"
+    );
+
+    world
+        .storage
+        .set_user_areas("ngoclinh", &[NGOC_LINH.into()])
+        .unwrap();
+    mr.store
+        .create(RecordType::Household, &household(MO_RAI, "Y Rin mới"))
+        .unwrap();
+    world.sync(&mut mr);
+    world.sync(&mut nl);
+    assert_eq!(
+        titles(&nl.store).len(),
+        4,
+        "no new Mô Rai records after removal"
+    );
+}
+
+#[test]
+fn a_change_pushed_before_its_dependency_is_held_and_the_sender_told_what_to_send() {
+    let world = World::new();
+    world.user("a", &[NGOC_LINH], false);
+    world.user("b", &[NGOC_LINH], false);
+    let a = world.phone("a");
+    let mut b = world.phone("b");
+    let mut store = a.store;
+    let id = store
+        .create(RecordType::Household, &household(NGOC_LINH, "Y Hơ"))
+        .unwrap();
+    store.set_field(id, "village", &"Thôn 1".into()).unwrap();
+    let changes = store.unacked(1 << 20).unwrap();
+    // Push only the second change: the server holds it and names the missing first one.
+    let request = fieldsync_core::protocol::SyncRequest {
+        cursor: vec![],
+        max_pull_bytes: 65536,
+        push: vec![fieldsync_core::protocol::ChangeEntry {
+            record_id: id,
+            bytes: changes[1].bytes.clone(),
+        }],
+    };
+    let response = world.storage.sync(&a.caller, &request).unwrap();
+    assert!(response.acked.is_empty());
+    assert_eq!(response.need.len(), 1);
+    assert_eq!(response.need[0].hash, changes[0].hash.0);
+    assert_eq!(world.storage.stats().unwrap().held, 1);
+    // Sending the missing one releases the held one.
+    let request = fieldsync_core::protocol::SyncRequest {
+        cursor: vec![],
+        max_pull_bytes: 65536,
+        push: vec![fieldsync_core::protocol::ChangeEntry {
+            record_id: id,
+            bytes: changes[0].bytes.clone(),
+        }],
+    };
+    world.storage.sync(&a.caller, &request).unwrap();
+    assert_eq!(world.storage.stats().unwrap().held, 0);
+    world.sync(&mut b);
+    assert_eq!(
+        b.store.get(id).unwrap().fields["village"],
+        Value::from("Thôn 1")
+    );
+}

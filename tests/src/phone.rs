@@ -1,0 +1,175 @@
+//! A simulated phone: a sync-core store driven over HTTPS, with retries when the network cuts
+//! a request, and counts of what each sync cost on the wire.
+
+use crate::https::{ClientError, HttpResponse, HttpsClient};
+use fieldsync_core::protocol::{
+    ClientOptions, SyncClient, CONTENT_TYPE, PROTOCOL_VERSION, SYNC_PATH, VERSION_HEADER,
+};
+use fieldsync_core::Store;
+use serde_json::{json, Value as Json};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PhoneError {
+    #[error(transparent)]
+    Network(#[from] ClientError),
+    #[error("server answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error(transparent)]
+    Core(#[from] fieldsync_core::CoreError),
+    #[error("gave up after {0} attempts")]
+    GaveUp(usize),
+}
+
+/// What one sync (until the phone had nothing more to do) cost.
+#[derive(Clone, Debug, Default)]
+pub struct SyncReport {
+    /// Completed request/response exchanges.
+    pub round_trips: usize,
+    /// Requests that the network cut and that were retried.
+    pub cut: usize,
+    pub wire_bytes_sent: u64,
+    pub wire_bytes_received: u64,
+    /// Compressed message bytes (HTTP bodies) both ways.
+    pub body_bytes: u64,
+    pub acked: usize,
+    pub rejected: usize,
+    pub pulled: usize,
+}
+
+/// Calls `method path` with a JSON body and returns the JSON answer, or the status as error.
+pub async fn call_json(
+    http: &HttpsClient,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &Json,
+) -> Result<Json, PhoneError> {
+    let mut headers = vec![("content-type", "application/json".to_owned())];
+    if let Some(t) = token {
+        headers.push(("authorization", format!("Bearer {t}")));
+    }
+    let body = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    let response = http.request(addr, method, path, &headers, body).await?;
+    let text = String::from_utf8_lossy(&response.body).into_owned();
+    if response.status != 200 {
+        return Err(PhoneError::Status {
+            status: response.status,
+            body: text,
+        });
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(Json::Null))
+}
+
+/// Logs in and returns a device token.
+pub async fn enrol(
+    http: &HttpsClient,
+    addr: SocketAddr,
+    username: &str,
+    password: &str,
+) -> Result<String, PhoneError> {
+    let answer = call_json(
+        http,
+        addr,
+        "POST",
+        "/v1/enrol",
+        None,
+        &json!({ "username": username, "password": password, "device_name": "sim" }),
+    )
+    .await?;
+    Ok(answer["token"].as_str().unwrap_or_default().to_owned())
+}
+
+/// A phone: its store, its token and its sync client.
+pub struct Phone {
+    pub store: Store,
+    /// The store's file, for tests that inspect it directly.
+    pub path: PathBuf,
+    pub token: String,
+    client: SyncClient,
+}
+
+impl Phone {
+    pub fn open(path: &Path, token: String, options: ClientOptions) -> Result<Phone, PhoneError> {
+        Ok(Phone {
+            store: Store::open(path)?,
+            path: path.to_owned(),
+            token,
+            client: SyncClient::new(options),
+        })
+    }
+
+    /// Sends one sync request; the raw HTTP answer. (Takes the token, not the phone, so that
+    /// no borrow of the store is held across the network wait.)
+    pub async fn exchange(
+        http: &HttpsClient,
+        addr: SocketAddr,
+        token: &str,
+        body: Vec<u8>,
+    ) -> Result<HttpResponse, ClientError> {
+        let headers = [
+            ("authorization", format!("Bearer {token}")),
+            ("content-type", CONTENT_TYPE.to_owned()),
+            ("content-encoding", "gzip".to_owned()),
+            (VERSION_HEADER, PROTOCOL_VERSION.to_string()),
+        ];
+        http.request(addr, "POST", SYNC_PATH, &headers, body).await
+    }
+
+    /// Syncs until there is nothing more to send or receive, retrying cut requests up to
+    /// `max_attempts` times in all.
+    pub async fn sync(
+        &mut self,
+        http: &HttpsClient,
+        addr: SocketAddr,
+        max_attempts: usize,
+    ) -> Result<SyncReport, PhoneError> {
+        let mut report = SyncReport::default();
+        for _ in 0..max_attempts {
+            let request = self.client.request(&self.store)?;
+            let sent_body = request.body.len() as u64;
+            let token = self.token.clone();
+            let response = match Phone::exchange(http, addr, &token, request.body).await {
+                Ok(r) => r,
+                Err(
+                    ClientError::Connect { .. }
+                    | ClientError::Tls { .. }
+                    | ClientError::Http { .. }
+                    | ClientError::Timeout { .. },
+                ) => {
+                    report.cut += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            report.wire_bytes_sent += response.wire_bytes_sent;
+            report.wire_bytes_received += response.wire_bytes_received;
+            if response.status != 200 {
+                return Err(PhoneError::Status {
+                    status: response.status,
+                    body: String::from_utf8_lossy(&response.body).into_owned(),
+                });
+            }
+            report.round_trips += 1;
+            report.body_bytes += sent_body + response.body.len() as u64;
+            let outcome = self
+                .client
+                .handle_response(&mut self.store, &response.body)?;
+            report.acked += outcome.acked;
+            report.rejected += outcome.rejected.len();
+            report.pulled += outcome.pulled;
+            if !outcome.again {
+                return Ok(report);
+            }
+        }
+        Err(PhoneError::GaveUp(max_attempts))
+    }
+}

@@ -1,0 +1,151 @@
+//! Starting and stopping a real `fieldsync-server` process on loopback for end-to-end tests
+//! and the simulator: `serve --dev` in a data directory, on a port it picks or is given.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The demo admin account `serve --dev` creates.
+pub const ADMIN: (&str, &str) = ("admin", "fieldsync-admin");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("fieldsync-server binary not found and could not be built: {0}")]
+    Binary(String),
+    #[error("starting fieldsync-server: {0}")]
+    Spawn(#[from] std::io::Error),
+    #[error("fieldsync-server did not report its address: {0}")]
+    NoAddress(String),
+}
+
+/// A running server process. Killed (SIGKILL) when dropped.
+pub struct ServerProcess {
+    child: Child,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub cert_pem: Vec<u8>,
+}
+
+/// Path of the server binary next to the running test or tool, built first if missing.
+pub fn binary() -> Result<PathBuf, ServerError> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> or target/<profile>/<bin>
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join("fieldsync-server");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "-p",
+            "fieldsync-server",
+            "--bin",
+            "fieldsync-server",
+        ]);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status()?;
+        if !status.success() || !path.exists() {
+            return Err(ServerError::Binary(path.display().to_string()));
+        }
+    }
+    Ok(path)
+}
+
+impl ServerProcess {
+    /// Starts `serve --dev` on `listen` (e.g. "127.0.0.1:0") with `data_dir`, no demo records.
+    pub fn start(data_dir: &Path, listen: &str) -> Result<ServerProcess, ServerError> {
+        let mut child = Command::new(binary()?)
+            .args([
+                "serve",
+                "--dev",
+                "--demo-households",
+                "0",
+                "--listen",
+                listen,
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env(
+                "RUST_LOG",
+                std::env::var("FIELDSYNC_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| ServerError::NoAddress("no stdout".into()))?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Keep draining stdout for the life of the process so it never blocks on a pipe.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("fieldsync listening on https://") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                return Err(ServerError::NoAddress("timed out".into()));
+            }
+        };
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|_| ServerError::NoAddress(addr.clone()))?;
+        let cert_pem = std::fs::read(data_dir.join("dev-cert.pem"))?;
+        Ok(ServerProcess {
+            child,
+            addr,
+            data_dir: data_dir.to_owned(),
+            cert_pem,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for a graceful exit; returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+
+    /// Peak resident memory of the process (VmHWM), in KiB, on Linux.
+    pub fn peak_memory_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("fieldsync.sqlite")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

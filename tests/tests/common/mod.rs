@@ -1,0 +1,80 @@
+//! Shared set-up of the end-to-end tests: a real server, its admin, users and phones.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use fieldsync_core::protocol::ClientOptions;
+use fieldsync_tests::https::HttpsClient;
+use fieldsync_tests::phone::{call_json, enrol, Phone};
+use fieldsync_tests::server::{ServerProcess, ADMIN};
+use serde_json::json;
+use std::net::SocketAddr;
+use tempfile::TempDir;
+
+pub const NGOC_LINH: &str = "62.610.01";
+pub const MO_RAI: &str = "62.616.01";
+pub const PASSWORD: &str = "mật-khẩu-thử";
+
+pub struct Env {
+    pub dir: TempDir,
+    pub server: ServerProcess,
+    pub http: HttpsClient,
+    pub admin: String,
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("server");
+        std::fs::create_dir_all(&data).unwrap();
+        let server = ServerProcess::start(&data, "127.0.0.1:0").unwrap();
+        let http = HttpsClient::new(&server.cert_pem).unwrap();
+        let admin = enrol(&http, server.addr, ADMIN.0, ADMIN.1).await.unwrap();
+        Env {
+            dir,
+            server,
+            http,
+            admin,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+
+    pub async fn user(&self, name: &str, areas: &[&str], sensitive: bool) {
+        call_json(
+            &self.http,
+            self.addr(),
+            "POST",
+            "/v1/admin/users",
+            Some(&self.admin),
+            &json!({ "username": name, "password": PASSWORD, "role": "collector",
+                     "areas": areas, "sensitive_access": sensitive }),
+        )
+        .await
+        .unwrap();
+    }
+
+    pub async fn phone(&self, name: &str, options: ClientOptions) -> Phone {
+        let token = enrol(&self.http, self.addr(), name, PASSWORD)
+            .await
+            .unwrap();
+        let path = self
+            .dir
+            .path()
+            .join(format!("{name}-{}.sqlite", uuid::Uuid::now_v7()));
+        Phone::open(&path, token, options).unwrap()
+    }
+
+    pub async fn stats(&self) -> serde_json::Value {
+        call_json(
+            &self.http,
+            self.addr(),
+            "GET",
+            "/v1/admin/stats",
+            Some(&self.admin),
+            &serde_json::Value::Null,
+        )
+        .await
+        .unwrap()
+    }
+}

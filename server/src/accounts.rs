@@ -1,10 +1,11 @@
 //! Passwords (argon2id), device tokens (random, stored only as SHA-256), and login throttling.
 
 use crate::storage::{Caller, Device, NewUser, Storage, StorageError, User};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Why an account operation failed.
@@ -20,24 +21,64 @@ pub enum AccountError {
     Storage(#[from] StorageError),
 }
 
+thread_local! {
+    // Argon2's 19 MiB working memory, allocated once per worker thread and reused: allocating
+    // it per hash leaves that much resident after every login with the system allocator.
+    static ARGON2_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+fn argon2_raw(params: &Params, password: &[u8], salt: &[u8]) -> Result<[u8; 32], AccountError> {
+    let mut out = [0u8; 32];
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    ARGON2_MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        argon
+            .hash_password_into_with_memory(password, salt, &mut out, &mut memory[..blocks])
+            .map_err(|e| AccountError::Invalid(e.to_string()))
+    })?;
+    Ok(out)
+}
+
+/// Hashes a password with argon2id (the library's recommended parameters) into a PHC string.
 pub fn hash_password(password: &str) -> Result<String, AccountError> {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| AccountError::Invalid(e.to_string()))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AccountError::Invalid(e.to_string()))
+    let params = Params::default();
+    let out = argon2_raw(&params, password.as_bytes(), &salt)?;
+    let invalid = |e: argon2::password_hash::Error| AccountError::Invalid(e.to_string());
+    let salt = SaltString::encode_b64(&salt).map_err(invalid)?;
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: (&params).try_into().map_err(invalid)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(invalid)?),
+    };
+    Ok(hash.to_string())
 }
 
 fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(params), Some(salt), Some(expected)) =
+        (Params::try_from(&parsed), parsed.salt, parsed.hash)
+    else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    match argon2_raw(&params, password.as_bytes(), salt) {
+        // Output's equality is constant-time.
+        Ok(out) => Output::new(&out).is_ok_and(|o| o == expected),
+        Err(_) => false,
+    }
 }
 
 /// A new random device token (what the phone keeps) and its hash (what the server keeps).
@@ -128,4 +169,18 @@ pub fn enrol(
 /// The caller behind a bearer token, if the token is known and not revoked.
 pub fn authorise(storage: &dyn Storage, token: &str) -> Result<Option<Caller>, AccountError> {
     Ok(storage.caller_by_token(&token_hash(token))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_and_wrong_ones_do_not() {
+        let hash = hash_password("mật khẩu đúng").unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify_password("mật khẩu đúng", &hash));
+        assert!(!verify_password("mật khẩu sai", &hash));
+        assert!(!verify_password("x", "not a hash"));
+    }
 }

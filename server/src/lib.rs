@@ -15,3 +15,4 @@ pub mod scope;
 pub mod seed;
 pub mod storage;
 pub mod tls;
+pub mod workers;

@@ -1,9 +1,7 @@
 //! Admin endpoints: accounts, area assignments, devices (list, revoke), server statistics.
 
 use super::error::ApiError;
-use super::{
-    auth_header, blocking, caller, json_body, require_role, respond, with_state, AppState,
-};
+use super::{auth_header, caller, json_body, require_role, respond, with_state, AppState};
 use crate::accounts;
 use crate::storage::{NewUser, Role};
 use serde::Deserialize;
@@ -27,8 +25,9 @@ async fn create_user(
     user: NewUser,
 ) -> Result<Json, ApiError> {
     admin(&state, auth).await?;
-    let storage = state.storage.clone();
-    let user = blocking(move || Ok(accounts::create_user(storage.as_ref(), &user)?)).await?;
+    let user = state
+        .hashing(move |storage| Ok(accounts::create_user(storage, &user)?))
+        .await?;
     tracing::info!(user = %user.username, role = user.role.as_str(), "user created");
     Ok(warp::reply::json(&user))
 }
@@ -40,21 +39,22 @@ async fn set_areas(
     body: Areas,
 ) -> Result<Json, ApiError> {
     admin(&state, auth).await?;
-    let storage = state.storage.clone();
-    let user = blocking(move || {
-        accounts::check_areas(&body.areas)?;
-        Ok(storage.set_user_areas(&username, &body.areas)?)
-    })
-    .await?;
+    let user = state
+        .blocking(move |storage| {
+            accounts::check_areas(&body.areas)?;
+            Ok(storage.set_user_areas(&username, &body.areas)?)
+        })
+        .await?;
     tracing::info!(user = %user.username, areas = ?user.areas, "areas assigned");
     Ok(warp::reply::json(&user))
 }
 
 async fn list_devices(state: AppState, auth: Option<String>) -> Result<Json, ApiError> {
     admin(&state, auth).await?;
-    let storage = state.storage.clone();
     Ok(warp::reply::json(
-        &blocking(move || Ok(storage.list_devices()?)).await?,
+        &state
+            .blocking(|storage| Ok(storage.list_devices()?))
+            .await?,
     ))
 }
 
@@ -62,8 +62,9 @@ async fn revoke(id: String, state: AppState, auth: Option<String>) -> Result<Jso
     admin(&state, auth).await?;
     let id =
         Uuid::parse_str(&id).map_err(|_| ApiError::BadRequest("device id is not a UUID".into()))?;
-    let storage = state.storage.clone();
-    blocking(move || Ok(storage.revoke_device(id)?)).await?;
+    state
+        .blocking(move |storage| Ok(storage.revoke_device(id)?))
+        .await?;
     tracing::info!(device = %id, "device revoked");
     Ok(warp::reply::json(
         &serde_json::json!({ "revoked": id.to_string() }),
@@ -72,9 +73,8 @@ async fn revoke(id: String, state: AppState, auth: Option<String>) -> Result<Jso
 
 async fn stats(state: AppState, auth: Option<String>) -> Result<Json, ApiError> {
     admin(&state, auth).await?;
-    let storage = state.storage.clone();
     Ok(warp::reply::json(
-        &blocking(move || Ok(storage.stats()?)).await?,
+        &state.blocking(|storage| Ok(storage.stats()?)).await?,
     ))
 }
 

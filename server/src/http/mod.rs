@@ -8,6 +8,7 @@ mod sync;
 
 use crate::accounts;
 use crate::storage::{Caller, Role, Storage};
+use crate::workers::WorkerPool;
 use error::ApiError;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -20,15 +21,47 @@ pub const MAX_REQUEST_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub storage: Arc<dyn Storage>,
+    /// Runs storage calls. The embedded backend serialises writes anyway, so a small pool
+    /// loses nothing and keeps memory flat.
+    storage_pool: WorkerPool,
+    /// Runs password hashing: each argon2 hash takes ~19 MiB and a core, so a burst of
+    /// logins (every phone of a district after an outage) queues here instead of multiplying.
+    password_pool: WorkerPool,
 }
 
-/// Runs blocking storage work off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| ApiError::Internal)?
+impl AppState {
+    pub fn new(storage: Arc<dyn Storage>) -> std::io::Result<AppState> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(AppState {
+            storage,
+            storage_pool: WorkerPool::new("storage", 2)?,
+            password_pool: WorkerPool::new("password", cores)?,
+        })
+    }
+
+    /// Runs blocking storage work off the async threads.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Storage) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let storage = self.storage.clone();
+        self.storage_pool
+            .run(move || f(storage.as_ref()))
+            .await
+            .map_err(|_| ApiError::Internal)?
+    }
+
+    /// Runs work that hashes a password.
+    pub(crate) async fn hashing<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Storage) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let storage = self.storage.clone();
+        self.password_pool
+            .run(move || f(storage.as_ref()))
+            .await
+            .map_err(|_| ApiError::Internal)?
+    }
 }
 
 /// Resolves the bearer token of a request to its caller, or 401.
@@ -43,8 +76,10 @@ pub(crate) async fn caller(
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::Unauthorized)?
         .to_owned();
-    let storage = state.storage.clone();
-    blocking(move || accounts::authorise(storage.as_ref(), &token)?.ok_or(ApiError::Unauthorized))
+    state
+        .blocking(move |storage| {
+            accounts::authorise(storage, &token)?.ok_or(ApiError::Unauthorized)
+        })
         .await
 }
 
@@ -111,16 +146,16 @@ struct EnrolResponse {
 }
 
 async fn enrol(state: AppState, body: EnrolRequest) -> Result<warp::reply::Json, ApiError> {
-    let storage = state.storage.clone();
-    let (device, token, user) = blocking(move || {
-        Ok(accounts::enrol(
-            storage.as_ref(),
-            &body.username,
-            &body.password,
-            &body.device_name,
-        )?)
-    })
-    .await?;
+    let (device, token, user) = state
+        .hashing(move |storage| {
+            Ok(accounts::enrol(
+                storage,
+                &body.username,
+                &body.password,
+                &body.device_name,
+            )?)
+        })
+        .await?;
     tracing::info!(device = %device.id, user = %user.username, "device enrolled");
     Ok(warp::reply::json(&EnrolResponse {
         device_id: device.id.to_string(),

@@ -2,7 +2,7 @@
 //! validation problems and field conflicts, within the supervisor's areas.
 
 use super::error::ApiError;
-use super::{auth_header, blocking, caller, require_role, respond, with_state, AppState};
+use super::{auth_header, caller, require_role, respond, with_state, AppState};
 use crate::storage::Role;
 use fieldsync_core::RecordType;
 use serde::Deserialize;
@@ -28,13 +28,13 @@ async fn list(state: AppState, auth: Option<String>, query: ListQuery) -> Result
                 .ok_or_else(|| ApiError::BadRequest(format!("unknown record type {t}")))?,
         ),
     };
-    let storage = state.storage.clone();
     let scope = caller.scope();
     let limit = query.limit.unwrap_or(200).min(1000);
-    let records = blocking(move || {
-        Ok(storage.list_merged(&scope, record_type, query.q.as_deref(), limit)?)
-    })
-    .await?;
+    let records = state
+        .blocking(move |storage| {
+            Ok(storage.list_merged(&scope, record_type, query.q.as_deref(), limit)?)
+        })
+        .await?;
     Ok(warp::reply::json(&records))
 }
 
@@ -43,8 +43,9 @@ async fn get(id: String, state: AppState, auth: Option<String>) -> Result<Json, 
     require_role(&caller, &[Role::Supervisor, Role::Admin])?;
     let id =
         Uuid::parse_str(&id).map_err(|_| ApiError::BadRequest("record id is not a UUID".into()))?;
-    let storage = state.storage.clone();
-    let record = blocking(move || Ok(storage.merged_record(id)?)).await?;
+    let record = state
+        .blocking(move |storage| Ok(storage.merged_record(id)?))
+        .await?;
     let scope = caller.scope();
     match record {
         Some(r)

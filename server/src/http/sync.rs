@@ -1,7 +1,7 @@
 //! `POST /v1/sync`: one exchange of the sync protocol (docs/sync-protocol.md).
 
 use super::error::ApiError;
-use super::{auth_header, blocking, caller, respond, with_state, AppState, MAX_REQUEST_BYTES};
+use super::{auth_header, caller, respond, with_state, AppState, MAX_REQUEST_BYTES};
 use bytes::Bytes;
 use fieldsync_core::protocol::{
     compress, decode_request_body, CONTENT_TYPE, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
@@ -47,15 +47,15 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     check_version(version)?;
     let caller = caller(&state, auth).await?;
-    let storage = state.storage.clone();
     let device = caller.device.id;
     let started = std::time::Instant::now();
-    let (response, pushed) = blocking(move || {
-        let request = decode_request_body(&body)?;
-        let pushed = request.push.len();
-        Ok((storage.sync(&caller, &request)?, pushed))
-    })
-    .await?;
+    let (response, pushed) = state
+        .blocking(move |storage| {
+            let request = decode_request_body(&body)?;
+            let pushed = request.push.len();
+            Ok((storage.sync(&caller, &request)?, pushed))
+        })
+        .await?;
     tracing::info!(
         %device,
         pushed,

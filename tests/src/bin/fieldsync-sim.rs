@@ -1,0 +1,277 @@
+//! `fieldsync-sim`: N simulated collectors syncing against a fieldsync server on loopback
+//! through a network profile. Prints syncs per second, p50/p99 sync latency, round trips per
+//! sync, bytes on the wire per single-field edit, and the server's peak memory.
+//!
+//! `cargo run --release -p fieldsync-tests --bin fieldsync-sim -- --collectors 200 --edits 50 --profile 2g`
+
+use clap::{Parser, ValueEnum};
+use fieldsync_core::generator::Rng;
+use fieldsync_core::model::{Areas, RecordType, Value};
+use fieldsync_core::protocol::ClientOptions;
+use fieldsync_tests::https::HttpsClient;
+use fieldsync_tests::phone::{call_json, enrol, Phone, SyncReport};
+use fieldsync_tests::proxy::{FaultProfile, FaultyProxy};
+use fieldsync_tests::server::{ServerProcess, ADMIN};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Profile {
+    /// Straight to the server, no proxy.
+    Loopback,
+    /// 64 kbit/s, 400 ms round trip, 10% of connections cut.
+    #[value(name = "2g")]
+    TwoG,
+    /// 20 ms delay, 30% of connections cut.
+    Flaky,
+}
+
+#[derive(Parser)]
+#[command(
+    about = "Load simulator: N collectors syncing to a fieldsync server over a network profile"
+)]
+struct Args {
+    #[arg(long, default_value_t = 200)]
+    collectors: usize,
+    /// Edits per collector (the first few create households, the rest edit one field each).
+    #[arg(long, default_value_t = 50)]
+    edits: usize,
+    /// A collector syncs after this many edits.
+    #[arg(long, default_value_t = 10)]
+    sync_every: usize,
+    #[arg(long, value_enum, default_value_t = Profile::Loopback)]
+    profile: Profile,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Default)]
+struct Totals {
+    latencies: Vec<Duration>,
+    round_trips: usize,
+    cut: usize,
+    syncs: usize,
+}
+
+fn household(commune: &str, head: &str) -> BTreeMap<String, Value> {
+    [
+        ("commune", commune),
+        ("head_name", head),
+        ("ethnicity", "14"),
+        ("poverty", "poor"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), Value::from(v)))
+    .collect()
+}
+
+async fn timed_sync(
+    phone: &mut Phone,
+    http: &HttpsClient,
+    addr: SocketAddr,
+    totals: &mut Totals,
+) -> Result<SyncReport, String> {
+    let started = Instant::now();
+    let report = phone
+        .sync(http, addr, 1000)
+        .await
+        .map_err(|e| e.to_string())?;
+    totals.latencies.push(started.elapsed());
+    totals.round_trips += report.round_trips;
+    totals.cut += report.cut;
+    totals.syncs += 1;
+    Ok(report)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Result<(), String> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("server");
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    let server = ServerProcess::start(&data, "127.0.0.1:0").map_err(|e| e.to_string())?;
+    let http = HttpsClient::new(&server.cert_pem)
+        .map_err(|e| e.to_string())?
+        .with_timeout(Duration::from_secs(120));
+    let admin = enrol(&http, server.addr, ADMIN.0, ADMIN.1)
+        .await
+        .map_err(|e| e.to_string())?;
+    let profile = match args.profile {
+        Profile::Loopback => None,
+        Profile::TwoG => Some(FaultProfile::two_g(args.seed)),
+        Profile::Flaky => Some(FaultProfile::flaky(args.seed)),
+    };
+    let proxy = match profile {
+        Some(p) => Some(
+            FaultyProxy::start(server.addr, p)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
+    let addr = proxy.as_ref().map_or(server.addr, FaultyProxy::addr);
+    let communes: Vec<String> = Areas::bundled()
+        .communes_on("2024-01-01")
+        .map(|a| a.code.clone())
+        .collect();
+
+    println!(
+        "fieldsync-sim: {} collectors x {} edits, profile {:?}",
+        args.collectors, args.edits, args.profile
+    );
+    for i in 0..args.collectors {
+        call_json(
+            &http,
+            server.addr,
+            "POST",
+            "/v1/admin/users",
+            Some(&admin),
+            &json!({"username": format!("sim{i}"), "password": "sim-password", "role": "collector",
+                    "areas": [communes[i % communes.len()]]}),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+
+    let http = Arc::new(http);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..args.collectors {
+        let http = http.clone();
+        let commune = communes[i % communes.len()].clone();
+        let path = dir.path().join(format!("phone{i}.sqlite"));
+        let (edits, every, seed) = (args.edits, args.sync_every.max(1), args.seed);
+        tasks.push(tokio::spawn(async move {
+            let token = enrol(&http, addr, &format!("sim{i}"), "sim-password")
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut phone =
+                Phone::open(&path, token, ClientOptions::default()).map_err(|e| e.to_string())?;
+            let mut totals = Totals::default();
+            let mut rng = Rng::new(seed * 1000 + i as u64);
+            timed_sync(&mut phone, &http, addr, &mut totals).await?;
+            let mut households = Vec::new();
+            for e in 0..edits {
+                if households.len() < 5.min(edits) {
+                    let id = phone
+                        .store
+                        .create(
+                            RecordType::Household,
+                            &household(&commune, &format!("Y Hơ {i}-{e}")),
+                        )
+                        .map_err(|e| e.to_string())?;
+                    households.push(id);
+                } else {
+                    let village = format!("Thôn {}", rng.below(20));
+                    phone
+                        .store
+                        .set_field(*rng.pick(&households), "village", &village.into())
+                        .map_err(|e| e.to_string())?;
+                }
+                if (e + 1) % every == 0 || e + 1 == edits {
+                    timed_sync(&mut phone, &http, addr, &mut totals).await?;
+                }
+            }
+            Ok::<(Phone, Totals, Vec<uuid::Uuid>, String), String>((
+                phone, totals, households, commune,
+            ))
+        }));
+    }
+    let mut totals = Totals::default();
+    let mut phones = Vec::new();
+    let mut failures = 0;
+    for task in tasks {
+        match task.await {
+            Ok(Ok((phone, t, households, commune))) => {
+                totals.latencies.extend(t.latencies);
+                totals.round_trips += t.round_trips;
+                totals.cut += t.cut;
+                totals.syncs += t.syncs;
+                phones.push((phone, households, commune));
+            }
+            Ok(Err(e)) => {
+                failures += 1;
+                eprintln!("collector failed: {e}");
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!("collector panicked: {e}");
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    // Quiesce, then measure a single-field edit: one collector per commune, one at a time.
+    for (phone, _, _) in phones.iter_mut() {
+        let _ = phone.sync(&http, addr, 1000).await;
+    }
+    let mut single = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (phone, households, commune) in phones.iter_mut() {
+        if !seen.insert(commune.clone()) || households.is_empty() {
+            continue;
+        }
+        phone
+            .store
+            .set_field(households[0], "village", &"Làng Le".into())
+            .map_err(|e| e.to_string())?;
+        let report = phone
+            .sync(&http, addr, 1000)
+            .await
+            .map_err(|e| e.to_string())?;
+        if report.cut == 0 && report.round_trips == 1 {
+            single.push(report);
+        }
+    }
+    let peak = server.peak_memory_kib();
+
+    totals.latencies.sort();
+    let pct = |p: f64| {
+        let n = totals.latencies.len();
+        if n == 0 {
+            return 0.0;
+        }
+        totals.latencies[((n as f64 * p).ceil() as usize).clamp(1, n) - 1].as_secs_f64() * 1e3
+    };
+    let mean = |f: &dyn Fn(&SyncReport) -> u64| {
+        single.iter().map(f).sum::<u64>() as f64 / single.len().max(1) as f64
+    };
+    println!("collectors ok/failed:     {}/{}", phones.len(), failures);
+    println!(
+        "syncs:                    {} in {:.1} s = {:.1} syncs/s",
+        totals.syncs,
+        elapsed.as_secs_f64(),
+        totals.syncs as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "sync latency:             p50 {:.0} ms, p99 {:.0} ms",
+        pct(0.50),
+        pct(0.99)
+    );
+    println!(
+        "round trips per sync:     {:.2} completed (+{:.2} cut and retried)",
+        totals.round_trips as f64 / totals.syncs.max(1) as f64,
+        totals.cut as f64 / totals.syncs.max(1) as f64
+    );
+    println!("single-field edit sync:   {:.0} bytes on the wire (TLS handshake + HTTP + body, both ways), {:.0} bytes of compressed sync bodies; {} samples",
+        mean(&|r| r.wire_bytes_sent + r.wire_bytes_received), mean(&|r| r.body_bytes), single.len());
+    if let Some(p) = proxy.as_ref().map(FaultyProxy::stats) {
+        println!(
+            "network:                  {} connections, {} cut",
+            p.connections, p.cut_connections
+        );
+    }
+    match peak {
+        Some(kib) => println!(
+            "server peak memory:       {:.1} MiB (VmHWM)",
+            kib as f64 / 1024.0
+        ),
+        None => println!("server peak memory:       unavailable"),
+    }
+    if failures > 0 {
+        return Err(format!("{failures} collectors failed"));
+    }
+    Ok(())
+}

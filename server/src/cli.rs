@@ -100,6 +100,14 @@ enum AdminCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Write a consistent copy of the database to a file (safe while the server runs).
+    Backup {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Destination file; must not exist.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Revoke a device (a lost phone): its token stops working at once.
     RevokeDevice {
         #[command(flatten)]
@@ -187,6 +195,15 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                     if d.revoked { "revoked" } else { "active" }
                 );
             }
+        }
+        AdminCommand::Backup { data, to } => {
+            if to.exists() {
+                return Err(format!("{} exists; choose a new file", to.display()));
+            }
+            let storage = open_storage(&data)?;
+            storage.backup(&to).map_err(|e| e.to_string())?;
+            let stats = storage.stats().map_err(|e| e.to_string())?;
+            println!("backed up {} records, {} changes to {}", stats.records, stats.changes, to.display());
         }
         AdminCommand::RevokeDevice { data, device_id } => {
             open_storage(&data)?

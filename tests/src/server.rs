@@ -13,7 +13,7 @@ pub const ADMIN: (&str, &str) = ("admin", "fieldsync-admin");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("fieldsync-server binary not found and could not be built: {0}")]
+    #[error("server binary {0} not found: build the fieldsync-tests binaries first")]
     Binary(String),
     #[error("starting fieldsync-server: {0}")]
     Spawn(#[from] std::io::Error),
@@ -29,49 +29,37 @@ pub struct ServerProcess {
     pub cert_pem: Vec<u8>,
 }
 
-/// Path of the server binary next to the running test or tool, built first if missing.
+/// Path of the server binary built from this source tree: the test crate's own copy of the
+/// server command line, next to the running test or tool.
 pub fn binary() -> Result<PathBuf, ServerError> {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_fieldsync-server-e2e") {
+        return Ok(PathBuf::from(path));
+    }
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> or target/<profile>/<bin>
     let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     if dir.ends_with("deps") {
         dir.pop();
     }
-    let path = dir.join("fieldsync-server");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "-p",
-            "fieldsync-server",
-            "--bin",
-            "fieldsync-server",
-        ]);
-        if dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status()?;
-        if !status.success() || !path.exists() {
-            return Err(ServerError::Binary(path.display().to_string()));
-        }
+    let path = dir.join("fieldsync-server-e2e");
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(ServerError::Binary(path.display().to_string()))
     }
-    Ok(path)
 }
 
 impl ServerProcess {
     /// Starts `serve --dev` on `listen` (e.g. "127.0.0.1:0") with `data_dir`, no demo records.
     pub fn start(data_dir: &Path, listen: &str) -> Result<ServerProcess, ServerError> {
+        ServerProcess::start_with(data_dir, listen, &["--demo-households", "0"])
+    }
+
+    /// Starts `serve --dev` with extra arguments.
+    pub fn start_with(data_dir: &Path, listen: &str, extra: &[&str]) -> Result<ServerProcess, ServerError> {
         let mut child = Command::new(binary()?)
-            .args([
-                "serve",
-                "--dev",
-                "--demo-households",
-                "0",
-                "--listen",
-                listen,
-                "--data-dir",
-            ])
+            .args(["serve", "--dev", "--listen", listen])
+            .args(extra)
+            .arg("--data-dir")
             .arg(data_dir)
             .env(
                 "RUST_LOG",

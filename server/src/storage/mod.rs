@@ -153,4 +153,6 @@ pub trait Storage: Send + Sync + 'static {
         limit: u32,
     ) -> StorageResult<Vec<MergedRecord>>;
     fn stats(&self) -> StorageResult<Stats>;
+    /// Writes a consistent copy of the whole database to `path` while the server runs.
+    fn backup(&self, path: &std::path::Path) -> StorageResult<()>;
 }

@@ -203,10 +203,20 @@ async fn main() -> Result<(), String> {
         }
     }
     let elapsed = started.elapsed();
-    // Quiesce, then measure a single-field edit: one collector per commune, one at a time.
-    for (phone, _, _) in phones.iter_mut() {
-        let _ = phone.sync(&http, addr, 1000).await;
+    // Quiesce (everyone pulls what the others pushed), then measure a single-field edit.
+    let mut quiesce = Vec::new();
+    for (mut phone, households, commune) in phones {
+        let http = http.clone();
+        quiesce.push(tokio::spawn(async move {
+            let _ = phone.sync(&http, addr, 1000).await;
+            (phone, households, commune)
+        }));
     }
+    let mut phones = Vec::new();
+    for task in quiesce {
+        phones.push(task.await.map_err(|e| e.to_string())?);
+    }
+    // One collector per commune, one at a time, so that each sync carries exactly one edit.
     let mut single = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (phone, households, commune) in phones.iter_mut() {

@@ -154,6 +154,16 @@ impl Storage for SqliteStorage {
         merged::list(&*self.conn()?, scope, record_type, search, limit)
     }
 
+    fn backup(&self, path: &Path) -> StorageResult<()> {
+        let conn = self.conn()?;
+        let mut dest = Connection::open(path)?;
+        let backup = rusqlite::backup::Backup::new(&conn, &mut dest)?;
+        // The connection lock is held throughout, so no write lands between steps and the
+        // copy is consistent; syncs wait for the (short) copy to finish.
+        backup.run_to_completion(1024, std::time::Duration::ZERO, None)?;
+        Ok(())
+    }
+
     fn stats(&self) -> StorageResult<Stats> {
         let conn = self.conn()?;
         let count = |table: &str| -> StorageResult<u64> {

@@ -203,7 +203,12 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
             let storage = open_storage(&data)?;
             storage.backup(&to).map_err(|e| e.to_string())?;
             let stats = storage.stats().map_err(|e| e.to_string())?;
-            println!("backed up {} records, {} changes to {}", stats.records, stats.changes, to.display());
+            println!(
+                "backed up {} records, {} changes to {}",
+                stats.records,
+                stats.changes,
+                to.display()
+            );
         }
         AdminCommand::RevokeDevice { data, device_id } => {
             open_storage(&data)?

@@ -55,7 +55,11 @@ impl ServerProcess {
     }
 
     /// Starts `serve --dev` with extra arguments.
-    pub fn start_with(data_dir: &Path, listen: &str, extra: &[&str]) -> Result<ServerProcess, ServerError> {
+    pub fn start_with(
+        data_dir: &Path,
+        listen: &str,
+        extra: &[&str],
+    ) -> Result<ServerProcess, ServerError> {
         let mut child = Command::new(binary()?)
             .args(["serve", "--dev", "--listen", listen])
             .args(extra)

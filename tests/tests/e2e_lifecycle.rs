@@ -16,10 +16,15 @@ async fn sigterm_shuts_down_cleanly_and_a_restart_keeps_everything() {
     let mut env = Env::start().await;
     env.user("a", &[NGOC_LINH], false).await;
     let mut phone = env.phone("a", Default::default()).await;
-    let fields: BTreeMap<String, Value> = [("commune", NGOC_LINH), ("head_name", "Nguyễn Thị Hoà"), ("ethnicity", "01"), ("poverty", "near_poor")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.into()))
-        .collect();
+    let fields: BTreeMap<String, Value> = [
+        ("commune", NGOC_LINH),
+        ("head_name", "Nguyễn Thị Hoà"),
+        ("ethnicity", "01"),
+        ("poverty", "near_poor"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.into()))
+    .collect();
     let id = phone.store.create(RecordType::Household, &fields).unwrap();
     phone.sync(&env.http, env.addr(), 10).await.unwrap();
     let before = env.stats().await;
@@ -34,22 +39,61 @@ async fn sigterm_shuts_down_cleanly_and_a_restart_keeps_everything() {
     // A second phone of the same user pulls the record, name intact byte for byte.
     let mut second = env.phone("a", Default::default()).await;
     second.sync(&env.http, env.addr(), 10).await.unwrap();
-    assert_eq!(second.store.get(id).unwrap().fields["head_name"], Value::from("Nguyễn Thị Hoà"));
+    assert_eq!(
+        second.store.get(id).unwrap().fields["head_name"],
+        Value::from("Nguyễn Thị Hoà")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_mode_serves_demo_data_to_the_demo_supervisor() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start_with(dir.path(), "127.0.0.1:0", &["--demo-households", "20"]).unwrap();
+    let server =
+        ServerProcess::start_with(dir.path(), "127.0.0.1:0", &["--demo-households", "20"]).unwrap();
     let http = fieldsync_tests::https::HttpsClient::new(&server.cert_pem).unwrap();
-    let health = call_json(&http, server.addr, "GET", "/v1/health", None, &serde_json::Value::Null).await.unwrap();
+    let health = call_json(
+        &http,
+        server.addr,
+        "GET",
+        "/v1/health",
+        None,
+        &serde_json::Value::Null,
+    )
+    .await
+    .unwrap();
     assert_eq!(health["status"], "ok");
-    let token = fieldsync_tests::phone::enrol(&http, server.addr, "giamsat.tinh", "fieldsync-demo").await.unwrap();
-    let records = call_json(&http, server.addr, "GET", "/v1/records?type=person&limit=1000", Some(&token), &serde_json::Value::Null).await.unwrap();
-    assert!(records.as_array().unwrap().len() >= 40, "20 households have at least 40 people");
-    let found = call_json(&http, server.addr, "GET", "/v1/records?q=nguyen%20thi", Some(&token), &serde_json::Value::Null).await.unwrap();
+    let token = fieldsync_tests::phone::enrol(&http, server.addr, "giamsat.tinh", "fieldsync-demo")
+        .await
+        .unwrap();
+    let records = call_json(
+        &http,
+        server.addr,
+        "GET",
+        "/v1/records?type=person&limit=1000",
+        Some(&token),
+        &serde_json::Value::Null,
+    )
+    .await
+    .unwrap();
+    assert!(
+        records.as_array().unwrap().len() >= 40,
+        "20 households have at least 40 people"
+    );
+    let found = call_json(
+        &http,
+        server.addr,
+        "GET",
+        "/v1/records?q=nguyen%20thi",
+        Some(&token),
+        &serde_json::Value::Null,
+    )
+    .await
+    .unwrap();
     for r in found.as_array().unwrap() {
         let folded = fieldsync_core::search::fold(r["title"].as_str().unwrap());
-        assert!(folded.contains("nguyen") && folded.contains("thi"), "{folded}");
+        assert!(
+            folded.contains("nguyen") && folded.contains("thi"),
+            "{folded}"
+        );
     }
 }

@@ -7,10 +7,11 @@ use fieldsync_core::model::{RecordType, Value};
 use fieldsync_core::protocol::{
     compress, decode_request_body, ClientOptions, RejectCode, SyncClient, SyncOutcome,
 };
+use fieldsync_core::record::ReviewState;
 use fieldsync_core::Store;
 use fieldsync_server::accounts;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::{Caller, NewUser, Role, Storage};
+use fieldsync_server::storage::{Caller, NewUser, RecordEdit, Role, Storage};
 use std::collections::BTreeMap;
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -453,4 +454,71 @@ fn a_change_pushed_before_its_dependency_is_held_and_the_sender_told_what_to_sen
         b.store.get(id).unwrap().fields["village"],
         Value::from("Thôn 1")
     );
+}
+
+#[test]
+fn a_supervisor_resolution_and_review_reach_every_phone() {
+    let world = World::new();
+    world.user("a", &[NGOC_LINH], false);
+    world.user("b", &[NGOC_LINH], false);
+    let mut a = world.phone("a");
+    let mut b = world.phone("b");
+    let id = a
+        .store
+        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
+        .unwrap();
+    world.sync(&mut a);
+    world.sync(&mut b);
+    a.store
+        .set_field(id, "head_name", &"Y Blơ A".into())
+        .unwrap();
+    b.store
+        .set_field(id, "head_name", &"Y Blơ B".into())
+        .unwrap();
+    world.sync(&mut a);
+    world.sync(&mut b);
+    assert_eq!(
+        world
+            .storage
+            .merged_record(id)
+            .unwrap()
+            .unwrap()
+            .conflicts
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    let supervisor = Uuid::now_v7();
+    world
+        .storage
+        .edit_record(
+            supervisor,
+            id,
+            &RecordEdit::SetField {
+                field: "head_name".into(),
+                value: "Y Blơ".into(),
+            },
+        )
+        .unwrap();
+    world
+        .storage
+        .edit_record(
+            supervisor,
+            id,
+            &RecordEdit::Review {
+                state: ReviewState::Returned,
+                comment: Some("Thiếu số CCCD".into()),
+            },
+        )
+        .unwrap();
+    world.sync(&mut a);
+    world.sync(&mut b);
+    for phone in [&a, &b] {
+        let view = phone.store.get(id).unwrap();
+        assert!(view.conflicts.is_empty());
+        assert_eq!(view.fields["head_name"], Value::from("Y Blơ"));
+        assert_eq!(view.review, ReviewState::Returned);
+        assert_eq!(view.review_comment.as_deref(), Some("Thiếu số CCCD"));
+    }
 }

@@ -2,8 +2,8 @@
 //! validation problems and field conflicts, within the supervisor's areas.
 
 use super::error::ApiError;
-use super::{auth_header, caller, require_role, respond, with_state, AppState};
-use crate::storage::Role;
+use super::{auth_header, caller, json_body, require_role, respond, with_state, AppState};
+use crate::storage::{RecordEdit, Role};
 use fieldsync_core::RecordType;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -60,6 +60,36 @@ async fn get(id: String, state: AppState, auth: Option<String>) -> Result<Json, 
     }
 }
 
+async fn edit(
+    id: String,
+    state: AppState,
+    auth: Option<String>,
+    edit: RecordEdit,
+) -> Result<Json, ApiError> {
+    let caller = caller(&state, auth).await?;
+    require_role(&caller, &[Role::Supervisor])?;
+    let id =
+        Uuid::parse_str(&id).map_err(|_| ApiError::BadRequest("record id is not a UUID".into()))?;
+    let scope = caller.scope();
+    let device = caller.device.id;
+    let record = state
+        .blocking(move |storage| {
+            let in_scope = storage.merged_record(id)?.is_some_and(|r| {
+                r.commune
+                    .as_deref()
+                    .is_some_and(|c| scope.allows(r.record_type, c))
+            });
+            if !in_scope {
+                return Err(ApiError::NotFound("record".into()));
+            }
+            storage.edit_record(device, id, &edit)?;
+            Ok(storage.merged_record(id)?)
+        })
+        .await?;
+    tracing::info!(record = %id, %device, "supervisor edit");
+    Ok(warp::reply::json(&record))
+}
+
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
@@ -71,8 +101,14 @@ pub fn routes(
         .then(|s, a, q| async move { respond(list(s, a, q).await) });
     let get = warp::path!("v1" / "records" / String)
         .and(warp::get())
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .and(auth_header())
         .then(|id, s, a| async move { respond(get(id, s, a).await) });
-    list.or(get).unify()
+    let edit = warp::path!("v1" / "records" / String / "edits")
+        .and(warp::post())
+        .and(with_state(state))
+        .and(auth_header())
+        .and(json_body())
+        .then(|id, s, a, e| async move { respond(edit(id, s, a, e).await) });
+    list.or(get).unify().or(edit).unify()
 }

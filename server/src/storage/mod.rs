@@ -116,6 +116,22 @@ pub struct MergedRecord {
     pub conflicts: serde_json::Value,
 }
 
+/// An edit a supervisor makes on the server.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "edit", rename_all = "snake_case")]
+pub enum RecordEdit {
+    /// Approve or return a record, with an optional comment for the collector.
+    Review {
+        state: fieldsync_core::record::ReviewState,
+        comment: Option<String>,
+    },
+    /// Write a field's value: resolves a conflict on it everywhere.
+    SetField {
+        field: String,
+        value: fieldsync_core::Value,
+    },
+}
+
 /// Counts useful to operators and tests.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Stats {
@@ -144,6 +160,8 @@ pub trait Storage: Send + Sync + 'static {
     fn sync(&self, caller: &Caller, request: &SyncRequest) -> StorageResult<SyncResponse>;
     /// Stores changes made on the server itself (demo seed, supervisor edits), unscoped.
     fn ingest_trusted(&self, device: Uuid, changes: &[(Uuid, Vec<u8>)]) -> StorageResult<()>;
+    /// Applies a supervisor's edit as a change written by `device`, synced like any other.
+    fn edit_record(&self, device: Uuid, record_id: Uuid, edit: &RecordEdit) -> StorageResult<()>;
     fn merged_record(&self, id: Uuid) -> StorageResult<Option<MergedRecord>>;
     fn list_merged(
         &self,

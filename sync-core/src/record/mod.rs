@@ -9,7 +9,7 @@
 
 mod view;
 
-pub use view::{ConflictValue, FieldConflict, RecordView};
+pub use view::{ConflictValue, FieldConflict, RecordView, ReviewState};
 
 use crate::error::{CoreError, Result};
 use crate::model::{
@@ -25,6 +25,8 @@ pub(crate) const KEY_TYPE: &str = "$type";
 pub(crate) const KEY_SCHEMA: &str = "$schema";
 pub(crate) const KEY_DELETED: &str = "$deleted";
 pub(crate) const KEY_MERGED_INTO: &str = "$merged_into";
+pub(crate) const KEY_REVIEW: &str = "$review";
+pub(crate) const KEY_REVIEW_COMMENT: &str = "$review_comment";
 
 pub(crate) fn field_key(field: &str) -> String {
     format!("f/{field}")
@@ -179,6 +181,22 @@ impl RecordDoc {
     pub fn merge_into(&mut self, survivor: Uuid) -> Result<Option<RecordChange>> {
         self.require_type()?;
         self.doc.put(ROOT, KEY_MERGED_INTO, survivor.to_string())?;
+        self.commit()
+    }
+
+    /// A supervisor's review: approve the record, or return it to the collector with a
+    /// comment saying what to fix. A later review supersedes an earlier one.
+    pub fn set_review(
+        &mut self,
+        state: ReviewState,
+        comment: Option<&str>,
+    ) -> Result<Option<RecordChange>> {
+        self.require_type()?;
+        self.doc.put(ROOT, KEY_REVIEW, state.as_str())?;
+        match comment {
+            Some(c) => self.doc.put(ROOT, KEY_REVIEW_COMMENT, c)?,
+            None => self.doc.delete(ROOT, KEY_REVIEW_COMMENT)?,
+        }
         self.commit()
     }
 

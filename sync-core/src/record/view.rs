@@ -1,6 +1,9 @@
 //! Reading a record document: current values, set members, flags and field conflicts.
 
-use super::{from_scalar, RecordDoc, KEY_DELETED, KEY_MERGED_INTO, KEY_SCHEMA, KEY_TYPE};
+use super::{
+    from_scalar, RecordDoc, KEY_DELETED, KEY_MERGED_INTO, KEY_REVIEW, KEY_REVIEW_COMMENT,
+    KEY_SCHEMA, KEY_TYPE,
+};
 use crate::error::{CoreError, Result};
 use crate::model::{RecordType, Value};
 use automerge::{ObjId, ReadDoc, ROOT};
@@ -23,6 +26,38 @@ pub struct FieldConflict {
     pub values: Vec<ConflictValue>,
 }
 
+/// Where a record stands in the supervisors' review.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewState {
+    /// Not reviewed yet.
+    #[default]
+    Pending,
+    Approved,
+    /// Sent back to the collector to correct; see the comment.
+    Returned,
+}
+
+impl ReviewState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewState::Pending => "pending",
+            ReviewState::Approved => "approved",
+            ReviewState::Returned => "returned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReviewState> {
+        [
+            ReviewState::Pending,
+            ReviewState::Approved,
+            ReviewState::Returned,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
 /// Everything a reader sees of a record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordView {
@@ -36,6 +71,8 @@ pub struct RecordView {
     pub deleted: bool,
     /// Set when a supervisor merged this record into another (it is a duplicate).
     pub merged_into: Option<Uuid>,
+    pub review: ReviewState,
+    pub review_comment: Option<String>,
     pub conflicts: Vec<FieldConflict>,
 }
 
@@ -53,6 +90,8 @@ pub(super) fn read(record: &RecordDoc) -> Result<RecordView> {
         sets: BTreeMap::new(),
         deleted: false,
         merged_into: None,
+        review: ReviewState::Pending,
+        review_comment: None,
         conflicts: Vec::new(),
     };
     for key in doc.keys(ROOT) {
@@ -92,6 +131,10 @@ pub(super) fn read(record: &RecordDoc) -> Result<RecordView> {
                     view.deleted = *d;
                 }
                 (KEY_MERGED_INTO, Value::Text(t)) => view.merged_into = Uuid::parse_str(t).ok(),
+                (KEY_REVIEW, Value::Text(t)) => {
+                    view.review = ReviewState::parse(t).unwrap_or_default();
+                }
+                (KEY_REVIEW_COMMENT, Value::Text(t)) => view.review_comment = Some(t.clone()),
                 (KEY_TYPE, _) => {}
                 _ => {}
             }

@@ -9,13 +9,15 @@ mod pull;
 mod schema;
 
 use super::{
-    Caller, Device, MergedRecord, NewUser, Stats, Storage, StorageError, StorageResult, User,
+    Caller, Device, MergedRecord, NewUser, RecordEdit, Stats, Storage, StorageError, StorageResult,
+    User,
 };
 use crate::scope::{Cursor, Scope};
 use fieldsync_core::protocol::{SyncRequest, SyncResponse};
 use fieldsync_core::record::decode_change;
 use fieldsync_core::RecordType;
 use rusqlite::Connection;
+use rusqlite::OptionalExtension;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
@@ -135,6 +137,32 @@ impl Storage for SqliteStorage {
                 "record {} refused",
                 r.record_id
             )));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn edit_record(&self, device: Uuid, record_id: Uuid, edit: &RecordEdit) -> StorageResult<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let snapshot: Vec<u8> = tx
+            .query_row(
+                "SELECT snapshot FROM records WHERE id = ?1",
+                [record_id.as_bytes()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| StorageError::NotFound(format!("record {record_id}")))?;
+        let mut doc = fieldsync_core::RecordDoc::load(record_id, &snapshot, device)?;
+        let change = match edit {
+            RecordEdit::Review { state, comment } => doc.set_review(*state, comment.as_deref())?,
+            RecordEdit::SetField { field, value } => doc.set_field(field, value)?,
+        };
+        if let Some(change) = change {
+            let scope = Scope::everything();
+            let mut ingest = ingest::Ingest::new(&tx, device, &scope);
+            ingest.push(record_id, decode_change(&change.bytes)?, &change.bytes)?;
+            ingest.finish()?;
         }
         tx.commit()?;
         Ok(())

@@ -88,6 +88,10 @@ pub fn stream_key(commune: &str, sensitive: bool) -> String {
     }
 }
 
+pub fn is_sensitive_stream(stream: &str) -> bool {
+    stream.ends_with("#sensitive")
+}
+
 /// Pull positions, one per stream: the last log sequence number the device has applied.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cursor(pub BTreeMap<String, i64>);

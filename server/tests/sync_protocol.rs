@@ -522,3 +522,63 @@ fn a_supervisor_resolution_and_review_reach_every_phone() {
         assert_eq!(view.review_comment.as_deref(), Some("Thiếu số CCCD"));
     }
 }
+
+#[test]
+fn an_all_areas_account_without_sensitive_access_never_pulls_support_cases() {
+    let world = World::new();
+    world.user("caseworker", &[NGOC_LINH], true);
+    world.user("everywhere", &["*"], false);
+    let mut cw = world.phone("caseworker");
+    let mut all = world.phone("everywhere");
+    let case: BTreeMap<String, Value> = [
+        ("commune", NGOC_LINH),
+        ("person_id", "0190a000-0000-7000-8000-000000000001"),
+        ("case_kind", "trafficking"),
+        ("opened", "2025-03-01"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), Value::from(v)))
+    .collect();
+    cw.store.create(RecordType::SupportCase, &case).unwrap();
+    cw.store
+        .create(RecordType::Household, &household(NGOC_LINH, "Y Khuyên"))
+        .unwrap();
+    world.sync(&mut cw);
+    world.sync(&mut all);
+    assert_eq!(titles(&all.store), vec!["Y Khuyên"]);
+}
+
+#[test]
+fn changes_made_on_top_of_a_refused_change_are_not_sent_again_and_again() {
+    let world = World::new();
+    world.user("morai", &[MO_RAI], false);
+    let mut mr = world.phone("morai");
+    let foreign = mr
+        .store
+        .create(RecordType::Household, &household(NGOC_LINH, "Y Lêm"))
+        .unwrap();
+    mr.store
+        .set_field(foreign, "village", &"Thôn 1".into())
+        .unwrap();
+    mr.store
+        .set_field(foreign, "poverty", &"none".into())
+        .unwrap();
+    let outcomes = world.sync(&mut mr);
+    assert_eq!(
+        mr.store.unacked_count().unwrap(),
+        0,
+        "the refused record's later edits are settled too"
+    );
+    assert_eq!(
+        world.storage.stats().unwrap().held,
+        0,
+        "nothing left waiting on the server"
+    );
+    assert!(
+        outcomes.len() <= 2,
+        "settles in at most two round trips, took {}",
+        outcomes.len()
+    );
+    let idle = world.sync(&mut mr);
+    assert_eq!(idle.len(), 1);
+}

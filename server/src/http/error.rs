@@ -27,8 +27,10 @@ pub enum ApiError {
         "upgrade needed: this server speaks sync protocol {min}..={max}, the client sent {found}"
     )]
     UpgradeNeeded { found: String, min: u8, max: u8 },
-    #[error("request body larger than {0} bytes")]
+    #[error("request body too large (limit {0} bytes)")]
     TooLarge(usize),
+    #[error("request body too large (sync bodies up to 4 MiB, JSON bodies up to 64 KiB)")]
+    BodyTooLarge,
     #[error("too many failed logins; retry in {0} s")]
     Throttled(u64),
     #[error("internal error")]
@@ -52,7 +54,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UpgradeNeeded { .. } => StatusCode::UPGRADE_REQUIRED,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge(_) | ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -67,7 +69,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::UpgradeNeeded { .. } => "upgrade_needed",
-            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::TooLarge(_) | ApiError::BodyTooLarge => "payload_too_large",
             ApiError::Throttled(_) => "too_many_requests",
             ApiError::Internal => "internal",
         }
@@ -143,7 +145,7 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::conver
     } else if let Some(super::InvalidJson(e)) = rejection.find() {
         ApiError::BadRequest(format!("invalid JSON body: {e}"))
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        ApiError::TooLarge(super::MAX_REQUEST_BYTES as usize)
+        ApiError::BodyTooLarge
     } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
         ApiError::BadRequest("a Content-Length header is required".into())
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {

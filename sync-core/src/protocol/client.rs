@@ -76,6 +76,9 @@ impl SyncClient {
             })
             .collect();
         for need in load_need(store)? {
+            if store.is_rejected(&need.hash)? {
+                continue;
+            }
             // A needed change we do not have either cannot be sent; the server keeps holding.
             if let Ok(mut doc) = store.doc(need.record_id) {
                 if let Some(mut change) = doc.change_by_hash(&ChangeHash(need.hash)) {
@@ -116,8 +119,9 @@ impl SyncClient {
         let previous_need = load_need(store)?;
         save_need(store, &response.need)?;
         let unacked = store.unacked_count()?;
+        let progressed = !response.acked.is_empty() || !response.rejected.is_empty();
         let again = response.more
-            || (unacked > 0 && !response.acked.is_empty())
+            || (unacked > 0 && progressed)
             || (!response.need.is_empty() && response.need != previous_need);
         Ok(SyncOutcome {
             acked: response.acked.len(),

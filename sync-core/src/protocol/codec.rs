@@ -66,6 +66,11 @@ impl<'a> Reader<'a> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.u8(what)?;
+            if shift == 63 && byte > 1 {
+                return Err(ProtocolError::Malformed(format!(
+                    "{what}: varint overflows 64 bits"
+                )));
+            }
             value |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
                 return Ok(value);

@@ -1,8 +1,8 @@
 //! A record as one Automerge document: the edit operations an officer makes, and the reads that
 //! show current values and the concurrent values of a field in conflict.
 //!
-//! Layout: the document's root map is flat. `$type`, `$schema`, `$deleted`, `$merged_into` hold
-//! metadata; `f/<field>` a scalar field; `s/<field>/<member>` = true one member of a set field.
+//! Layout: the document's root map is flat. `$type`, `$schema`, `$deleted`, `$merged_into`,
+//! `$review` and `$review_comment` hold metadata; `f/<field>` a scalar field; `s/<field>/<member>` = true one member of a set field.
 //! Keeping everything at the root means two devices never create competing nested objects, so
 //! concurrent additions to a set from several phones all survive. Each edit is committed as its
 //! own change with no timestamp: order comes from the causal graph, never a phone's clock.

@@ -185,19 +185,37 @@ impl Store {
         Ok(())
     }
 
-    /// Marks local changes the server refused: they stay in the store (and in the record on
-    /// this phone) but are not sent again.
+    /// Marks local changes the server refused, and every later local change of the same
+    /// record (each was made on top of the refused one, so the server could never apply it).
+    /// They stay in the store (and in the record on this phone) but are not sent again.
     pub fn reject(&mut self, hashes: &[[u8; 32]]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
-            let mut stmt =
-                tx.prepare_cached("UPDATE changes SET acked = 2 WHERE hash = ?1 AND local = 1")?;
+            let mut stmt = tx.prepare_cached(
+                "UPDATE changes SET acked = 2 WHERE local = 1 AND acked = 0 AND (hash = ?1 OR
+                   (record_id, seq) IN (SELECT record_id, c.seq FROM changes c
+                     WHERE c.record_id = (SELECT record_id FROM changes WHERE hash = ?1)
+                       AND c.seq > (SELECT seq FROM changes WHERE hash = ?1)))",
+            )?;
             for h in hashes {
                 stmt.execute([&h[..]])?;
             }
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Whether a local change was refused by the server.
+    pub fn is_rejected(&self, hash: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT acked = 2 FROM changes WHERE hash = ?1",
+                [&hash[..]],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false))
     }
 
     /// Reads a value stored by the sync driver (cursor, server URL, token ...).

@@ -68,6 +68,23 @@ impl<'a> Ingest<'a> {
         }
         self.load(record_id)?;
         let missing = self.missing_deps(record_id, &change)?;
+        // Built on a change refused in this same batch: refused for the same reason, rather
+        // than held for a dependency that will never come.
+        let refused_dep = missing.iter().find_map(|dep| {
+            self.outcome
+                .rejected
+                .iter()
+                .find(|r| r.hash == dep.0)
+                .map(|r| r.code)
+        });
+        if let Some(code) = refused_dep {
+            self.outcome.rejected.push(Rejection {
+                hash: hash.0,
+                record_id,
+                code,
+            });
+            return Ok(());
+        }
         if !missing.is_empty() {
             self.hold(record_id, &change, bytes, &missing)?;
             return Ok(());

@@ -1,7 +1,7 @@
 //! Serving a page of the change log to a device: stream by stream, from its cursor, up to a
 //! byte budget, skipping (but moving past) changes the device itself sent.
 
-use crate::scope::{Cursor, Scope};
+use crate::scope::{is_sensitive_stream, Cursor, Scope};
 use crate::storage::StorageResult;
 use fieldsync_core::protocol::ChangeEntry;
 use rusqlite::{params, Transaction};
@@ -33,8 +33,12 @@ pub fn page(
         Some(s) => s,
         None => {
             let mut stmt = tx.prepare_cached("SELECT DISTINCT stream FROM log ORDER BY stream")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let all: Vec<String> = rows.collect::<Result<_, _>>()?;
+            // Every commune, but sensitive streams still only for roles allowed to see them.
+            all.into_iter()
+                .filter(|s| scope.sensitive || !is_sensitive_stream(s))
+                .collect()
         }
     };
     // Streams no longer in scope drop out of the cursor; new ones start from zero (backfill).

@@ -200,9 +200,12 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
             if to.exists() {
                 return Err(format!("{} exists; choose a new file", to.display()));
             }
-            let storage = open_storage(&data)?;
-            storage.backup(&to).map_err(|e| e.to_string())?;
-            let stats = storage.stats().map_err(|e| e.to_string())?;
+            open_storage(&data)?
+                .backup(&to)
+                .map_err(|e| e.to_string())?;
+            let stats = SqliteStorage::open(&to)
+                .and_then(|copy| copy.stats())
+                .map_err(|e| e.to_string())?;
             println!(
                 "backed up {} records, {} changes to {}",
                 stats.records,

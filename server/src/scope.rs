@@ -43,6 +43,8 @@ impl Scope {
                     area.level == AreaLevel::Commune && current == areas.current(&area.code);
                 if c == area.code || same_unit || under(c) || under(current) {
                     scope.communes.insert(c.to_owned());
+                    // An old district also covers the new communes its communes merged into.
+                    scope.communes.insert(current.to_owned());
                 }
             }
         }

@@ -10,6 +10,7 @@ use fieldsync_core::protocol::{
 use fieldsync_core::record::ReviewState;
 use fieldsync_core::Store;
 use fieldsync_server::accounts;
+use fieldsync_server::scope::Scope;
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::storage::{Caller, NewUser, RecordEdit, Role, Storage};
 use std::collections::BTreeMap;
@@ -494,6 +495,7 @@ fn a_supervisor_resolution_and_review_reach_every_phone() {
         .storage
         .edit_record(
             supervisor,
+            &ngoc_linh_scope(),
             id,
             &RecordEdit::SetField {
                 field: "head_name".into(),
@@ -505,6 +507,7 @@ fn a_supervisor_resolution_and_review_reach_every_phone() {
         .storage
         .edit_record(
             supervisor,
+            &ngoc_linh_scope(),
             id,
             &RecordEdit::Review {
                 state: ReviewState::Returned,
@@ -512,10 +515,22 @@ fn a_supervisor_resolution_and_review_reach_every_phone() {
             },
         )
         .unwrap();
+    let moved_away = RecordEdit::SetField {
+        field: "commune".into(),
+        value: MO_RAI.into(),
+    };
+    assert!(
+        world
+            .storage
+            .edit_record(supervisor, &ngoc_linh_scope(), id, &moved_away)
+            .is_err(),
+        "not out of the supervisor's areas"
+    );
     world.sync(&mut a);
     world.sync(&mut b);
     for phone in [&a, &b] {
         let view = phone.store.get(id).unwrap();
+        assert_eq!(view.fields["commune"], Value::from(NGOC_LINH));
         assert!(view.conflicts.is_empty());
         assert_eq!(view.fields["head_name"], Value::from("Y Blơ"));
         assert_eq!(view.review, ReviewState::Returned);
@@ -581,4 +596,56 @@ fn changes_made_on_top_of_a_refused_change_are_not_sent_again_and_again() {
     );
     let idle = world.sync(&mut mr);
     assert_eq!(idle.len(), 1);
+}
+
+fn ngoc_linh_scope() -> Scope {
+    Scope {
+        all: false,
+        communes: [NGOC_LINH.to_owned()].into(),
+        sensitive: false,
+    }
+}
+
+#[test]
+fn a_held_change_is_judged_by_the_scope_of_its_sender() {
+    let world = World::new();
+    world.user("ngoclinh", &[NGOC_LINH], false);
+    world.user("morai", &[MO_RAI], false);
+    let mut nl = world.phone("ngoclinh");
+    let mr = world.phone("morai");
+    let id = nl
+        .store
+        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
+        .unwrap();
+    nl.store.set_field(id, "village", &"Thôn 1".into()).unwrap();
+    let changes = nl.store.unacked(1 << 20).unwrap();
+    // Mô Rai's device pushes Ngọc Linh's second change before the first exists on the server.
+    let sneaky = fieldsync_core::protocol::SyncRequest {
+        cursor: vec![],
+        max_pull_bytes: 65536,
+        push: vec![fieldsync_core::protocol::ChangeEntry {
+            record_id: id,
+            bytes: changes[1].bytes.clone(),
+        }],
+    };
+    world.storage.sync(&mr.caller, &sneaky).unwrap();
+    assert_eq!(world.storage.stats().unwrap().held, 1);
+    // Ngọc Linh pushes only its first change: the held one is released and judged as Mô Rai's.
+    let first = fieldsync_core::protocol::SyncRequest {
+        cursor: vec![],
+        max_pull_bytes: 65536,
+        push: vec![fieldsync_core::protocol::ChangeEntry {
+            record_id: id,
+            bytes: changes[0].bytes.clone(),
+        }],
+    };
+    world.storage.sync(&nl.caller, &first).unwrap();
+    assert_eq!(
+        world.storage.stats().unwrap().changes,
+        1,
+        "the out-of-scope sender's change was not accepted"
+    );
+    // Its own device then pushes it and it is accepted.
+    world.sync(&mut nl);
+    assert_eq!(world.storage.stats().unwrap().changes, 2);
 }

@@ -101,6 +101,9 @@ impl From<StorageError> for ApiError {
             StorageError::NotFound(what) => ApiError::NotFound(what),
             StorageError::Conflict(what) => ApiError::Conflict(what),
             StorageError::Invalid(why) => ApiError::BadRequest(why),
+            StorageError::Core(e @ fieldsync_core::CoreError::Validation(_)) => {
+                ApiError::BadRequest(e.to_string())
+            }
             StorageError::Core(fieldsync_core::CoreError::BadChange(why)) => {
                 ApiError::BadRequest(format!("invalid change: {why}"))
             }

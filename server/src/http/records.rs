@@ -82,7 +82,7 @@ async fn edit(
             if !in_scope {
                 return Err(ApiError::NotFound("record".into()));
             }
-            storage.edit_record(device, id, &edit)?;
+            storage.edit_record(device, &scope, id, &edit)?;
             Ok(storage.merged_record(id)?)
         })
         .await?;

@@ -161,7 +161,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Stores changes made on the server itself (demo seed, supervisor edits), unscoped.
     fn ingest_trusted(&self, device: Uuid, changes: &[(Uuid, Vec<u8>)]) -> StorageResult<()>;
     /// Applies a supervisor's edit as a change written by `device`, synced like any other.
-    fn edit_record(&self, device: Uuid, record_id: Uuid, edit: &RecordEdit) -> StorageResult<()>;
+    /// Fails with `Invalid` if the edit would take the record outside `scope`.
+    fn edit_record(
+        &self,
+        device: Uuid,
+        scope: &Scope,
+        record_id: Uuid,
+        edit: &RecordEdit,
+    ) -> StorageResult<()>;
     fn merged_record(&self, id: Uuid) -> StorageResult<Option<MergedRecord>>;
     fn list_merged(
         &self,

@@ -250,3 +250,20 @@ pub fn clear_failures(conn: &Connection, username: &str) -> StorageResult<()> {
     conn.execute("DELETE FROM login_failures WHERE username = ?1", [username])?;
     Ok(())
 }
+
+/// The user behind a device id (revoked or not): whose scope a held change is checked with.
+pub fn user_of_device(conn: &Connection, device: Uuid) -> StorageResult<Option<User>> {
+    let row: Option<(i64, String, String, bool)> = conn
+        .query_row(
+            "SELECT u.id, u.username, u.role, u.sensitive_access FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?1",
+            [device.as_bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    match row {
+        Some((id, name, role, sensitive)) => {
+            Ok(Some(user_from_row(conn, id, name, role, sensitive)?))
+        }
+        None => Ok(None),
+    }
+}

@@ -219,17 +219,29 @@ impl<'a> Ingest<'a> {
                 Err(_) => Err(RejectCode::Invalid),
                 Ok(after) => {
                     let after = (after.record_type, commune_of(&after));
-                    check_scope(self.scope, before.as_ref())
-                        .and(check_scope(self.scope, Some(&after)))
+                    // A held change released now is judged by the scope of the device that
+                    // sent it, not of the one whose push completed its dependencies.
+                    let scope = if origin == self.device {
+                        self.scope.clone()
+                    } else {
+                        super::accounts::user_of_device(self.tx, origin)?
+                            .map(|u| Scope::for_user(&u))
+                            .unwrap_or_default()
+                    };
+                    check_scope(&scope, before.as_ref()).and(check_scope(&scope, Some(&after)))
                 }
             },
         };
         if let Err(code) = verdict {
-            self.outcome.rejected.push(Rejection {
-                hash: hash.0,
-                record_id,
-                code,
-            });
+            // Only the sender can act on a refusal; another device's held change that fails
+            // is refused to its sender when it pushes it again.
+            if origin == self.device {
+                self.outcome.rejected.push(Rejection {
+                    hash: hash.0,
+                    record_id,
+                    code,
+                });
+            }
             return Ok(false);
         }
         loaded.doc = candidate;

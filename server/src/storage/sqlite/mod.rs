@@ -142,7 +142,13 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn edit_record(&self, device: Uuid, record_id: Uuid, edit: &RecordEdit) -> StorageResult<()> {
+    fn edit_record(
+        &self,
+        device: Uuid,
+        scope: &Scope,
+        record_id: Uuid,
+        edit: &RecordEdit,
+    ) -> StorageResult<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         let snapshot: Vec<u8> = tx
@@ -159,10 +165,14 @@ impl Storage for SqliteStorage {
             RecordEdit::SetField { field, value } => doc.set_field(field, value)?,
         };
         if let Some(change) = change {
-            let scope = Scope::everything();
-            let mut ingest = ingest::Ingest::new(&tx, device, &scope);
+            let mut ingest = ingest::Ingest::new(&tx, device, scope);
             ingest.push(record_id, decode_change(&change.bytes)?, &change.bytes)?;
-            ingest.finish()?;
+            let outcome = ingest.finish()?;
+            if !outcome.rejected.is_empty() {
+                return Err(StorageError::Invalid(
+                    "the edit would take the record outside your areas".into(),
+                ));
+            }
         }
         tx.commit()?;
         Ok(())
@@ -186,8 +196,9 @@ impl Storage for SqliteStorage {
         let conn = self.conn()?;
         let mut dest = Connection::open(path)?;
         let backup = rusqlite::backup::Backup::new(&conn, &mut dest)?;
-        // The connection lock is held throughout, so no write lands between steps and the
-        // copy is consistent; syncs wait for the (short) copy to finish.
+        // Within the server process the connection lock keeps writes out, so the copy is taken
+        // in one pass; from another process (`admin backup`) SQLite restarts the copy when the
+        // server writes meanwhile, and the result is consistent either way.
         backup.run_to_completion(1024, std::time::Duration::ZERO, None)?;
         Ok(())
     }

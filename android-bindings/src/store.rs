@@ -90,7 +90,7 @@ impl FieldStore {
     }
 
     /// Closes the file. Every later call fails; open the path again to continue.
-    pub fn close(&self) {
+    pub fn close_store(&self) {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         *guard = None;
     }

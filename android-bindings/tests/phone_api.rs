@@ -265,7 +265,7 @@ fn an_app_killed_mid_sync_resumes_with_nothing_lost() {
     let dying = a.clone();
     *transport.on_call.lock().unwrap() = Box::new(move |n| {
         if n == 3 {
-            dying.close();
+            dying.close_store();
             return false;
         }
         true

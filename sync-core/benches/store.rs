@@ -7,7 +7,47 @@ use fieldsync_core::store::ListFilter;
 use fieldsync_core::{RecordType, Result, Store};
 use std::time::Instant;
 
+/// Peak resident memory of this process in KiB (Linux), for the phone-memory figure.
+fn peak_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Child mode: what a phone does with an existing store (open, list a commune, search, open a
+/// few records), measured in a fresh process so the figure is the store's alone.
+fn phone_session(path: &str, commune: &str) -> Result<()> {
+    let baseline = peak_kib().unwrap_or(0);
+    let store = Store::open(path)?;
+    let rows = store.list(&ListFilter {
+        commune: Some(commune.to_owned()),
+        ..Default::default()
+    })?;
+    store.list(&ListFilter {
+        search: Some("nguyen thi".into()),
+        ..Default::default()
+    })?;
+    for row in rows.iter().take(50) {
+        store.get(row.id)?;
+    }
+    println!(
+        "phone memory:     peak {:.1} MiB resident opening the store, listing {} records of a commune, searching, opening 50 records (process baseline {:.1} MiB)",
+        peak_kib().unwrap_or(0) as f64 / 1024.0,
+        rows.len(),
+        baseline as f64 / 1024.0
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
+    if let (Ok(path), Ok(commune)) = (
+        std::env::var("FIELDSYNC_BENCH_OPEN"),
+        std::env::var("FIELDSYNC_BENCH_COMMUNE"),
+    ) {
+        return phone_session(&path, &commune);
+    }
     let target: usize = std::env::var("FIELDSYNC_BENCH_RECORDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -95,5 +135,12 @@ fn main() -> Result<()> {
         found.len(),
         searched.as_secs_f64() * 1e3
     );
+    drop(store);
+    if let Ok(exe) = std::env::current_exe() {
+        let _ = std::process::Command::new(exe)
+            .env("FIELDSYNC_BENCH_OPEN", &path)
+            .env("FIELDSYNC_BENCH_COMMUNE", &commune)
+            .status();
+    }
     Ok(())
 }

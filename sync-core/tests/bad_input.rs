@@ -134,3 +134,41 @@ fn garbage_received_changes_are_refused_and_nothing_is_written() {
 fn rusqlite_conn(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
+
+#[test]
+fn a_corrupt_snapshot_fails_its_record_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    let mut store = Store::open(&path).unwrap();
+    let good = store
+        .create(RecordType::Household, &household_fields("Y Nhiên"))
+        .unwrap();
+    let bad = store
+        .create(RecordType::Household, &household_fields("Y Rin"))
+        .unwrap();
+    // Enough edits that the record is compacted into a snapshot.
+    for i in 0..40 {
+        store
+            .set_field(bad, "village", &format!("Thôn {i}").into())
+            .unwrap();
+    }
+    drop(store);
+    let conn = rusqlite_conn(&path);
+    let snapshots: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM records WHERE snapshot IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(snapshots, 1);
+    conn.execute(
+        "UPDATE records SET snapshot = x'00010203' WHERE id = ?1",
+        [bad.as_bytes()],
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(&path).unwrap();
+    assert!(matches!(store.get(bad), Err(CoreError::Corrupt { id, .. }) if id == bad));
+    assert!(store.get(good).is_ok());
+}

@@ -9,7 +9,7 @@
 
 mod view;
 
-pub use view::{ConflictValue, FieldConflict, RecordView, ReviewState};
+pub use view::{ConflictValue, FieldConflict, RecordView, ReviewState, Status};
 
 use crate::error::{CoreError, Result};
 use crate::model::{

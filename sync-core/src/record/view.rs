@@ -5,7 +5,8 @@ use super::{
     KEY_SCHEMA, KEY_TYPE,
 };
 use crate::error::{CoreError, Result};
-use crate::model::{RecordType, Value};
+use crate::model::{schema_of, RecordType, Value};
+use crate::search::fold;
 use automerge::{ObjId, ReadDoc, ROOT};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,6 +59,35 @@ impl ReviewState {
     }
 }
 
+/// Lifecycle state of a record as lists show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    /// Soft-deleted: hidden from lists by default, restorable.
+    Deleted,
+    /// A duplicate merged into another record: lists redirect to the survivor.
+    Merged,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Deleted => "deleted",
+            Status::Merged => "merged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "deleted" => Status::Deleted,
+            "merged" => Status::Merged,
+            _ => Status::Active,
+        }
+    }
+}
+
 /// Everything a reader sees of a record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordView {
@@ -74,6 +104,50 @@ pub struct RecordView {
     pub review: ReviewState,
     pub review_comment: Option<String>,
     pub conflicts: Vec<FieldConflict>,
+}
+
+impl RecordView {
+    pub fn status(&self) -> Status {
+        if self.merged_into.is_some() {
+            Status::Merged
+        } else if self.deleted {
+            Status::Deleted
+        } else {
+            Status::Active
+        }
+    }
+
+    pub fn commune(&self) -> Option<&str> {
+        self.fields.get("commune").and_then(Value::as_text)
+    }
+
+    /// The name lists show: head of household, person, group, activity topic. A support case
+    /// shows only its kind, since its title is visible wherever lists are.
+    pub fn title(&self) -> String {
+        let field = match self.record_type {
+            RecordType::Household => "head_name",
+            RecordType::Person => "full_name",
+            RecordType::Group => "name",
+            RecordType::Activity => "topic",
+            RecordType::SupportCase => "case_kind",
+        };
+        self.fields
+            .get(field)
+            .map(Value::to_string)
+            .unwrap_or_default()
+    }
+
+    /// The searchable fields, folded for diacritic-insensitive matching.
+    pub fn search_text(&self) -> String {
+        schema_of(self.record_type)
+            .fields
+            .iter()
+            .filter(|f| f.searchable)
+            .filter_map(|f| self.fields.get(f.name))
+            .map(|v| fold(&v.to_string()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 pub(super) fn read(record: &RecordDoc) -> Result<RecordView> {

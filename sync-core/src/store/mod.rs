@@ -9,7 +9,8 @@
 mod projection;
 mod schema;
 
-pub use projection::{ListFilter, RecordSummary, Status};
+pub use crate::record::Status;
+pub use projection::{ListFilter, RecordSummary};
 pub use schema::VERSION as SCHEMA_VERSION;
 
 use crate::error::{CoreError, Result};

@@ -2,42 +2,13 @@
 
 use super::uuid_from_row;
 use crate::error::Result;
-use crate::model::{schema_of, RecordType, Value};
-use crate::record::RecordView;
-use crate::search::{fold, query_terms};
+use crate::model::RecordType;
+use crate::record::{RecordView, Status};
+use crate::search::query_terms;
 use rusqlite::types::ToSql;
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-/// Lifecycle state of a record as lists show it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Active,
-    /// Soft-deleted: hidden from lists by default, restorable.
-    Deleted,
-    /// A duplicate merged into another record: lists redirect to the survivor.
-    Merged,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Deleted => "deleted",
-            Status::Merged => "merged",
-        }
-    }
-
-    fn parse(s: &str) -> Status {
-        match s {
-            "deleted" => Status::Deleted,
-            "merged" => Status::Merged,
-            _ => Status::Active,
-        }
-    }
-}
 
 /// A filter for [`super::Store::list`]; empty fields match everything.
 #[derive(Clone, Debug, Default)]
@@ -69,32 +40,6 @@ pub struct RecordSummary {
 }
 
 pub(super) fn upsert(conn: &Connection, view: &RecordView, seq: i64) -> Result<()> {
-    let status = if view.merged_into.is_some() {
-        Status::Merged
-    } else if view.deleted {
-        Status::Deleted
-    } else {
-        Status::Active
-    };
-    let text = |name: &str| match view.fields.get(name) {
-        Some(Value::Text(t)) => t.clone(),
-        _ => String::new(),
-    };
-    let title = match view.record_type {
-        RecordType::Household => text("head_name"),
-        RecordType::Person => text("full_name"),
-        RecordType::Group => text("name"),
-        RecordType::Activity => text("topic"),
-        RecordType::SupportCase => text("case_kind"),
-    };
-    let search_text = schema_of(view.record_type)
-        .fields
-        .iter()
-        .filter(|f| f.searchable)
-        .filter_map(|f| view.fields.get(f.name))
-        .map(|v| fold(&v.to_string()))
-        .collect::<Vec<_>>()
-        .join(" ");
     conn.prepare_cached(
         "INSERT INTO projection (id, record_type, commune, status, title, search_text, conflicts, last_change_seq)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -105,10 +50,10 @@ pub(super) fn upsert(conn: &Connection, view: &RecordView, seq: i64) -> Result<(
     .execute(params![
         view.id.as_bytes(),
         view.record_type.as_str(),
-        view.fields.get("commune").and_then(Value::as_text),
-        status.as_str(),
-        title,
-        search_text,
+        view.commune(),
+        view.status().as_str(),
+        view.title(),
+        view.search_text(),
         view.conflicts.len() as i64,
         seq,
     ])?;

@@ -4,8 +4,8 @@
 use super::uuid_col;
 use crate::scope::Scope;
 use crate::storage::{MergedRecord, StorageResult};
-use fieldsync_core::model::{validate_record, Value};
-use fieldsync_core::search::{fold, query_terms};
+use fieldsync_core::model::validate_record;
+use fieldsync_core::search::query_terms;
 use fieldsync_core::{RecordDoc, RecordType};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use uuid::Uuid;
@@ -15,29 +15,6 @@ pub fn refresh(tx: &Transaction<'_>, doc: &RecordDoc) -> StorageResult<()> {
         return Ok(()); // creation not arrived yet
     };
     let problems = validate_record(view.record_type, &view.fields);
-    let status = if view.merged_into.is_some() {
-        "merged"
-    } else if view.deleted {
-        "deleted"
-    } else {
-        "active"
-    };
-    let text = |f: &str| view.fields.get(f).map(Value::to_string).unwrap_or_default();
-    let title = match view.record_type {
-        RecordType::Household => text("head_name"),
-        RecordType::Person => text("full_name"),
-        RecordType::Group => text("name"),
-        RecordType::Activity => text("topic"),
-        RecordType::SupportCase => text("case_kind"),
-    };
-    let search_text = fieldsync_core::model::schema_of(view.record_type)
-        .fields
-        .iter()
-        .filter(|f| f.searchable)
-        .filter_map(|f| view.fields.get(f.name))
-        .map(|v| fold(&v.to_string()))
-        .collect::<Vec<_>>()
-        .join(" ");
     tx.execute(
         "INSERT INTO merged (id, record_type, commune, status, title, search_text, view, problems, conflicts, n_problems, n_conflicts)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
@@ -48,10 +25,10 @@ pub fn refresh(tx: &Transaction<'_>, doc: &RecordDoc) -> StorageResult<()> {
         params![
             view.id.as_bytes(),
             view.record_type.as_str(),
-            view.fields.get("commune").and_then(Value::as_text),
-            status,
-            title,
-            search_text,
+            view.commune(),
+            view.status().as_str(),
+            view.title(),
+            view.search_text(),
             serde_json::to_string(&view).unwrap_or_default(),
             serde_json::to_string(&problems).unwrap_or_default(),
             serde_json::to_string(&view.conflicts).unwrap_or_default(),

@@ -55,3 +55,20 @@ proptest! {
         let _ = SyncResponse::decode(&bytes);
     }
 }
+
+#[test]
+fn a_response_inflated_by_the_http_stack_is_accepted_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = fieldsync_core::Store::open(dir.path().join("s.sqlite")).unwrap();
+    let client = fieldsync_core::protocol::SyncClient::default();
+    let response = SyncResponse {
+        cursor: vec![1, 2, 3],
+        ..Default::default()
+    }
+    .encode();
+    client.handle_response(&mut store, &response).unwrap();
+    client
+        .handle_response(&mut store, &compress(&response))
+        .unwrap();
+    assert!(client.handle_response(&mut store, b"neither").is_err());
+}

@@ -105,7 +105,13 @@ impl SyncClient {
 
     /// Applies a response body: acknowledgements, rejections, pulled changes and the cursor.
     pub fn handle_response(&self, store: &mut Store, body: &[u8]) -> Result<SyncOutcome> {
-        let response = SyncResponse::decode(&decompress(body, MAX_BODY_BYTES)?)?;
+        // HTTP stacks that honour `Content-Encoding: gzip` (OkHttp, Android's URLConnection)
+        // hand over the body already inflated; take it either way.
+        let response = if body.starts_with(b"FSYN") {
+            SyncResponse::decode(body)?
+        } else {
+            SyncResponse::decode(&decompress(body, MAX_BODY_BYTES)?)?
+        };
         store.ack(&response.acked)?;
         let rejected: Vec<[u8; 32]> = response.rejected.iter().map(|r| r.hash).collect();
         store.reject(&rejected)?;

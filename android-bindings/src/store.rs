@@ -73,6 +73,10 @@ fn status_error(status: u16, body: &[u8]) -> FieldsyncError {
     match status {
         401 => FieldsyncError::Unauthorized { reason },
         426 => FieldsyncError::UpgradeNeeded { reason },
+        // Busy or failing server: like no network, the app retries later and loses nothing.
+        429 | 500..=599 => FieldsyncError::Network {
+            reason: format!("server answered {status}: {reason}"),
+        },
         _ => FieldsyncError::Other {
             reason: format!("server answered {status}: {reason}"),
         },

@@ -108,6 +108,18 @@ impl World {
     }
 }
 
+/// A request that pushes exactly one change and pulls from the start.
+fn push_only(record_id: Uuid, bytes: &[u8]) -> fieldsync_core::protocol::SyncRequest {
+    fieldsync_core::protocol::SyncRequest {
+        cursor: vec![],
+        max_pull_bytes: 65536,
+        push: vec![fieldsync_core::protocol::ChangeEntry {
+            record_id,
+            bytes: bytes.to_vec(),
+        }],
+    }
+}
+
 fn household(commune: &str, head: &str) -> BTreeMap<String, Value> {
     [
         ("commune", commune),
@@ -426,28 +438,14 @@ fn a_change_pushed_before_its_dependency_is_held_and_the_sender_told_what_to_sen
     store.set_field(id, "village", &"Thôn 1".into()).unwrap();
     let changes = store.unacked(1 << 20).unwrap();
     // Push only the second change: the server holds it and names the missing first one.
-    let request = fieldsync_core::protocol::SyncRequest {
-        cursor: vec![],
-        max_pull_bytes: 65536,
-        push: vec![fieldsync_core::protocol::ChangeEntry {
-            record_id: id,
-            bytes: changes[1].bytes.clone(),
-        }],
-    };
+    let request = push_only(id, &changes[1].bytes);
     let response = world.storage.sync(&a.caller, &request).unwrap();
     assert!(response.acked.is_empty());
     assert_eq!(response.need.len(), 1);
     assert_eq!(response.need[0].hash, changes[0].hash.0);
     assert_eq!(world.storage.stats().unwrap().held, 1);
     // Sending the missing one releases the held one.
-    let request = fieldsync_core::protocol::SyncRequest {
-        cursor: vec![],
-        max_pull_bytes: 65536,
-        push: vec![fieldsync_core::protocol::ChangeEntry {
-            record_id: id,
-            bytes: changes[0].bytes.clone(),
-        }],
-    };
+    let request = push_only(id, &changes[0].bytes);
     world.storage.sync(&a.caller, &request).unwrap();
     assert_eq!(world.storage.stats().unwrap().held, 0);
     world.sync(&mut b);
@@ -620,25 +618,11 @@ fn a_held_change_is_judged_by_the_scope_of_its_sender() {
     nl.store.set_field(id, "village", &"Thôn 1".into()).unwrap();
     let changes = nl.store.unacked(1 << 20).unwrap();
     // Mô Rai's device pushes Ngọc Linh's second change before the first exists on the server.
-    let sneaky = fieldsync_core::protocol::SyncRequest {
-        cursor: vec![],
-        max_pull_bytes: 65536,
-        push: vec![fieldsync_core::protocol::ChangeEntry {
-            record_id: id,
-            bytes: changes[1].bytes.clone(),
-        }],
-    };
+    let sneaky = push_only(id, &changes[1].bytes);
     world.storage.sync(&mr.caller, &sneaky).unwrap();
     assert_eq!(world.storage.stats().unwrap().held, 1);
     // Ngọc Linh pushes only its first change: the held one is released and judged as Mô Rai's.
-    let first = fieldsync_core::protocol::SyncRequest {
-        cursor: vec![],
-        max_pull_bytes: 65536,
-        push: vec![fieldsync_core::protocol::ChangeEntry {
-            record_id: id,
-            bytes: changes[0].bytes.clone(),
-        }],
-    };
+    let first = push_only(id, &changes[0].bytes);
     world.storage.sync(&nl.caller, &first).unwrap();
     assert_eq!(
         world.storage.stats().unwrap().changes,

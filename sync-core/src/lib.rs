@@ -9,8 +9,9 @@
 //! - [`protocol`]: the sans-IO sync protocol (messages, codec, client and server steps);
 //! - [`generator`]: realistic seeded demo and test data.
 //!
-//! sync-core does no IO of its own beyond its SQLite file: no sockets, no async runtime, no
-//! clock. Drivers (the server, the phone bindings, tests) move bytes.
+//! sync-core does no IO of its own beyond its SQLite file: no sockets, no async runtime. The
+//! clock is read only for the time part of new UUIDv7 record ids; nothing is ordered by it.
+//! Drivers (the server, the phone bindings, tests) move bytes.
 
 pub mod error;
 pub mod generator;

@@ -142,7 +142,7 @@ pub struct Stats {
 }
 
 /// Everything the HTTP layer needs from storage. Implementations are blocking; handlers call
-/// them on tokio's blocking pool.
+/// them on the fixed worker pools of `crate::workers`.
 pub trait Storage: Send + Sync + 'static {
     fn create_user(&self, user: &NewUser, password_hash: &str) -> StorageResult<User>;
     fn user_by_name(&self, username: &str) -> StorageResult<Option<(User, String)>>;

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
 
+use fieldsync_core::generator::minimal_household as household;
 use fieldsync_core::model::{RecordType, Value};
 use fieldsync_core::protocol::{
     compress, decode_request_body, ClientOptions, RejectCode, SyncClient, SyncOutcome,
@@ -118,18 +119,6 @@ fn push_only(record_id: Uuid, bytes: &[u8]) -> fieldsync_core::protocol::SyncReq
             bytes: bytes.to_vec(),
         }],
     }
-}
-
-fn household(commune: &str, head: &str) -> BTreeMap<String, Value> {
-    [
-        ("commune", commune),
-        ("head_name", head),
-        ("ethnicity", "14"),
-        ("poverty", "poor"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), Value::from(v)))
-    .collect()
 }
 
 fn titles(store: &Store) -> Vec<String> {

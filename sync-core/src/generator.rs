@@ -495,6 +495,20 @@ fn date(rng: &mut Rng) -> String {
     )
 }
 
+/// The smallest valid household: the required fields only (a Xơ Đăng household, poor).
+/// Tests and tools use it when the content does not matter.
+pub fn minimal_household(commune: &str, head_name: &str) -> BTreeMap<String, Value> {
+    [
+        ("commune", commune),
+        ("head_name", head_name),
+        ("ethnicity", "14"),
+        ("poverty", "poor"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), text(v)))
+    .collect()
+}
+
 /// Writes generated records into a store, `batch` records per transaction.
 pub fn load_into(store: &mut Store, records: &[GenRecord], batch: usize) -> Result<()> {
     for chunk in records.chunks(batch.max(1)) {

@@ -11,7 +11,12 @@ use fieldsync_core::model::Value;
 fn concurrent_edits_of_different_fields_both_survive() {
     let (_a_dir, mut a) = temp_store();
     let (_b_dir, mut b) = temp_store();
-    let id = a.create(make_type(), &household_fields("Y Blơ")).unwrap();
+    let id = a
+        .create(
+            fieldsync_core::RecordType::Household,
+            &household_fields("Y Blơ"),
+        )
+        .unwrap();
     deliver(&a, &mut b, &[id]);
 
     a.set_field(id, "village", &"Làng Le".into()).unwrap();
@@ -32,7 +37,12 @@ fn same_field_conflict_stays_visible_until_resolved_then_resolution_wins_everywh
     let (_a_dir, mut a) = temp_store();
     let (_b_dir, mut b) = temp_store();
     let (_c_dir, mut c) = temp_store();
-    let id = a.create(make_type(), &household_fields("Y Hơ")).unwrap();
+    let id = a
+        .create(
+            fieldsync_core::RecordType::Household,
+            &household_fields("Y Hơ"),
+        )
+        .unwrap();
     deliver(&a, &mut b, &[id]);
     deliver(&a, &mut c, &[id]);
 
@@ -120,7 +130,10 @@ fn set_members_added_on_two_devices_all_survive_and_removal_sticks() {
 fn soft_delete_hides_from_lists_and_restore_brings_back() {
     let (_dir, mut store) = temp_store();
     let id = store
-        .create(make_type(), &household_fields("Y Khuyên"))
+        .create(
+            fieldsync_core::RecordType::Household,
+            &household_fields("Y Khuyên"),
+        )
         .unwrap();
     store.soft_delete(id).unwrap();
     assert!(store.list(&Default::default()).unwrap().is_empty());
@@ -139,7 +152,10 @@ fn soft_delete_hides_from_lists_and_restore_brings_back() {
 fn clearing_an_optional_field_removes_it_and_a_required_one_is_refused() {
     let (_dir, mut store) = temp_store();
     let id = store
-        .create(make_type(), &household_fields("Y Mlơ"))
+        .create(
+            fieldsync_core::RecordType::Household,
+            &household_fields("Y Mlơ"),
+        )
         .unwrap();
     store.set_field(id, "village", &"Thôn 2".into()).unwrap();
     store.clear_field(id, "village").unwrap();

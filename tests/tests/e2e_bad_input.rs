@@ -7,10 +7,9 @@ mod common;
 
 use common::*;
 use fieldsync_core::generator::Rng;
-use fieldsync_core::model::{RecordType, Value};
+use fieldsync_core::model::RecordType;
 use fieldsync_core::protocol::{compress, ChangeEntry, SyncRequest, PROTOCOL_VERSION, SYNC_PATH};
 use fieldsync_tests::phone::Phone;
-use std::collections::BTreeMap;
 
 async fn post(env: &Env, token: &str, version: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
     let headers = [
@@ -31,15 +30,7 @@ async fn malformed_requests_get_json_4xx_and_change_nothing() {
     let env = Env::start().await;
     env.user("a", &[NGOC_LINH], false).await;
     let mut phone: Phone = env.phone("a", Default::default()).await;
-    let fields: BTreeMap<String, Value> = [
-        ("commune", NGOC_LINH),
-        ("head_name", "Y Blơ"),
-        ("ethnicity", "14"),
-        ("poverty", "poor"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.into()))
-    .collect();
+    let fields = minimal_household(NGOC_LINH, "Y Blơ");
     phone.store.create(RecordType::Household, &fields).unwrap();
     phone.sync(&env.http, env.addr(), 10).await.unwrap();
     let before = env.stats().await;

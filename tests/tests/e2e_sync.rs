@@ -114,12 +114,7 @@ async fn phones_converge_through_a_faulty_network_and_scope_and_revocation_hold(
             .store
             .create(
                 RecordType::Household,
-                &fields(&[
-                    ("commune", NGOC_LINH),
-                    ("head_name", NAMES[i]),
-                    ("ethnicity", "14"),
-                    ("poverty", "poor"),
-                ]),
+                &minimal_household(NGOC_LINH, NAMES[i]),
             )
             .unwrap();
         households.push(h);
@@ -319,17 +314,13 @@ async fn killing_the_server_mid_ingest_loses_no_acknowledged_change() {
             .store
             .create(
                 RecordType::Household,
-                &fields(&[
-                    ("commune", NGOC_LINH),
-                    ("head_name", &format!("Y Hơ {i}")),
-                    ("ethnicity", "14"),
-                    ("poverty", "poor"),
-                ]),
+                &minimal_household(NGOC_LINH, &format!("Y Hơ {i}")),
             )
             .unwrap();
     }
     let total = phone.store.unacked_count().unwrap();
     let addr = env.addr();
+    let phone_db = phone.path.clone();
     let http = env.http.clone();
     let db = env.server.database_path();
 
@@ -353,7 +344,7 @@ async fn killing_the_server_mid_ingest_loses_no_acknowledged_change() {
     }
     assert!(killed, "the server was killed while ingesting");
     // What the phone holds as acknowledged right after the kill must all be on disk.
-    let acked_at_kill = acked_hashes(&db_path_of_phone(&env));
+    let acked_at_kill = acked_hashes(&phone_db);
     let data_dir = env.server.data_dir.clone();
     let server = rusqlite::Connection::open(&db).unwrap();
     for hash in &acked_at_kill {
@@ -392,16 +383,4 @@ fn acked_hashes(phone_db: &std::path::Path) -> Vec<Vec<u8>> {
         .unwrap()
         .map(Result::unwrap)
         .collect()
-}
-
-fn db_path_of_phone(env: &Env) -> std::path::PathBuf {
-    std::fs::read_dir(env.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name().is_some_and(|n| {
-                n.to_string_lossy().starts_with("a-") && n.to_string_lossy().ends_with(".sqlite")
-            })
-        })
-        .unwrap()
 }

@@ -1,7 +1,7 @@
 //! Helpers shared by sync-core's integration tests.
 #![allow(dead_code)]
 
-use fieldsync_core::model::{RecordType, Value};
+use fieldsync_core::model::Value;
 use fieldsync_core::Store;
 use std::collections::BTreeMap;
 use tempfile::TempDir;
@@ -17,12 +17,7 @@ pub fn fields(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
 }
 
 pub fn household_fields(head: &str) -> BTreeMap<String, Value> {
-    fields(&[
-        ("commune", COMMUNE.into()),
-        ("head_name", head.into()),
-        ("ethnicity", "14".into()),
-        ("poverty", "poor".into()),
-    ])
+    fieldsync_core::generator::minimal_household(COMMUNE, head)
 }
 
 pub fn person_fields(household: Uuid, name: &str) -> BTreeMap<String, Value> {
@@ -60,8 +55,4 @@ pub fn all_changes(from: &Store, ids: &[Uuid]) -> Vec<(Uuid, Vec<u8>)> {
 pub fn deliver(from: &Store, to: &mut Store, ids: &[Uuid]) {
     let changes = all_changes(from, ids);
     to.apply_remote(&changes).expect("apply");
-}
-
-pub fn make_type() -> RecordType {
-    RecordType::Household
 }

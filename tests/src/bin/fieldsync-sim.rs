@@ -5,15 +5,15 @@
 //! `cargo run --release -p fieldsync-tests --bin fieldsync-sim -- --collectors 200 --edits 50 --profile 2g`
 
 use clap::{Parser, ValueEnum};
+use fieldsync_core::generator::minimal_household as household;
 use fieldsync_core::generator::Rng;
-use fieldsync_core::model::{Areas, RecordType, Value};
+use fieldsync_core::model::{Areas, RecordType};
 use fieldsync_core::protocol::ClientOptions;
 use fieldsync_tests::https::HttpsClient;
 use fieldsync_tests::phone::{call_json, enrol, Phone, SyncReport};
 use fieldsync_tests::proxy::{FaultProfile, FaultyProxy};
 use fieldsync_tests::server::{ServerProcess, ADMIN};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,18 +54,6 @@ struct Totals {
     round_trips: usize,
     cut: usize,
     syncs: usize,
-}
-
-fn household(commune: &str, head: &str) -> BTreeMap<String, Value> {
-    [
-        ("commune", commune),
-        ("head_name", head),
-        ("ethnicity", "14"),
-        ("poverty", "poor"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), Value::from(v)))
-    .collect()
 }
 
 async fn timed_sync(

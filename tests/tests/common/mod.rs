@@ -1,6 +1,7 @@
 //! Shared set-up of the end-to-end tests: a real server, its admin, users and phones.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
+pub use fieldsync_core::generator::minimal_household;
 use fieldsync_core::protocol::ClientOptions;
 use fieldsync_tests::https::HttpsClient;
 use fieldsync_tests::phone::{call_json, enrol, Phone};

@@ -8,7 +8,7 @@ use crate::storage::StorageResult;
 use automerge::{Change, ChangeHash};
 use fieldsync_core::protocol::{NeedEntry, RejectCode, Rejection};
 use fieldsync_core::record::decode_change;
-use fieldsync_core::{RecordDoc, RecordType};
+use fieldsync_core::{RecordDoc, RecordType, RecordView};
 use rusqlite::{params, OptionalExtension, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -18,9 +18,23 @@ const SERVER_ACTOR: Uuid = Uuid::nil();
 
 struct Loaded {
     doc: RecordDoc,
-    /// Stream the record's changes are logged under, once it has a type and a commune.
-    stream: Option<String>,
+    /// Type and commune as of `doc`, kept so that each change costs one view of the document
+    /// (the state after it) rather than three.
+    state: Option<State>,
     dirty: bool,
+}
+
+/// What scope and streams depend on: the record's type and commune.
+type State = (RecordType, Option<String>);
+
+fn state_of(view: &RecordView) -> State {
+    (view.record_type, view.commune().map(str::to_owned))
+}
+
+/// The stream a record's changes are logged under, once it has a type and a commune.
+fn stream_of(state: Option<&State>) -> Option<String> {
+    let (record_type, commune) = state?;
+    Some(stream_key(commune.as_deref()?, record_type.is_sensitive()))
 }
 
 #[derive(Default)]
@@ -100,23 +114,18 @@ impl<'a> Ingest<'a> {
             if !loaded.dirty {
                 continue;
             }
-            let (record_type, commune) = match loaded.doc.view() {
-                Ok(view) => (
-                    Some(view.record_type.as_str().to_owned()),
-                    view.fields
-                        .get("commune")
-                        .and_then(|v| v.as_text())
-                        .map(str::to_owned),
-                ),
-                Err(_) => (None, None),
-            };
+            let view = loaded.doc.view().ok();
+            let record_type = view.as_ref().map(|v| v.record_type.as_str());
+            let commune = view.as_ref().and_then(RecordView::commune);
             self.tx.execute(
                 "INSERT INTO records (id, record_type, commune, snapshot) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(id) DO UPDATE SET record_type = excluded.record_type,
                    commune = excluded.commune, snapshot = excluded.snapshot",
                 params![id.as_bytes(), record_type, commune, loaded.doc.save()],
             )?;
-            merged::refresh(self.tx, &loaded.doc)?;
+            if let Some(view) = &view {
+                merged::refresh(self.tx, view)?;
+            }
         }
         self.outcome.need = self
             .need
@@ -142,12 +151,12 @@ impl<'a> Ingest<'a> {
             Some(bytes) => RecordDoc::load(record_id, &bytes, SERVER_ACTOR)?,
             None => RecordDoc::empty(record_id, SERVER_ACTOR),
         };
-        let stream = stream_of(&doc);
+        let state = doc.view().ok().map(|v| state_of(&v));
         self.docs.insert(
             record_id,
             Loaded {
                 doc,
-                stream,
+                state,
                 dirty: false,
             },
         );
@@ -207,18 +216,14 @@ impl<'a> Ingest<'a> {
         let Some(loaded) = self.docs.get_mut(&record_id) else {
             return Ok(false);
         };
-        let before = loaded
-            .doc
-            .view()
-            .ok()
-            .map(|v| (v.record_type, commune_of(&v)));
+        let before = loaded.state.clone();
         let mut candidate = loaded.doc.fork();
         let verdict = match candidate.apply([change]) {
             Err(_) => Err(RejectCode::Invalid),
             Ok(()) => match candidate.view() {
                 Err(_) => Err(RejectCode::Invalid),
                 Ok(after) => {
-                    let after = (after.record_type, commune_of(&after));
+                    let after = state_of(&after);
                     // A held change released now is judged by the scope of the device that
                     // sent it, not of the one whose push completed its dependencies.
                     let scope = if origin == self.device {
@@ -228,30 +233,37 @@ impl<'a> Ingest<'a> {
                             .map(|u| Scope::for_user(&u))
                             .unwrap_or_default()
                     };
-                    check_scope(&scope, before.as_ref()).and(check_scope(&scope, Some(&after)))
+                    check_scope(&scope, before.as_ref())
+                        .and(check_scope(&scope, Some(&after)))
+                        .map(|()| after)
                 }
             },
         };
-        if let Err(code) = verdict {
-            // Only the sender can act on a refusal; another device's held change that fails
-            // is refused to its sender when it pushes it again.
-            if origin == self.device {
-                self.outcome.rejected.push(Rejection {
-                    hash: hash.0,
-                    record_id,
-                    code,
-                });
+        let after = match verdict {
+            Ok(after) => after,
+            Err(code) => {
+                // Only the sender can act on a refusal; another device's held change that fails
+                // is refused to its sender when it pushes it again.
+                if origin == self.device {
+                    self.outcome.rejected.push(Rejection {
+                        hash: hash.0,
+                        record_id,
+                        code,
+                    });
+                }
+                return Ok(false);
             }
-            return Ok(false);
-        }
+        };
         loaded.doc = candidate;
         loaded.dirty = true;
         self.tx.execute(
             "INSERT INTO changes (hash, record_id, bytes, origin_device) VALUES (?1, ?2, ?3, ?4)",
             params![&hash.0[..], record_id.as_bytes(), bytes, origin.as_bytes()],
         )?;
-        let stream = stream_of(&loaded.doc);
-        if stream != loaded.stream {
+        let stream = stream_of(Some(&after));
+        let moved = stream != stream_of(loaded.state.as_ref());
+        loaded.state = Some(after);
+        if moved {
             // The record moved into another stream (or got its first one): relog its whole
             // history there, so devices of the new commune receive all of it in causal order.
             if let Some(s) = &stream {
@@ -261,7 +273,6 @@ impl<'a> Ingest<'a> {
                     params![s, record_id.as_bytes()],
                 )?;
             }
-            loaded.stream = stream;
         } else if let Some(s) = &stream {
             self.tx.execute(
                 "INSERT INTO log (stream, record_id, hash, origin_device) VALUES (?1, ?2, ?3, ?4)",
@@ -306,25 +317,7 @@ impl<'a> Ingest<'a> {
     }
 }
 
-fn commune_of(view: &fieldsync_core::RecordView) -> Option<String> {
-    view.fields
-        .get("commune")
-        .and_then(|v| v.as_text())
-        .map(str::to_owned)
-}
-
-fn stream_of(doc: &RecordDoc) -> Option<String> {
-    let view = doc.view().ok()?;
-    Some(stream_key(
-        &commune_of(&view)?,
-        view.record_type.is_sensitive(),
-    ))
-}
-
-fn check_scope(
-    scope: &Scope,
-    state: Option<&(RecordType, Option<String>)>,
-) -> Result<(), RejectCode> {
+fn check_scope(scope: &Scope, state: Option<&State>) -> Result<(), RejectCode> {
     let Some((record_type, commune)) = state else {
         return Ok(());
     };

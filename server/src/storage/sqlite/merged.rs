@@ -6,14 +6,11 @@ use crate::scope::Scope;
 use crate::storage::{MergedRecord, StorageResult};
 use fieldsync_core::model::validate_record;
 use fieldsync_core::search::query_terms;
-use fieldsync_core::{RecordDoc, RecordType};
+use fieldsync_core::{RecordType, RecordView};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use uuid::Uuid;
 
-pub fn refresh(tx: &Transaction<'_>, doc: &RecordDoc) -> StorageResult<()> {
-    let Ok(view) = doc.view() else {
-        return Ok(()); // creation not arrived yet
-    };
+pub fn refresh(tx: &Transaction<'_>, view: &RecordView) -> StorageResult<()> {
     let problems = validate_record(view.record_type, &view.fields);
     tx.execute(
         "INSERT INTO merged (id, record_type, commune, status, title, search_text, view, problems, conflicts, n_problems, n_conflicts)
@@ -29,7 +26,7 @@ pub fn refresh(tx: &Transaction<'_>, doc: &RecordDoc) -> StorageResult<()> {
             view.status().as_str(),
             view.title(),
             view.search_text(),
-            serde_json::to_string(&view).unwrap_or_default(),
+            serde_json::to_string(view).unwrap_or_default(),
             serde_json::to_string(&problems).unwrap_or_default(),
             serde_json::to_string(&view.conflicts).unwrap_or_default(),
             problems.len() as i64,

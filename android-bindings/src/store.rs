@@ -4,7 +4,7 @@ use crate::error::FieldsyncError;
 use crate::transport::HttpTransport;
 use crate::types::{
     Enrolment, Field, FieldConflict, Header, Record, RecordFilter, RecordKind, RecordRow,
-    SyncSummary,
+    RefusedEdit, SyncSummary,
 };
 use fieldsync_core::protocol::{
     ClientOptions, SyncClient, CONTENT_TYPE, PROTOCOL_VERSION, SYNC_PATH, VERSION_HEADER,
@@ -109,7 +109,11 @@ impl FieldStore {
         device_name: String,
     ) -> Result<Enrolment> {
         let server = server_url.trim_end_matches('/').to_owned();
-        let body = serde_json::json!({ "username": username, "password": password, "device_name": device_name });
+        // The store's device id is the author of every change it makes; the server binds it to
+        // this enrolment and takes no other author from it.
+        let actor = self.with(|s| Ok(s.device_id()))?;
+        let body = serde_json::json!({ "username": username, "password": password,
+                                       "device_name": device_name, "actor": actor.to_string() });
         let response = transport
             .post(
                 format!("{server}/v1/enrol"),
@@ -228,6 +232,16 @@ impl FieldStore {
         self.with(|s| s.unacked_count())
     }
 
+    /// What the server refused, newest first: of one record, or of all (`id` = null).
+    pub fn refused_edits(&self, id: Option<String>) -> Result<Vec<RefusedEdit>> {
+        let id = id.as_deref().map(parse_id).transpose()?;
+        Ok(self
+            .with(|s| s.refused_edits(id))?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
     /// Pushes local changes and pulls the server's, until both sides are up to date. Safe to
     /// interrupt at any point: the next sync resumes, resending at most one batch.
     pub fn sync(&self, transport: Arc<dyn HttpTransport>) -> Result<SyncSummary> {
@@ -278,6 +292,7 @@ impl FieldStore {
             summary.pushed_acked += outcome.acked as u32;
             summary.rejected += outcome.rejected.len() as u32;
             summary.pulled += outcome.pulled as u32;
+            summary.set_aside += outcome.set_aside as u32;
             if !outcome.again {
                 break;
             }

@@ -224,10 +224,50 @@ pub struct Enrolment {
 pub struct SyncSummary {
     pub round_trips: u32,
     pub pushed_acked: u32,
-    /// Changes the server refused (outside the device's scope or role); kept on the phone.
+    /// Changes the server refused (outside the device's scope or role): their records went
+    /// back to what the server has, and `refusedEdits` lists what they carried.
     pub rejected: u32,
     pub pulled: u32,
+    /// Received changes this phone could not take; kept aside, the rest applied.
+    pub set_aside: u32,
     pub pending: u64,
+}
+
+/// One value a refused edit had set: `value` is `None` where it had cleared the field. Set
+/// members appear as `field/member`.
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct RefusedValue {
+    pub name: String,
+    pub value: Option<FieldValue>,
+}
+
+/// Edits the server did not take, with its reason, for the collector to see and enter again.
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct RefusedEdit {
+    pub record_id: String,
+    /// `out_of_scope`, `not_permitted`, `invalid`, `not_author`, `too_large` or
+    /// `missing_dependency`.
+    pub reason: String,
+    pub edits_left_out: u32,
+    pub values: Vec<RefusedValue>,
+}
+
+impl From<fieldsync_core::store::RefusedEdit> for RefusedEdit {
+    fn from(r: fieldsync_core::store::RefusedEdit) -> Self {
+        RefusedEdit {
+            record_id: r.record_id.to_string(),
+            reason: r.code,
+            edits_left_out: r.edits_left_out,
+            values: r
+                .fields
+                .into_iter()
+                .map(|(name, value)| RefusedValue {
+                    name,
+                    value: value.map(Into::into),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// An HTTP header.

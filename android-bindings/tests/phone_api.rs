@@ -42,7 +42,10 @@ impl HttpTransport for InProcess {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         let answer = if url.ends_with("/v1/enrol") {
             let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            match accounts::enrol(self.storage.as_ref(), req["username"].as_str().unwrap(), req["password"].as_str().unwrap(), "test") {
+            let actor = req["actor"]
+                .as_str()
+                .and_then(|a| uuid::Uuid::parse_str(a).ok());
+            match accounts::enrol(self.storage.as_ref(), req["username"].as_str().unwrap(), req["password"].as_str().unwrap(), "test", actor) {
                 Ok((device, token, user)) => HttpResponse {
                     status: 200,
                     body: serde_json::json!({"device_id": device.id.to_string(), "token": token, "username": user.username, "role": "collector", "areas": user.areas}).to_string().into_bytes(),
@@ -87,12 +90,14 @@ fn server() -> (tempfile::TempDir, Arc<SqliteStorage>) {
     for name in ["lan", "hoa"] {
         accounts::create_user(
             storage.as_ref(),
+            accounts::Authority::Operator,
             &NewUser {
                 username: name.into(),
                 password: "mật khẩu 123".into(),
                 role: Role::Collector,
                 sensitive_access: false,
                 areas: vec![COMMUNE.into()],
+                can_grant_sensitive: false,
             },
         )
         .unwrap();

@@ -1,6 +1,9 @@
-//! Passwords (argon2id), device tokens (random, stored only as SHA-256), and login throttling.
+//! Accounts: passwords (argon2id, with a minimum policy), device tokens (random, stored only as
+//! SHA-256), login throttling, and who may manage whom: an admin manages only accounts within
+//! its own areas, and giving sensitive access takes a permission of its own.
 
-use crate::storage::{Caller, Device, NewUser, Storage, StorageError, User};
+use crate::scope::Scope;
+use crate::storage::{AccountUpdate, Caller, Device, NewUser, Role, Storage, StorageError, User};
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
@@ -17,6 +20,8 @@ pub enum AccountError {
     Throttled { retry_after_secs: u64 },
     #[error("invalid account: {0}")]
     Invalid(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -101,26 +106,211 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Creates an account after checking it.
-pub fn create_user(storage: &dyn Storage, user: &NewUser) -> Result<User, AccountError> {
-    let valid_name = !user.username.is_empty()
-        && user.username.len() <= 64
-        && user
-            .username
+/// Who is changing an account.
+#[derive(Clone, Copy, Debug)]
+pub enum Authority<'a> {
+    /// The operator on the server machine (`fieldsync-server admin ...`): may do anything.
+    Operator,
+    /// An admin account, through the API.
+    Admin(&'a User),
+}
+
+impl Authority<'_> {
+    fn may_grant_sensitive(&self) -> bool {
+        match self {
+            Authority::Operator => true,
+            Authority::Admin(u) => u.can_grant_sensitive,
+        }
+    }
+
+    /// Whether an account with `areas` is within this authority's own areas.
+    fn covers(&self, areas: &[String]) -> bool {
+        let Authority::Admin(admin) = self else {
+            return true;
+        };
+        if admin.role != Role::Admin || admin.disabled {
+            return false;
+        }
+        let mine = Scope::for_user(admin);
+        if mine.all {
+            return true;
+        }
+        if areas.iter().any(|a| a == "*") {
+            return false;
+        }
+        let theirs = Scope::for_user(&User {
+            areas: areas.to_vec(),
+            ..(*admin).clone()
+        });
+        theirs.communes.is_subset(&mine.communes)
+    }
+
+    fn check_covers(&self, areas: &[String]) -> Result<(), AccountError> {
+        if self.covers(areas) {
+            Ok(())
+        } else {
+            Err(AccountError::Forbidden(
+                "that account is not within your areas".into(),
+            ))
+        }
+    }
+
+    fn check_sensitive_grant(&self, granting: bool) -> Result<(), AccountError> {
+        if granting && !self.may_grant_sensitive() {
+            return Err(AccountError::Forbidden(
+                "giving sensitive access needs the permission to grant it".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Passwords that meet the length rule but are among the first an attacker tries.
+const COMMON_PASSWORDS: &[&str] = &[
+    "1234567890",
+    "12345678910",
+    "0123456789",
+    "1111111111",
+    "0000000000",
+    "1122334455",
+    "1234512345",
+    "9876543210",
+    "123456789a",
+    "a123456789",
+    "abcd123456",
+    "qwertyuiop",
+    "asdfghjkl;",
+    "password12",
+    "password123",
+    "password1234",
+    "passw0rd123",
+    "iloveyou123",
+    "matkhau123",
+    "matkhau1234",
+    "matkhau12345",
+    "anhyeuem123",
+    "vietnam123",
+    "vietnam1234",
+    "hanoi12345",
+    "admin12345",
+    "administrator",
+    "qwerty12345",
+    "1q2w3e4r5t",
+    "zxcvbnm123",
+];
+
+/// Minimum password policy: at least 10 characters, not the username, not a common password.
+pub fn check_password(username: &str, password: &str) -> Result<(), AccountError> {
+    if password.chars().count() < 10 {
+        return Err(AccountError::Invalid(
+            "password: at least 10 characters".into(),
+        ));
+    }
+    let lower = password.to_lowercase();
+    if lower == username.to_lowercase() || COMMON_PASSWORDS.contains(&lower.as_str()) {
+        return Err(AccountError::Invalid(
+            "password: too easy to guess; choose another".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_username(username: &str) -> Result<(), AccountError> {
+    let valid_name = !username.is_empty()
+        && username.len() <= 64
+        && username
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !valid_name {
-        return Err(AccountError::Invalid(
+    if valid_name {
+        Ok(())
+    } else {
+        Err(AccountError::Invalid(
             "username: 1-64 ASCII letters, digits, '.', '_' or '-'".into(),
-        ));
+        ))
     }
-    if user.password.chars().count() < 8 {
-        return Err(AccountError::Invalid(
-            "password: at least 8 characters".into(),
-        ));
-    }
+}
+
+/// Creates an account after checking it and the authority creating it.
+pub fn create_user(
+    storage: &dyn Storage,
+    by: Authority<'_>,
+    user: &NewUser,
+) -> Result<User, AccountError> {
+    check_username(&user.username)?;
+    check_password(&user.username, &user.password)?;
     check_areas(&user.areas)?;
+    by.check_covers(&user.areas)?;
+    by.check_sensitive_grant(user.sensitive_access || user.can_grant_sensitive)?;
     Ok(storage.create_user(user, &hash_password(&user.password)?)?)
+}
+
+fn existing(storage: &dyn Storage, username: &str) -> Result<User, AccountError> {
+    storage
+        .user_by_name(username)?
+        .map(|(u, _)| u)
+        .ok_or_else(|| AccountError::Storage(StorageError::NotFound(format!("user {username}"))))
+}
+
+/// Changes an account's areas, permissions or disabled flag. The admin must cover the
+/// account's areas both before and after.
+pub fn update_user(
+    storage: &dyn Storage,
+    by: Authority<'_>,
+    username: &str,
+    update: &AccountUpdate,
+) -> Result<User, AccountError> {
+    let target = existing(storage, username)?;
+    by.check_covers(&target.areas)?;
+    if let Some(areas) = &update.areas {
+        check_areas(areas)?;
+        by.check_covers(areas)?;
+    }
+    by.check_sensitive_grant(
+        update.sensitive_access == Some(true) || update.can_grant_sensitive == Some(true),
+    )?;
+    if let (Authority::Admin(admin), Some(true)) = (by, update.disabled) {
+        if admin.id == target.id {
+            return Err(AccountError::Invalid(
+                "an admin cannot disable their own account".into(),
+            ));
+        }
+    }
+    Ok(storage.update_user(username, update)?)
+}
+
+/// Sets an account's password (an admin resetting it, or the operator).
+pub fn set_password(
+    storage: &dyn Storage,
+    by: Authority<'_>,
+    username: &str,
+    password: &str,
+) -> Result<(), AccountError> {
+    let target = existing(storage, username)?;
+    by.check_covers(&target.areas)?;
+    check_password(username, password)?;
+    Ok(storage.set_password(username, &hash_password(password)?)?)
+}
+
+/// A user changing their own password, which they must know.
+pub fn change_own_password(
+    storage: &dyn Storage,
+    username: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), AccountError> {
+    let (_, hash) = storage
+        .user_by_name(username)?
+        .ok_or(AccountError::BadCredentials)?;
+    if !verify_password(old, &hash) {
+        return Err(AccountError::BadCredentials);
+    }
+    check_password(username, new)?;
+    Ok(storage.set_password(username, &hash_password(new)?)?)
+}
+
+/// Whether an admin may see and act on a device of a user with `areas`.
+pub fn may_manage(by: Authority<'_>, areas: &[String]) -> bool {
+    by.covers(areas)
 }
 
 pub fn check_areas(areas: &[String]) -> Result<(), AccountError> {
@@ -138,6 +328,7 @@ pub fn enrol(
     username: &str,
     password: &str,
     device_name: &str,
+    actor: Option<uuid::Uuid>,
 ) -> Result<(Device, String, User), AccountError> {
     let now = now_ms();
     let locked_until = storage.login_locked_until(username)?;
@@ -159,10 +350,14 @@ pub fn enrol(
         storage.login_failed(username, now)?;
         return Err(AccountError::BadCredentials);
     };
+    // A disabled account answers like a wrong password: nothing to learn from trying.
+    if user.disabled {
+        return Err(AccountError::BadCredentials);
+    }
     storage.login_succeeded(username)?;
     let (token, hash) = new_token();
     let name: String = device_name.chars().take(100).collect();
-    let device = storage.enrol_device(user.id, &name, &hash)?;
+    let device = storage.enrol_device(user.id, &name, &hash, actor)?;
     Ok((device, token, user))
 }
 
@@ -182,5 +377,44 @@ mod tests {
         assert!(verify_password("mật khẩu đúng", &hash));
         assert!(!verify_password("mật khẩu sai", &hash));
         assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn short_common_and_self_named_passwords_are_refused() {
+        assert!(check_password("lan", "ngắn quá").is_err());
+        assert!(check_password("lan", "Password123").is_err());
+        assert!(check_password("nguyen.lan", "Nguyen.Lan").is_err());
+        assert!(check_password("lan", "mật khẩu dài đủ").is_ok());
+    }
+
+    fn admin(areas: &[&str], can_grant: bool) -> User {
+        User {
+            id: 1,
+            username: "qt".into(),
+            role: Role::Admin,
+            sensitive_access: false,
+            areas: areas.iter().map(|a| a.to_string()).collect(),
+            can_grant_sensitive: can_grant,
+            disabled: false,
+        }
+    }
+
+    #[test]
+    fn an_admin_covers_only_accounts_within_its_areas() {
+        let district = admin(&["62.610"], false);
+        let by = Authority::Admin(&district);
+        assert!(by.covers(&["62.610.01".into()]));
+        assert!(
+            by.covers(&["51.102".into()]),
+            "the merged commune of its communes"
+        );
+        assert!(!by.covers(&["62.616.01".into()]));
+        assert!(!by.covers(&["62".into()]));
+        assert!(!by.covers(&["*".into()]));
+        assert!(by.check_sensitive_grant(true).is_err());
+        assert!(by.check_sensitive_grant(false).is_ok());
+        let all = admin(&["*"], true);
+        assert!(Authority::Admin(&all).covers(&["*".into()]));
+        assert!(Authority::Admin(&all).check_sensitive_grant(true).is_ok());
     }
 }

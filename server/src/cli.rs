@@ -2,10 +2,11 @@
 //! accounts) and `admin` commands that work on the database directly, for the first admin
 //! account and for emergencies such as revoking a lost phone while the API is unreachable.
 
+use crate::accounts::Authority;
 use crate::config::{Config, FileConfig};
 use crate::http::AppState;
 use crate::storage::sqlite::SqliteStorage;
-use crate::storage::{NewUser, Role, Storage};
+use crate::storage::{AccountUpdate, NewUser, Role, Storage};
 use crate::{accounts, listener, seed, tls};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -85,6 +86,9 @@ enum AdminCommand {
         /// May see support cases (victim data).
         #[arg(long)]
         sensitive: bool,
+        /// May give other accounts sensitive access (for admins).
+        #[arg(long)]
+        can_grant_sensitive: bool,
     },
     /// Replace a user's assigned areas.
     SetAreas {
@@ -94,6 +98,30 @@ enum AdminCommand {
         username: String,
         #[arg(long, value_delimiter = ',')]
         areas: Vec<String>,
+    },
+    /// Set a user's password (at least 10 characters, not a common one).
+    SetPassword {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        username: String,
+        /// Read from FIELDSYNC_PASSWORD if not given, to keep it out of shell history.
+        #[arg(long, env = "FIELDSYNC_PASSWORD")]
+        password: String,
+    },
+    /// Disable an account: it can no longer log in, and every device of it is revoked.
+    DisableUser {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled account again (its devices stay revoked: phones enrol again).
+    EnableUser {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        username: String,
     },
     /// List enrolled devices.
     Devices {
@@ -114,15 +142,43 @@ enum AdminCommand {
         data: DataArgs,
         device_id: uuid::Uuid,
     },
+    /// Replace the database with a backup copy (stop the server first). Phones notice the
+    /// restore at their next sync and push back what the backup lacks.
+    Restore {
+        #[command(flatten)]
+        data: DataArgs,
+        /// A file written by `admin backup`.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
-fn open_storage(data: &DataArgs) -> Result<SqliteStorage, String> {
+fn data_dir(data: &DataArgs) -> Result<PathBuf, String> {
     let dir = data
         .data_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_DATA_DIR));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    SqliteStorage::open(dir.join("fieldsync.sqlite")).map_err(|e| e.to_string())
+    crate::config::create_private_dir(&dir)
+        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+fn open_storage(data: &DataArgs) -> Result<SqliteStorage, String> {
+    SqliteStorage::open(data_dir(data)?.join("fieldsync.sqlite")).map_err(|e| e.to_string())
+}
+
+/// A name as one line of a listing: control characters (a newline in a device name could
+/// forge a line) are shown escaped.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 pub fn main() -> ExitCode {
@@ -140,6 +196,23 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `disable-user` / `enable-user`.
+fn switch_user(data: &DataArgs, username: &str, disable: bool) -> Result<(), String> {
+    let storage = open_storage(data)?;
+    let update = AccountUpdate {
+        disabled: Some(disable),
+        ..AccountUpdate::default()
+    };
+    accounts::update_user(&storage, Authority::Operator, username, &update)
+        .map_err(|e| e.to_string())?;
+    if disable {
+        println!("{username}: disabled; every device of it is revoked");
+    } else {
+        println!("{username}: enabled; its phones must enrol again");
+    }
+    Ok(())
+}
+
 fn admin(cmd: AdminCommand) -> Result<(), String> {
     match cmd {
         AdminCommand::CreateUser {
@@ -149,17 +222,20 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
             role,
             areas,
             sensitive,
+            can_grant_sensitive,
         } => {
             let storage = open_storage(&data)?;
             let role = Role::parse(&role).ok_or("unknown role")?;
             let user = accounts::create_user(
                 &storage,
+                Authority::Operator,
                 &NewUser {
                     username,
                     password,
                     role,
                     sensitive_access: sensitive,
                     areas,
+                    can_grant_sensitive,
                 },
             )
             .map_err(|e| e.to_string())?;
@@ -176,12 +252,26 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
             areas,
         } => {
             let storage = open_storage(&data)?;
-            accounts::check_areas(&areas).map_err(|e| e.to_string())?;
-            let user = storage
-                .set_user_areas(&username, &areas)
+            let update = AccountUpdate {
+                areas: Some(areas),
+                ..AccountUpdate::default()
+            };
+            let user = accounts::update_user(&storage, Authority::Operator, &username, &update)
                 .map_err(|e| e.to_string())?;
             println!("{} areas: {}", user.username, user.areas.join(","));
         }
+        AdminCommand::SetPassword {
+            data,
+            username,
+            password,
+        } => {
+            let storage = open_storage(&data)?;
+            accounts::set_password(&storage, Authority::Operator, &username, &password)
+                .map_err(|e| e.to_string())?;
+            println!("{username}: password changed");
+        }
+        AdminCommand::DisableUser { data, username } => switch_user(&data, &username, true)?,
+        AdminCommand::EnableUser { data, username } => switch_user(&data, &username, false)?,
         AdminCommand::Devices { data } => {
             for d in open_storage(&data)?
                 .list_devices()
@@ -190,8 +280,8 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                 println!(
                     "{}\t{}\t{}\t{}",
                     d.id,
-                    d.username,
-                    d.name,
+                    one_line(&d.username),
+                    one_line(&d.name),
                     if d.revoked { "revoked" } else { "active" }
                 );
             }
@@ -219,6 +309,18 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("revoked {device_id}");
         }
+        AdminCommand::Restore { data, from } => {
+            let dir = data_dir(&data)?;
+            let restored = crate::restore::restore(&dir.join("fieldsync.sqlite"), &from)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "restored {} records, {} changes from {}; server identity is now {}",
+                restored.records,
+                restored.changes,
+                from.display(),
+                restored.server_id
+            );
+        }
     }
     Ok(())
 }
@@ -237,7 +339,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let config = Config::resolve(cli, file, args.dev).map_err(|e| e.to_string())?;
     init_logging(config.log_json);
-    std::fs::create_dir_all(&config.data_dir)
+    crate::config::create_private_dir(&config.data_dir)
         .map_err(|e| format!("creating {}: {e}", config.data_dir.display()))?;
     let (cert, key) = match (&config.tls_cert, &config.tls_key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),

@@ -45,6 +45,16 @@ pub enum ConfigError {
     MissingTls,
 }
 
+/// Creates the data directory (and its parents) readable by its owner only: it holds the
+/// database, backups and the TLS key.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 impl FileConfig {
     pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

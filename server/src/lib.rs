@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod listener;
+pub mod restore;
 pub mod scope;
 pub mod seed;
 pub mod storage;

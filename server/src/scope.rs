@@ -99,9 +99,10 @@ pub fn is_sensitive_stream(stream: &str) -> bool {
 pub struct Cursor(pub BTreeMap<String, i64>);
 
 impl Cursor {
-    /// Encoding: varint count, then per stream a varint-length key and a varint position.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+    /// Encoding: the server database's identity (16 bytes), a varint count, then per stream a
+    /// varint-length key and a varint position.
+    pub fn encode(&self, server_id: &[u8; 16]) -> Vec<u8> {
+        let mut out = server_id.to_vec();
         varint(&mut out, self.0.len() as u64);
         for (key, seq) in &self.0 {
             varint(&mut out, key.len() as u64);
@@ -112,8 +113,15 @@ impl Cursor {
     }
 
     /// Decodes a cursor; anything malformed is an error (the phone sent bytes we never made).
-    pub fn decode(data: &[u8]) -> Result<Cursor, String> {
+    /// A cursor made by a database with another identity (before a restore from backup) counts
+    /// for nothing: its positions may point past entries the restored log reuses, so the phone
+    /// starts again from the beginning.
+    pub fn decode(data: &[u8], server_id: &[u8; 16]) -> Result<Cursor, String> {
         if data.is_empty() {
+            return Ok(Cursor::default());
+        }
+        let (identity, data) = data.split_at_checked(16).ok_or("truncated cursor")?;
+        if identity != server_id {
             return Ok(Cursor::default());
         }
         let mut pos = 0;
@@ -172,6 +180,8 @@ mod tests {
             role: Role::Collector,
             sensitive_access: sensitive,
             areas: areas.iter().map(|s| s.to_string()).collect(),
+            can_grant_sensitive: false,
+            disabled: false,
         }
     }
 
@@ -202,7 +212,16 @@ mod tests {
             ("62.610.01".into(), 42),
             ("x#sensitive".into(), 7),
         ]));
-        assert_eq!(Cursor::decode(&c.encode()), Ok(c));
-        assert!(Cursor::decode(&[5, 1]).is_err());
+        let id = [3u8; 16];
+        assert_eq!(Cursor::decode(&c.encode(&id), &id), Ok(c.clone()));
+        assert!(Cursor::decode(&[5, 1], &id).is_err());
+        let mut garbage = id.to_vec();
+        garbage.extend([5, 1]);
+        assert!(Cursor::decode(&garbage, &id).is_err());
+        assert_eq!(
+            Cursor::decode(&c.encode(&[4u8; 16]), &id),
+            Ok(Cursor::default()),
+            "another database's cursor starts from the beginning"
+        );
     }
 }

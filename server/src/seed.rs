@@ -1,7 +1,7 @@
 //! Demo data and accounts for `serve --dev`: generated Project 8 records and one account of
 //! each role, printed at start-up.
 
-use crate::accounts::{self, AccountError};
+use crate::accounts::{self, AccountError, Authority};
 use crate::storage::{NewUser, Role, Storage, StorageError};
 use fieldsync_core::generator::{generate, GenConfig};
 use fieldsync_core::RecordDoc;
@@ -12,7 +12,7 @@ pub const SEED_DEVICE: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_5e
 
 /// The demo accounts: (username, password, role, areas, sensitive access).
 pub const DEMO_ACCOUNTS: &[(&str, &str, Role, &[&str], bool)] = &[
-    ("admin", "fieldsync-admin", Role::Admin, &[], false),
+    ("admin", "fieldsync-admin", Role::Admin, &["*"], false),
     (
         "giamsat.tinh",
         "fieldsync-demo",
@@ -53,12 +53,15 @@ pub fn seed(storage: &dyn Storage, households: usize) -> Result<usize, SeedError
         if storage.user_by_name(username)?.is_none() {
             accounts::create_user(
                 storage,
+                Authority::Operator,
                 &NewUser {
                     username: (*username).into(),
                     password: (*password).into(),
                     role: *role,
                     sensitive_access: *sensitive,
                     areas: areas.iter().map(|a| (*a).to_owned()).collect(),
+                    // Only the demo admin may give others sensitive access.
+                    can_grant_sensitive: *role == Role::Admin,
                 },
             )?;
         }

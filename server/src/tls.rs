@@ -59,14 +59,24 @@ pub fn dev_cert(dir: &Path) -> Result<(PathBuf, PathBuf), TlsError> {
         let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
         let generated = rcgen::generate_simple_self_signed(names)
             .map_err(|e| TlsError::Generate(e.to_string()))?;
-        let write = |path: &Path, data: String| {
-            std::fs::write(path, data).map_err(|source| TlsError::Read {
-                path: path.to_owned(),
-                source,
-            })
+        let write = |path: &Path, data: String, mode: u32| {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+            #[cfg(not(unix))]
+            let _ = mode;
+            options
+                .open(path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, data.as_bytes()))
+                .map_err(|source| TlsError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
         };
-        write(&cert_path, generated.cert.pem())?;
-        write(&key_path, generated.signing_key.serialize_pem())?;
+        write(&cert_path, generated.cert.pem(), 0o644)?;
+        // The private key is readable by the server's user only.
+        write(&key_path, generated.signing_key.serialize_pem(), 0o600)?;
     }
     Ok((cert_path, key_path))
 }

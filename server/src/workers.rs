@@ -25,6 +25,7 @@ impl WorkerPool {
         let receiver = Arc::new(Mutex::new(receiver));
         for i in 0..threads.max(1) {
             let receiver = receiver.clone();
+            let pool_name = name.to_owned();
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || loop {
@@ -33,7 +34,15 @@ impl WorkerPool {
                         guard.recv()
                     };
                     match job {
-                        Ok(job) => job(),
+                        // A panicking job (a bug, or a dependency tripping on hostile input)
+                        // fails its own request: its result channel is dropped, the caller
+                        // answers 500, and this thread goes on serving the others.
+                        Ok(job) => {
+                            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err()
+                            {
+                                tracing::error!(pool = %pool_name, "a job panicked");
+                            }
+                        }
                         Err(_) => return, // every sender dropped: the server is shutting down
                     }
                 })?;
@@ -65,6 +74,18 @@ mod tests {
         let pool = WorkerPool::new("t", 2).unwrap();
         let results: Vec<_> = futures_join((0..10).map(|i| pool.run(move || i * i))).await;
         assert_eq!(results, (0..10).map(|i| i * i).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_pool_keeps_working() {
+        let pool = WorkerPool::new("t", 1).unwrap();
+        let failed = pool.run(|| -> i32 { panic!("bug") }).await;
+        assert!(failed.is_err());
+        assert_eq!(
+            pool.run(|| 7).await.ok(),
+            Some(7),
+            "the one thread survived"
+        );
     }
 
     async fn futures_join<F: std::future::Future<Output = Result<i32, PoolStopped>>>(

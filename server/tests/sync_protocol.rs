@@ -11,9 +11,10 @@ use fieldsync_core::protocol::{
 use fieldsync_core::record::ReviewState;
 use fieldsync_core::Store;
 use fieldsync_server::accounts;
+use fieldsync_server::accounts::Authority;
 use fieldsync_server::scope::Scope;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::{Caller, NewUser, RecordEdit, Role, Storage};
+use fieldsync_server::storage::{AccountUpdate, Caller, NewUser, RecordEdit, Role, Storage};
 use std::collections::BTreeMap;
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -43,29 +44,46 @@ impl World {
     fn user(&self, name: &str, areas: &[&str], sensitive: bool) {
         accounts::create_user(
             &self.storage,
+            Authority::Operator,
             &NewUser {
                 username: name.into(),
                 password: "mật khẩu dài".into(),
                 role: Role::Collector,
                 sensitive_access: sensitive,
                 areas: areas.iter().map(|a| a.to_string()).collect(),
+                can_grant_sensitive: false,
             },
         )
         .unwrap();
     }
 
     fn phone(&self, user: &str) -> Phone {
-        let (device, token, _) =
-            accounts::enrol(&self.storage, user, "mật khẩu dài", "phone").unwrap();
+        let path = self.dir.path().join(format!("{}.sqlite", Uuid::now_v7()));
+        let store = Store::open(path).unwrap();
+        let (device, token, _) = accounts::enrol(
+            &self.storage,
+            user,
+            "mật khẩu dài",
+            "phone",
+            Some(store.device_id()),
+        )
+        .unwrap();
         let caller = accounts::authorise(&self.storage, &token).unwrap().unwrap();
         assert_eq!(caller.device.id, device.id);
-        let path = self.dir.path().join(format!("{}.sqlite", Uuid::now_v7()));
         Phone {
-            store: Store::open(path).unwrap(),
+            store,
             caller,
             client: SyncClient::new(ClientOptions::default()),
             round_trips: 0,
         }
+    }
+
+    fn set_areas(&self, user: &str, areas: &[&str]) {
+        let update = AccountUpdate {
+            areas: Some(areas.iter().map(|a| a.to_string()).collect()),
+            ..AccountUpdate::default()
+        };
+        self.storage.update_user(user, &update).unwrap();
     }
 
     /// One exchange: the request bytes in, the response bytes out.
@@ -318,8 +336,15 @@ fn scope_limits_pulls_and_rejects_pushes_per_change() {
     );
     assert_eq!(
         titles(&mr.store),
-        vec!["Y Lêm", "Y Rin"],
-        "never received Ngọc Linh's records"
+        vec!["Y Rin"],
+        "never received Ngọc Linh's records; the refused one left the phone's lists"
+    );
+    let refused = mr.store.refused_edits(Some(foreign)).unwrap();
+    assert_eq!(refused[0].code, "out_of_scope");
+    assert_eq!(
+        refused[0].fields.get("head_name"),
+        Some(&Some(Value::from("Y Lêm"))),
+        "what the collector typed is kept for them to see"
     );
     world.sync(&mut nl);
     assert_eq!(titles(&nl.store), vec!["Y Blơ"]);
@@ -386,10 +411,7 @@ fn assigning_a_commune_backfills_it_and_removing_it_stops_pulls() {
     world.sync(&mut nl);
     assert_eq!(titles(&nl.store).len(), 1);
 
-    world
-        .storage
-        .set_user_areas("ngoclinh", &[NGOC_LINH.into(), MO_RAI.into()])
-        .unwrap();
+    world.set_areas("ngoclinh", &[NGOC_LINH, MO_RAI]);
     world.sync(&mut nl);
     assert_eq!(
         titles(&nl.store).len(),
@@ -397,10 +419,7 @@ fn assigning_a_commune_backfills_it_and_removing_it_stops_pulls() {
         "Mô Rai's earlier records were backfilled"
     );
 
-    world
-        .storage
-        .set_user_areas("ngoclinh", &[NGOC_LINH.into()])
-        .unwrap();
+    world.set_areas("ngoclinh", &[NGOC_LINH]);
     mr.store
         .create(RecordType::Household, &household(MO_RAI, "Y Rin mới"))
         .unwrap();
@@ -594,10 +613,10 @@ fn ngoc_linh_scope() -> Scope {
 }
 
 #[test]
-fn a_held_change_is_judged_by_the_scope_of_its_sender() {
+fn a_device_cannot_push_changes_under_another_devices_author() {
     let world = World::new();
     world.user("ngoclinh", &[NGOC_LINH], false);
-    world.user("morai", &[MO_RAI], false);
+    world.user("morai", &[MO_RAI, NGOC_LINH], false);
     let mut nl = world.phone("ngoclinh");
     let mr = world.phone("morai");
     let id = nl
@@ -606,19 +625,23 @@ fn a_held_change_is_judged_by_the_scope_of_its_sender() {
         .unwrap();
     nl.store.set_field(id, "village", &"Thôn 1".into()).unwrap();
     let changes = nl.store.unacked(1 << 20).unwrap();
-    // Mô Rai's device pushes Ngọc Linh's second change before the first exists on the server.
-    let sneaky = push_only(id, &changes[1].bytes);
-    world.storage.sync(&mr.caller, &sneaky).unwrap();
-    assert_eq!(world.storage.stats().unwrap().held, 1);
-    // Ngọc Linh pushes only its first change: the held one is released and judged as Mô Rai's.
-    let first = push_only(id, &changes[0].bytes);
-    world.storage.sync(&nl.caller, &first).unwrap();
+    // Mô Rai's device pushes Ngọc Linh's changes as if they were its own.
+    for change in &changes {
+        let response = world
+            .storage
+            .sync(&mr.caller, &push_only(id, &change.bytes))
+            .unwrap();
+        assert_eq!(response.rejected.len(), 1);
+        assert_eq!(response.rejected[0].code, RejectCode::NotAuthor);
+    }
+    let stats = world.storage.stats().unwrap();
     assert_eq!(
-        world.storage.stats().unwrap().changes,
-        1,
-        "the out-of-scope sender's change was not accepted"
+        (stats.changes, stats.held),
+        (0, 0),
+        "nothing stored or held"
     );
-    // Its own device then pushes it and it is accepted.
+    // The real author's pushes are then accepted, as if nothing had happened.
     world.sync(&mut nl);
+    assert_eq!(nl.store.unacked_count().unwrap(), 0);
     assert_eq!(world.storage.stats().unwrap().changes, 2);
 }

@@ -21,9 +21,12 @@ pub enum CoreError {
     /// Automerge refused an operation or bytes.
     #[error("automerge: {0}")]
     Automerge(#[from] automerge::AutomergeError),
-    /// Bytes that should be an Automerge change are not.
+    /// Bytes that should be an Automerge change are not (or their checksum does not match).
     #[error("invalid change bytes: {0}")]
     BadChange(String),
+    /// A change larger than fieldsync accepts, inflated.
+    #[error("change larger than {limit} bytes")]
+    ChangeTooLarge { limit: usize },
     /// The local SQLite store failed.
     #[error("store: {0}")]
     Store(#[from] rusqlite::Error),

@@ -123,12 +123,30 @@ fn a_corrupt_record_fails_alone_and_the_others_still_load() {
 }
 
 #[test]
-fn garbage_received_changes_are_refused_and_nothing_is_written() {
+fn garbage_received_changes_are_set_aside_and_the_rest_of_the_page_applies() {
     let (_dir, mut store) = temp_store();
-    let id = uuid::Uuid::now_v7();
-    let err = store.apply_remote(&[(id, vec![1, 2, 3, 4])]).unwrap_err();
-    assert!(matches!(err, CoreError::BadChange(_)), "{err}");
-    assert!(matches!(store.get(id), Err(CoreError::NotFound(_))));
+    let (_dir2, mut other) = temp_store();
+    let good = other
+        .create(RecordType::Household, &household_fields("Y Nhiên"))
+        .unwrap();
+    let mut page = vec![(uuid::Uuid::now_v7(), vec![1, 2, 3, 4])];
+    page.extend(all_changes(&other, &[good]));
+    let garbage = page[0].0;
+    let report = store.apply_remote(&page).unwrap();
+    assert_eq!((report.applied, report.set_aside), (1, 1));
+    assert!(matches!(store.get(garbage), Err(CoreError::NotFound(_))));
+    assert_eq!(
+        store.get(good).unwrap().fields["head_name"],
+        "Y Nhiên".into()
+    );
+    let aside = store.set_aside().unwrap();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(aside[0].record_id, garbage);
+    assert!(
+        aside[0].reason.contains("not an Automerge change"),
+        "{:?}",
+        aside[0]
+    );
 }
 
 fn rusqlite_conn(path: &std::path::Path) -> rusqlite::Connection {

@@ -68,22 +68,29 @@ pub async fn call_json(
     Ok(serde_json::from_str(&text).unwrap_or(Json::Null))
 }
 
-/// Logs in and returns a device token.
+/// Logs in and returns a device token (for API calls; phones use [`Phone::enrol`]).
 pub async fn enrol(
     http: &HttpsClient,
     addr: SocketAddr,
     username: &str,
     password: &str,
 ) -> Result<String, PhoneError> {
-    let answer = call_json(
-        http,
-        addr,
-        "POST",
-        "/v1/enrol",
-        None,
-        &json!({ "username": username, "password": password, "device_name": "sim" }),
-    )
-    .await?;
+    enrol_as(http, addr, username, password, None).await
+}
+
+/// Logs in declaring the Automerge actor the device will write under.
+pub async fn enrol_as(
+    http: &HttpsClient,
+    addr: SocketAddr,
+    username: &str,
+    password: &str,
+    actor: Option<uuid::Uuid>,
+) -> Result<String, PhoneError> {
+    let mut body = json!({ "username": username, "password": password, "device_name": "sim" });
+    if let Some(actor) = actor {
+        body["actor"] = json!(actor.to_string());
+    }
+    let answer = call_json(http, addr, "POST", "/v1/enrol", None, &body).await?;
     Ok(answer["token"].as_str().unwrap_or_default().to_owned())
 }
 
@@ -104,6 +111,22 @@ impl Phone {
             token,
             client: SyncClient::new(options),
         })
+    }
+
+    /// Opens (or creates) the store at `path` and enrols it as `username`, declaring the
+    /// store's actor, as the Android app does.
+    pub async fn enrol(
+        http: &HttpsClient,
+        addr: SocketAddr,
+        path: &Path,
+        username: &str,
+        password: &str,
+        options: ClientOptions,
+    ) -> Result<Phone, PhoneError> {
+        let mut phone = Phone::open(path, String::new(), options)?;
+        let actor = phone.store.device_id();
+        phone.token = enrol_as(http, addr, username, password, Some(actor)).await?;
+        Ok(phone)
     }
 
     /// Sends one sync request; the raw HTTP answer. (Takes the token, not the phone, so that

@@ -1,9 +1,11 @@
-//! Admin endpoints: accounts, area assignments, devices (list, revoke), server statistics.
+//! Admin endpoints: accounts (create, change, reset a password, disable), devices (list,
+//! revoke) and server statistics, each limited to accounts within the admin's own areas; and
+//! the one account endpoint every user has, changing their own password.
 
 use super::error::ApiError;
 use super::{auth_header, caller, json_body, require_role, respond, with_state, AppState};
-use crate::accounts;
-use crate::storage::{NewUser, Role};
+use crate::accounts::{self, Authority};
+use crate::storage::{AccountUpdate, Caller, NewUser, Role, User};
 use serde::Deserialize;
 use uuid::Uuid;
 use warp::reply::{Json, Response};
@@ -14,9 +16,21 @@ struct Areas {
     areas: Vec<String>,
 }
 
-async fn admin(state: &AppState, auth: Option<String>) -> Result<(), ApiError> {
+#[derive(Deserialize)]
+struct NewPassword {
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct OwnPassword {
+    old_password: String,
+    new_password: String,
+}
+
+async fn admin(state: &AppState, auth: Option<String>) -> Result<Caller, ApiError> {
     let caller = caller(state, auth).await?;
-    require_role(&caller, &[Role::Admin])
+    require_role(&caller, &[Role::Admin])?;
+    Ok(caller)
 }
 
 async fn create_user(
@@ -24,11 +38,52 @@ async fn create_user(
     auth: Option<String>,
     user: NewUser,
 ) -> Result<Json, ApiError> {
-    admin(&state, auth).await?;
+    let by = admin(&state, auth).await?.user;
     let user = state
-        .hashing(move |storage| Ok(accounts::create_user(storage, &user)?))
+        .hashing(move |storage| {
+            Ok(accounts::create_user(
+                storage,
+                Authority::Admin(&by),
+                &user,
+            )?)
+        })
         .await?;
     tracing::info!(user = %user.username, role = user.role.as_str(), "user created");
+    Ok(warp::reply::json(&user))
+}
+
+async fn list_users(state: AppState, auth: Option<String>) -> Result<Json, ApiError> {
+    let by = admin(&state, auth).await?.user;
+    let users: Vec<User> = state
+        .blocking(move |storage| {
+            Ok(storage
+                .list_users()?
+                .into_iter()
+                .filter(|u| accounts::may_manage(Authority::Admin(&by), &u.areas))
+                .collect())
+        })
+        .await?;
+    Ok(warp::reply::json(&users))
+}
+
+async fn update_user(
+    username: String,
+    state: AppState,
+    auth: Option<String>,
+    update: AccountUpdate,
+) -> Result<Json, ApiError> {
+    let by = admin(&state, auth).await?.user;
+    let user = state
+        .blocking(move |storage| {
+            Ok(accounts::update_user(
+                storage,
+                Authority::Admin(&by),
+                &username,
+                &update,
+            )?)
+        })
+        .await?;
+    tracing::info!(user = %user.username, disabled = user.disabled, "account changed");
     Ok(warp::reply::json(&user))
 }
 
@@ -38,32 +93,102 @@ async fn set_areas(
     auth: Option<String>,
     body: Areas,
 ) -> Result<Json, ApiError> {
-    admin(&state, auth).await?;
-    let user = state
-        .blocking(move |storage| {
-            accounts::check_areas(&body.areas)?;
-            Ok(storage.set_user_areas(&username, &body.areas)?)
-        })
-        .await?;
-    tracing::info!(user = %user.username, areas = ?user.areas, "areas assigned");
-    Ok(warp::reply::json(&user))
+    let update = AccountUpdate {
+        areas: Some(body.areas),
+        ..AccountUpdate::default()
+    };
+    update_user(username, state, auth, update).await
 }
 
-async fn list_devices(state: AppState, auth: Option<String>) -> Result<Json, ApiError> {
-    admin(&state, auth).await?;
+async fn reset_password(
+    username: String,
+    state: AppState,
+    auth: Option<String>,
+    body: NewPassword,
+) -> Result<Json, ApiError> {
+    let by = admin(&state, auth).await?.user;
+    let name = username.clone();
+    state
+        .hashing(move |storage| {
+            Ok(accounts::set_password(
+                storage,
+                Authority::Admin(&by),
+                &name,
+                &body.password,
+            )?)
+        })
+        .await?;
+    tracing::info!(user = %username, "password reset by an admin");
     Ok(warp::reply::json(
-        &state
-            .blocking(|storage| Ok(storage.list_devices()?))
-            .await?,
+        &serde_json::json!({ "password_changed": username }),
     ))
 }
 
+async fn change_own_password(
+    state: AppState,
+    auth: Option<String>,
+    body: OwnPassword,
+) -> Result<Json, ApiError> {
+    let me = caller(&state, auth).await?.user.username;
+    let name = me.clone();
+    state
+        .hashing(move |storage| {
+            Ok(accounts::change_own_password(
+                storage,
+                &name,
+                &body.old_password,
+                &body.new_password,
+            )?)
+        })
+        .await?;
+    tracing::info!(user = %me, "own password changed");
+    Ok(warp::reply::json(
+        &serde_json::json!({ "password_changed": me }),
+    ))
+}
+
+async fn list_devices(state: AppState, auth: Option<String>) -> Result<Json, ApiError> {
+    let by = admin(&state, auth).await?.user;
+    let devices = state
+        .blocking(move |storage| {
+            let users = storage.list_users()?;
+            let managed = |user_id: i64| {
+                users
+                    .iter()
+                    .find(|u| u.id == user_id)
+                    .is_some_and(|u| accounts::may_manage(Authority::Admin(&by), &u.areas))
+            };
+            Ok(storage
+                .list_devices()?
+                .into_iter()
+                .filter(|d| managed(d.user_id))
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(warp::reply::json(&devices))
+}
+
 async fn revoke(id: String, state: AppState, auth: Option<String>) -> Result<Json, ApiError> {
-    admin(&state, auth).await?;
+    let by = admin(&state, auth).await?.user;
     let id =
         Uuid::parse_str(&id).map_err(|_| ApiError::BadRequest("device id is not a UUID".into()))?;
     state
-        .blocking(move |storage| Ok(storage.revoke_device(id)?))
+        .blocking(move |storage| {
+            let device = storage
+                .list_devices()?
+                .into_iter()
+                .find(|d| d.id == id)
+                .ok_or_else(|| ApiError::NotFound("device".into()))?;
+            let owner = storage
+                .list_users()?
+                .into_iter()
+                .find(|u| u.id == device.user_id);
+            if !owner.is_some_and(|u| accounts::may_manage(Authority::Admin(&by), &u.areas)) {
+                // Devices of accounts outside the admin's areas do not exist for it.
+                return Err(ApiError::NotFound("device".into()));
+            }
+            Ok(storage.revoke_device(id)?)
+        })
         .await?;
     tracing::info!(device = %id, "device revoked");
     Ok(warp::reply::json(
@@ -87,12 +212,35 @@ pub fn routes(
         .and(auth_header())
         .and(json_body())
         .then(|s, a, b| async move { respond(create_user(s, a, b).await) });
+    let users = warp::path!("v1" / "admin" / "users")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(auth_header())
+        .then(|s, a| async move { respond(list_users(s, a).await) });
+    let update = warp::path!("v1" / "admin" / "users" / String)
+        .and(warp::patch())
+        .and(with_state(state.clone()))
+        .and(auth_header())
+        .and(json_body())
+        .then(|u, s, a, b| async move { respond(update_user(u, s, a, b).await) });
     let areas = warp::path!("v1" / "admin" / "users" / String / "areas")
         .and(warp::put())
         .and(with_state(state.clone()))
         .and(auth_header())
         .and(json_body())
         .then(|u, s, a, b| async move { respond(set_areas(u, s, a, b).await) });
+    let password = warp::path!("v1" / "admin" / "users" / String / "password")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(auth_header())
+        .and(json_body())
+        .then(|u, s, a, b| async move { respond(reset_password(u, s, a, b).await) });
+    let own_password = warp::path!("v1" / "account" / "password")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(auth_header())
+        .and(json_body())
+        .then(|s, a, b| async move { respond(change_own_password(s, a, b).await) });
     let devices = warp::path!("v1" / "admin" / "devices")
         .and(warp::get())
         .and(with_state(state.clone()))
@@ -109,7 +257,15 @@ pub fn routes(
         .and(auth_header())
         .then(|s, a| async move { respond(stats(s, a).await) });
     create
+        .or(users)
+        .unify()
+        .or(update)
+        .unify()
         .or(areas)
+        .unify()
+        .or(password)
+        .unify()
+        .or(own_password)
         .unify()
         .or(devices)
         .unify()

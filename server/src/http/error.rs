@@ -19,6 +19,8 @@ pub enum ApiError {
     BadCredentials,
     #[error("this account may not do that")]
     Forbidden,
+    #[error("{0}")]
+    Denied(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0} already exists")]
@@ -50,7 +52,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::Denied(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UpgradeNeeded { .. } => StatusCode::UPGRADE_REQUIRED,
@@ -65,7 +67,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized => "unauthorized",
             ApiError::BadCredentials => "bad_credentials",
-            ApiError::Forbidden => "forbidden",
+            ApiError::Forbidden | ApiError::Denied(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::UpgradeNeeded { .. } => "upgrade_needed",
@@ -104,8 +106,8 @@ impl From<StorageError> for ApiError {
             StorageError::Core(e @ fieldsync_core::CoreError::Validation(_)) => {
                 ApiError::BadRequest(e.to_string())
             }
-            StorageError::Core(fieldsync_core::CoreError::BadChange(why)) => {
-                ApiError::BadRequest(format!("invalid change: {why}"))
+            StorageError::Core(fieldsync_core::CoreError::ChangeTooLarge { limit }) => {
+                ApiError::TooLarge(limit)
             }
             other => {
                 tracing::error!(error = %other, "storage failure");
@@ -121,6 +123,7 @@ impl From<AccountError> for ApiError {
             AccountError::BadCredentials => ApiError::BadCredentials,
             AccountError::Throttled { retry_after_secs } => ApiError::Throttled(retry_after_secs),
             AccountError::Invalid(why) => ApiError::BadRequest(why),
+            AccountError::Forbidden(why) => ApiError::Denied(why),
             AccountError::Storage(s) => s.into(),
         }
     }

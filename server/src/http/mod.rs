@@ -133,6 +133,10 @@ struct EnrolRequest {
     password: String,
     #[serde(default)]
     device_name: String,
+    /// The Automerge actor the phone writes under (its store's device id); the server binds
+    /// it to this enrolment and accepts no other from it.
+    #[serde(default)]
+    actor: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -146,6 +150,14 @@ struct EnrolResponse {
 }
 
 async fn enrol(state: AppState, body: EnrolRequest) -> Result<warp::reply::Json, ApiError> {
+    let actor = body
+        .actor
+        .as_deref()
+        .map(|a| {
+            uuid::Uuid::parse_str(a)
+                .map_err(|_| ApiError::BadRequest("actor: must be a UUID".into()))
+        })
+        .transpose()?;
     let (device, token, user) = state
         .hashing(move |storage| {
             Ok(accounts::enrol(
@@ -153,6 +165,7 @@ async fn enrol(state: AppState, body: EnrolRequest) -> Result<warp::reply::Json,
                 &body.username,
                 &body.password,
                 &body.device_name,
+                actor,
             )?)
         })
         .await?;

@@ -48,13 +48,7 @@ async fn get(id: String, state: AppState, auth: Option<String>) -> Result<Json, 
         .await?;
     let scope = caller.scope();
     match record {
-        Some(r)
-            if r.commune
-                .as_deref()
-                .is_some_and(|c| scope.allows(r.record_type, c)) =>
-        {
-            Ok(warp::reply::json(&r))
-        }
+        Some(r) if r.visible_to(&scope) => Ok(warp::reply::json(&r)),
         // Out of scope looks the same as absent: no hint that a sensitive record exists.
         _ => Err(ApiError::NotFound("record".into())),
     }
@@ -74,11 +68,9 @@ async fn edit(
     let device = caller.device.id;
     let record = state
         .blocking(move |storage| {
-            let in_scope = storage.merged_record(id)?.is_some_and(|r| {
-                r.commune
-                    .as_deref()
-                    .is_some_and(|c| scope.allows(r.record_type, c))
-            });
+            let in_scope = storage
+                .merged_record(id)?
+                .is_some_and(|r| r.visible_to(&scope));
             if !in_scope {
                 return Err(ApiError::NotFound("record".into()));
             }

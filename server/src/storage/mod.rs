@@ -47,6 +47,12 @@ pub struct User {
     pub sensitive_access: bool,
     /// Assigned area codes (communes, or a district/province for supervisors).
     pub areas: Vec<String>,
+    /// May give sensitive access to others (a permission of its own, for admins).
+    #[serde(default)]
+    pub can_grant_sensitive: bool,
+    /// A disabled account cannot log in and its devices are revoked.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// A new account as an admin creates it.
@@ -59,6 +65,17 @@ pub struct NewUser {
     pub sensitive_access: bool,
     #[serde(default)]
     pub areas: Vec<String>,
+    #[serde(default)]
+    pub can_grant_sensitive: bool,
+}
+
+/// A change an admin makes to an existing account; absent fields stay as they are.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AccountUpdate {
+    pub areas: Option<Vec<String>>,
+    pub sensitive_access: Option<bool>,
+    pub can_grant_sensitive: Option<bool>,
+    pub disabled: Option<bool>,
 }
 
 /// An enrolled device (a phone, or a supervisor's browser session).
@@ -97,6 +114,12 @@ pub enum StorageError {
     Conflict(String),
     #[error("invalid: {0}")]
     Invalid(String),
+    /// Stored data that cannot be read: the server's fault, never the caller's.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// A file operation beside the database failed.
+    #[error("file: {0}")]
+    Io(String),
     #[error("storage is shutting down")]
     Closed,
 }
@@ -114,6 +137,20 @@ pub struct MergedRecord {
     pub view: serde_json::Value,
     pub problems: serde_json::Value,
     pub conflicts: serde_json::Value,
+    /// Ever a sensitive type: shown only to callers with sensitive access.
+    #[serde(skip)]
+    pub sensitive: bool,
+}
+
+impl MergedRecord {
+    /// Whether `scope` may see this record; everything else answers as if it did not exist.
+    pub fn visible_to(&self, scope: &Scope) -> bool {
+        (scope.sensitive || !self.sensitive)
+            && self
+                .commune
+                .as_deref()
+                .is_some_and(|c| scope.allows(self.record_type, c))
+    }
 }
 
 /// An edit a supervisor makes on the server.
@@ -146,13 +183,24 @@ pub struct Stats {
 pub trait Storage: Send + Sync + 'static {
     fn create_user(&self, user: &NewUser, password_hash: &str) -> StorageResult<User>;
     fn user_by_name(&self, username: &str) -> StorageResult<Option<(User, String)>>;
-    fn set_user_areas(&self, username: &str, areas: &[String]) -> StorageResult<User>;
+    fn list_users(&self) -> StorageResult<Vec<User>>;
+    /// Applies an admin's change to an account; disabling it revokes all its devices.
+    fn update_user(&self, username: &str, update: &AccountUpdate) -> StorageResult<User>;
+    fn set_password(&self, username: &str, password_hash: &str) -> StorageResult<()>;
     /// Unix time (ms) until which logins for this username are refused; 0 if not locked.
     fn login_locked_until(&self, username: &str) -> StorageResult<i64>;
     /// Counts a failed login and returns the new lock time.
     fn login_failed(&self, username: &str, now_ms: i64) -> StorageResult<i64>;
     fn login_succeeded(&self, username: &str) -> StorageResult<()>;
-    fn enrol_device(&self, user_id: i64, name: &str, token_hash: &[u8]) -> StorageResult<Device>;
+    /// Enrols a device writing under the Automerge `actor` it declared. The actor must not
+    /// belong to another user's device; a device of the same user re-enrolling takes it over.
+    fn enrol_device(
+        &self,
+        user_id: i64,
+        name: &str,
+        token_hash: &[u8],
+        actor: Option<Uuid>,
+    ) -> StorageResult<Device>;
     fn caller_by_token(&self, token_hash: &[u8]) -> StorageResult<Option<Caller>>;
     fn revoke_device(&self, device_id: Uuid) -> StorageResult<()>;
     fn list_devices(&self) -> StorageResult<Vec<Device>>;

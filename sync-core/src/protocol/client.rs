@@ -9,11 +9,12 @@ use super::messages::{ChangeEntry, NeedEntry, Rejection, SyncRequest, SyncRespon
 use super::{compress, decompress, MAX_BODY_BYTES};
 use crate::error::Result;
 use crate::store::Store;
-use automerge::ChangeHash;
+use automerge::{ActorId, ChangeHash};
 use uuid::Uuid;
 
 const META_CURSOR: &str = "sync.cursor";
 const META_NEED: &str = "sync.need";
+const META_SERVER_ID: &str = "sync.server_id";
 
 /// Batch sizes, in bytes of change data before compression.
 #[derive(Clone, Debug)]
@@ -49,6 +50,11 @@ pub struct SyncOutcome {
     pub pulled: usize,
     /// Records still waiting for changes the server has not sent yet.
     pub waiting: usize,
+    /// Pulled changes that could not be taken and were set aside.
+    pub set_aside: usize,
+    /// The server's identity changed (it was restored from a backup): this many of this
+    /// phone's own changes were queued to be pushed again.
+    pub reoffered: usize,
     /// Another exchange would make progress: call again.
     pub again: bool,
 }
@@ -65,8 +71,10 @@ impl SyncClient {
     }
 
     /// The next request: the current cursor, unacknowledged local changes (oldest first, up to
-    /// the push budget) and any change the server said it needs.
+    /// the push budget) and any change of this phone's own that the server said it needs
+    /// (the server takes changes only from their author's device, so others' are not relayed).
     pub fn request(&self, store: &Store) -> Result<SyncRequestBody> {
+        let own = ActorId::from(store.device_id().as_bytes());
         let mut push: Vec<ChangeEntry> = store
             .unacked(self.options.max_push_bytes)?
             .into_iter()
@@ -82,6 +90,11 @@ impl SyncClient {
             // A needed change we do not have either cannot be sent; the server keeps holding.
             if let Ok(mut doc) = store.doc(need.record_id) {
                 if let Some(mut change) = doc.change_by_hash(&ChangeHash(need.hash)) {
+                    if change.actor_id() != &own
+                        || push.iter().any(|p| p.bytes == change.bytes().as_ref())
+                    {
+                        continue;
+                    }
                     push.push(ChangeEntry {
                         record_id: need.record_id,
                         bytes: change.bytes().into_owned(),
@@ -113,19 +126,37 @@ impl SyncClient {
             SyncResponse::decode(&decompress(body, MAX_BODY_BYTES)?)?
         };
         store.ack(&response.acked)?;
-        let rejected: Vec<[u8; 32]> = response.rejected.iter().map(|r| r.hash).collect();
+        let rejected: Vec<([u8; 32], &str)> = response
+            .rejected
+            .iter()
+            .map(|r| (r.hash, r.code.as_str()))
+            .collect();
         store.reject(&rejected)?;
+        let server_id = to_hex(&response.server_id);
+        let known_server = store.meta(META_SERVER_ID)?;
+        // Queued before the new identity is stored: if the app dies in between, the next sync
+        // sees the change again and queues again, which is harmless.
+        let reoffered = match known_server {
+            Some(known) if known != server_id => store.reoffer_own_changes()?,
+            _ => 0,
+        };
         let pulled: Vec<(Uuid, Vec<u8>)> = response
             .pull
             .into_iter()
             .map(|c| (c.record_id, c.bytes))
             .collect();
-        let report =
-            store.apply_remote_and_set_meta(&pulled, META_CURSOR, &to_hex(&response.cursor))?;
+        let report = store.apply_remote_and_set_meta(
+            &pulled,
+            &[
+                (META_CURSOR, &to_hex(&response.cursor)),
+                (META_SERVER_ID, &server_id),
+            ],
+        )?;
         let previous_need = load_need(store)?;
         save_need(store, &response.need)?;
         let unacked = store.unacked_count()?;
-        let progressed = !response.acked.is_empty() || !response.rejected.is_empty();
+        let progressed =
+            !response.acked.is_empty() || !response.rejected.is_empty() || reoffered > 0;
         let again = response.more
             || (unacked > 0 && progressed)
             || (!response.need.is_empty() && response.need != previous_need);
@@ -134,6 +165,8 @@ impl SyncClient {
             rejected: response.rejected,
             pulled: pulled.len(),
             waiting: report.waiting.len(),
+            set_aside: report.set_aside,
+            reoffered,
             again,
         })
     }

@@ -24,23 +24,49 @@ pub struct ChangeEntry {
 /// Why the server refused a pushed change. The change is not stored; the rest of the batch is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RejectCode {
-    /// The record is (or would move) outside the communes assigned to the device's user.
+    /// The record is (or would move) outside the communes assigned to the device's user, or
+    /// is a record the user may not see.
     OutOfScope = 1,
-    /// The record type is sensitive and the user's role may not write it.
+    /// The change would create a sensitive record and the user's role may not write one.
     NotPermitted = 2,
-    /// The change cannot be applied to the record (e.g. it contradicts the record's history).
+    /// The change cannot be applied to the record, or is not shaped like a fieldsync edit
+    /// (unknown keys, nested objects, a changed type, an unknown commune ...).
     Invalid = 3,
+    /// The change's author (Automerge actor) is not bound to the device that pushed it.
+    NotAuthor = 4,
+    /// The change would take the record past a size limit.
+    TooLarge = 5,
+    /// The change depends on a change the server refused, or on one that never arrived
+    /// within the hold period.
+    MissingDependency = 6,
 }
 
 impl RejectCode {
-    fn from_u8(b: u8) -> Result<RejectCode, ProtocolError> {
-        match b {
-            1 => Ok(RejectCode::OutOfScope),
-            2 => Ok(RejectCode::NotPermitted),
-            3 => Ok(RejectCode::Invalid),
-            other => Err(ProtocolError::Malformed(format!(
-                "unknown reject code {other}"
-            ))),
+    pub const ALL: [RejectCode; 6] = [
+        RejectCode::OutOfScope,
+        RejectCode::NotPermitted,
+        RejectCode::Invalid,
+        RejectCode::NotAuthor,
+        RejectCode::TooLarge,
+        RejectCode::MissingDependency,
+    ];
+
+    pub fn from_u8(b: u8) -> Result<RejectCode, ProtocolError> {
+        RejectCode::ALL
+            .into_iter()
+            .find(|c| *c as u8 == b)
+            .ok_or_else(|| ProtocolError::Malformed(format!("unknown reject code {b}")))
+    }
+
+    /// The stable name shown to collectors' apps and kept with a refused edit.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectCode::OutOfScope => "out_of_scope",
+            RejectCode::NotPermitted => "not_permitted",
+            RejectCode::Invalid => "invalid",
+            RejectCode::NotAuthor => "not_author",
+            RejectCode::TooLarge => "too_large",
+            RejectCode::MissingDependency => "missing_dependency",
         }
     }
 }
@@ -83,6 +109,9 @@ pub struct SyncResponse {
     pub cursor: Vec<u8>,
     /// More changes are waiting: sync again right away.
     pub more: bool,
+    /// The server database's identity. It changes when the database is restored from a
+    /// backup; a phone that sees it change pushes every change it authored again.
+    pub server_id: [u8; 16],
 }
 
 fn header(w: &mut Writer, kind: u8) {
@@ -180,6 +209,7 @@ impl SyncResponse {
         write_changes(&mut w, &self.pull);
         w.bytes(&self.cursor);
         w.u8(u8::from(self.more));
+        w.fixed(&self.server_id);
         w.buf
     }
 
@@ -214,6 +244,7 @@ impl SyncResponse {
             1 => true,
             other => return Err(ProtocolError::Malformed(format!("more flag {other}"))),
         };
+        let server_id = r.fixed("server_id")?;
         r.finish()?;
         Ok(SyncResponse {
             acked,
@@ -222,6 +253,7 @@ impl SyncResponse {
             pull,
             cursor,
             more,
+            server_id,
         })
     }
 }
@@ -253,6 +285,7 @@ mod tests {
             }],
             cursor: vec![6; 12],
             more: true,
+            server_id: [7; 16],
         }
     }
 

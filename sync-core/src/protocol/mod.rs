@@ -32,9 +32,11 @@ pub use messages::{
 };
 
 /// The protocol version this build speaks. Bump on any incompatible change to the messages.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// Version 2: a server identity in every response, reject codes 4 to 6, actors bound at
+/// enrolment, creation changes that name their record.
+pub const PROTOCOL_VERSION: u8 = 2;
 /// Oldest version this build still accepts.
-pub const MIN_PROTOCOL_VERSION: u8 = 1;
+pub const MIN_PROTOCOL_VERSION: u8 = 2;
 
 /// The HTTP path of the sync endpoint, for this protocol version.
 pub const SYNC_PATH: &str = "/v1/sync";

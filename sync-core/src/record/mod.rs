@@ -1,14 +1,22 @@
 //! A record as one Automerge document: the edit operations an officer makes, and the reads that
 //! show current values and the concurrent values of a field in conflict.
 //!
-//! Layout: the document's root map is flat. `$type`, `$schema`, `$deleted`, `$merged_into`,
-//! `$review` and `$review_comment` hold metadata; `f/<field>` a scalar field; `s/<field>/<member>` = true one member of a set field.
+//! Layout: the document's root map is flat. `$id`, `$type`, `$schema`, `$deleted`,
+//! `$merged_into`, `$absorbed/<id>`, `$review` and `$review_comment` hold metadata;
+//! `f/<field>` a scalar field; `s/<field>/<member>` = true one member of a set field.
 //! Keeping everything at the root means two devices never create competing nested objects, so
 //! concurrent additions to a set from several phones all survive. Each edit is committed as its
 //! own change with no timestamp: order comes from the causal graph, never a phone's clock.
+//! The creation change carries the record's own id, so two records created with the same
+//! fields on one phone are still two different changes.
 
+mod check;
 mod view;
 
+pub use check::{
+    check_layout, decode_change, Fields, LayoutError, Shape, MAX_CHANGE_BYTES, MAX_DOC_OPS,
+    MAX_OPS_PER_CHANGE, MAX_REVIEW_COMMENT_CHARS, MAX_SET_MEMBERS,
+};
 pub use view::{ConflictValue, FieldConflict, RecordView, ReviewState, Status};
 
 use crate::error::{CoreError, Result};
@@ -18,15 +26,18 @@ use crate::model::{
 };
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ReadDoc, ScalarValue, ROOT};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
+pub(crate) const KEY_ID: &str = "$id";
 pub(crate) const KEY_TYPE: &str = "$type";
 pub(crate) const KEY_SCHEMA: &str = "$schema";
 pub(crate) const KEY_DELETED: &str = "$deleted";
 pub(crate) const KEY_MERGED_INTO: &str = "$merged_into";
 pub(crate) const KEY_REVIEW: &str = "$review";
 pub(crate) const KEY_REVIEW_COMMENT: &str = "$review_comment";
+/// `$absorbed/<id>` = true on the record a duplicate was merged into, one key per duplicate.
+pub(crate) const ABSORBED_PREFIX: &str = "$absorbed/";
 
 pub(crate) fn field_key(field: &str) -> String {
     format!("f/{field}")
@@ -63,6 +74,7 @@ impl RecordDoc {
             return Err(CoreError::Validation(problems));
         }
         let mut doc = AutoCommit::new().with_actor(ActorId::from(actor.as_bytes()));
+        doc.put(ROOT, KEY_ID, id.to_string())?;
         doc.put(ROOT, KEY_TYPE, record_type.as_str())?;
         doc.put(ROOT, KEY_SCHEMA, SCHEMA_VERSION as i64)?;
         doc.put(ROOT, KEY_DELETED, false)?;
@@ -209,8 +221,95 @@ impl RecordDoc {
     /// held inside the document until those arrive.
     pub fn apply(&mut self, changes: impl IntoIterator<Item = Change>) -> Result<()> {
         let changes: Vec<Change> = changes.into_iter().collect();
-        self.doc.apply_changes(changes)?;
+        // A malformed change must be an error, never a crash of the server or the app, even
+        // if it trips an assertion inside Automerge.
+        let doc = &mut self.doc;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            doc.apply_changes(changes)
+        }))
+        .map_err(|_| CoreError::BadChange("automerge could not apply the change".into()))??;
         Ok(())
+    }
+
+    /// Checks a received change against this record: its layout, its type rules, and the
+    /// document limits it would reach. Nothing is applied.
+    pub fn admit(&mut self, change: &Change, fields: Fields) -> Result<Shape, Refusal> {
+        let shape = check_layout(change, self.id, self.record_type(), fields)?;
+        let ops = self.doc.stats().num_ops + change.len() as u64;
+        if ops > MAX_DOC_OPS {
+            return Err(Refusal::TooLarge(format!(
+                "the record would hold {ops} operations (at most {MAX_DOC_OPS})"
+            )));
+        }
+        let new_members: Vec<&str> = shape
+            .member_puts
+            .iter()
+            .filter(|key| !matches!(self.doc.get(ROOT, key.as_str()), Ok(Some(_))))
+            .map(String::as_str)
+            .collect();
+        if !new_members.is_empty() {
+            let mut per_set: BTreeMap<String, usize> = BTreeMap::new();
+            for key in self
+                .doc
+                .keys(ROOT)
+                .chain(new_members.iter().map(|k| k.to_string()))
+            {
+                if let Some((field, _)) = key.strip_prefix("s/").and_then(|r| r.split_once('/')) {
+                    let n = per_set.entry(field.to_owned()).or_default();
+                    *n += 1;
+                    if *n > MAX_SET_MEMBERS {
+                        return Err(Refusal::TooLarge(format!(
+                            "{field} would hold more than {MAX_SET_MEMBERS} members"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(shape)
+    }
+
+    /// [`RecordDoc::admit`], then a copy of the document with the change applied; this
+    /// document is untouched, so the caller can look at the result (scope, say) before
+    /// keeping it.
+    pub fn candidate(&mut self, change: &Change, fields: Fields) -> Result<RecordDoc, Refusal> {
+        let shape = self.admit(change, fields)?;
+        let mut next = self.fork();
+        next.apply([change.clone()])
+            .map_err(|e| Refusal::Unapplicable(e.to_string()))?;
+        if shape.creates.is_some() && next.record_type() != shape.creates {
+            return Err(Refusal::Unapplicable(
+                "creation does not set the record type".into(),
+            ));
+        }
+        Ok(next)
+    }
+
+    /// The document rebuilt from its changes without `dropped` and without every change that
+    /// depends on one of them, with the hashes actually left out (causal order).
+    pub fn without(
+        &mut self,
+        dropped: &BTreeSet<ChangeHash>,
+    ) -> Result<(RecordDoc, Vec<ChangeHash>)> {
+        let mut gone: BTreeSet<ChangeHash> = BTreeSet::new();
+        let mut left_out = Vec::new();
+        let mut kept = Vec::new();
+        // get_changes is in causal order, so a change's dependencies are judged before it.
+        for change in self.doc.get_changes(&[]) {
+            let hash = change.hash();
+            if dropped.contains(&hash) || change.deps().iter().any(|d| gone.contains(d)) {
+                gone.insert(hash);
+                left_out.push(hash);
+            } else {
+                kept.push(change);
+            }
+        }
+        let mut rebuilt = RecordDoc::empty(self.id, self.actor());
+        rebuilt.apply(kept)?;
+        Ok((rebuilt, left_out))
+    }
+
+    fn actor(&self) -> Uuid {
+        Uuid::from_slice(self.doc.get_actor().to_bytes()).unwrap_or_default()
     }
 
     /// An independent copy, to try changes on without touching this one.
@@ -290,7 +389,17 @@ pub(crate) fn from_scalar(scalar: &ScalarValue) -> Option<Value> {
     }
 }
 
-/// Decodes one change from bytes received over the network or read from disk.
-pub fn decode_change(bytes: &[u8]) -> Result<Change> {
-    Change::from_bytes(bytes.to_vec()).map_err(|e| CoreError::BadChange(e.to_string()))
+/// Why a received change is not taken into a record. Every variant is safe to show: it names
+/// keys and limits, never values.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The change does not have the shape of a fieldsync record edit.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// The change would take the record past a size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Automerge cannot apply it to this record (e.g. it reuses a sequence number).
+    #[error("cannot be applied: {0}")]
+    Unapplicable(String),
 }

@@ -7,10 +7,15 @@
 //! or edited, which is what lets a 20,000-record store open instantly on a phone.
 
 mod projection;
+mod received;
+mod refused;
+mod reoffer;
 mod schema;
 
 pub use crate::record::Status;
 pub use projection::{ListFilter, RecordSummary};
+pub use received::{ApplyReport, SetAside};
+pub use refused::RefusedEdit;
 pub use schema::VERSION as SCHEMA_VERSION;
 
 use crate::error::{CoreError, Result};
@@ -25,16 +30,6 @@ use uuid::Uuid;
 pub const COMPACT_EVERY: i64 = 32;
 
 const META_DEVICE_ID: &str = "device_id";
-
-/// What applying a batch of received changes did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ApplyReport {
-    pub applied: usize,
-    /// Already present: harmless resends.
-    pub duplicates: usize,
-    /// Records holding changes whose dependencies have not arrived, with the missing hashes.
-    pub waiting: BTreeMap<Uuid, Vec<[u8; 32]>>,
-}
 
 /// A local fieldsync store.
 pub struct Store {
@@ -186,39 +181,6 @@ impl Store {
         Ok(())
     }
 
-    /// Marks local changes the server refused, and every later local change of the same
-    /// record (each was made on top of the refused one, so the server could never apply it).
-    /// They stay in the store (and in the record on this phone) but are not sent again.
-    pub fn reject(&mut self, hashes: &[[u8; 32]]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE changes SET acked = 2 WHERE local = 1 AND acked = 0 AND (hash = ?1 OR
-                   (record_id, seq) IN (SELECT record_id, c.seq FROM changes c
-                     WHERE c.record_id = (SELECT record_id FROM changes WHERE hash = ?1)
-                       AND c.seq > (SELECT seq FROM changes WHERE hash = ?1)))",
-            )?;
-            for h in hashes {
-                stmt.execute([&h[..]])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Whether a local change was refused by the server.
-    pub fn is_rejected(&self, hash: &[u8; 32]) -> Result<bool> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT acked = 2 FROM changes WHERE hash = ?1",
-                [&hash[..]],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(false))
-    }
-
     /// Reads a value stored by the sync driver (cursor, server URL, token ...).
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         meta_get(&self.conn, key)
@@ -228,19 +190,25 @@ impl Store {
         meta_set(&self.conn, key, value)
     }
 
-    /// Writes received changes and a new meta value (the sync cursor) in one transaction, so
+    /// Writes received changes and new meta values (the sync cursor) in one transaction, so
     /// a cursor never runs ahead of what was stored.
     pub fn apply_remote_and_set_meta(
         &mut self,
         changes: &[(Uuid, Vec<u8>)],
-        key: &str,
-        value: &str,
+        meta: &[(&str, &str)],
     ) -> Result<ApplyReport> {
         self.write(|w| {
             let report = w.apply_remote(changes)?;
-            meta_set(&w.tx, key, value)?;
+            for (key, value) in meta {
+                meta_set(&w.tx, key, value)?;
+            }
             Ok(report)
         })
+    }
+
+    /// Received changes that could not be taken, oldest first.
+    pub fn set_aside(&self) -> Result<Vec<SetAside>> {
+        received::list_set_aside(&self.conn)
     }
 
     /// Bytes used by the store file (pages in use).
@@ -300,66 +268,6 @@ impl Writer<'_> {
         };
         let seq = insert_change(&self.tx, &change, true)?;
         self.after_change(&mut doc, seq)
-    }
-
-    /// Applies received changes; duplicates are skipped, early arrivals are kept until their
-    /// dependencies come.
-    pub fn apply_remote(&mut self, changes: &[(Uuid, Vec<u8>)]) -> Result<ApplyReport> {
-        let mut report = ApplyReport::default();
-        let mut by_record: BTreeMap<Uuid, Vec<&Vec<u8>>> = BTreeMap::new();
-        for (id, bytes) in changes {
-            by_record.entry(*id).or_default().push(bytes);
-        }
-        for (id, list) in by_record {
-            let exists = self
-                .tx
-                .query_row(
-                    "SELECT 1 FROM records WHERE id = ?1",
-                    [id.as_bytes()],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some();
-            let mut doc = if exists {
-                load_doc(&self.tx, id, self.device_id)?
-            } else {
-                self.tx
-                    .execute("INSERT INTO records (id) VALUES (?1)", [id.as_bytes()])?;
-                RecordDoc::empty(id, self.device_id)
-            };
-            let mut last_seq = None;
-            for bytes in list {
-                let change = decode_change(bytes)?;
-                let hash = change.hash();
-                if doc.has_change(&hash) {
-                    report.duplicates += 1;
-                    continue;
-                }
-                let stored = RecordChange {
-                    record_id: id,
-                    hash,
-                    bytes: bytes.clone(),
-                };
-                match insert_change(&self.tx, &stored, false)? {
-                    0 => report.duplicates += 1,
-                    seq => {
-                        last_seq = Some(seq);
-                        report.applied += 1;
-                    }
-                }
-                doc.apply([change])?;
-            }
-            let missing = doc.missing_deps();
-            if !missing.is_empty() {
-                report
-                    .waiting
-                    .insert(id, missing.iter().map(|h| h.0).collect());
-            }
-            if let Some(seq) = last_seq {
-                self.after_change(&mut doc, seq)?;
-            }
-        }
-        Ok(report)
     }
 
     fn after_change(&mut self, doc: &mut RecordDoc, seq: i64) -> Result<()> {

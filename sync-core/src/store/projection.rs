@@ -60,6 +60,11 @@ pub(super) fn upsert(conn: &Connection, view: &RecordView, seq: i64) -> Result<(
     Ok(())
 }
 
+pub(super) fn remove(conn: &Connection, id: Uuid) -> Result<()> {
+    conn.execute("DELETE FROM projection WHERE id = ?1", [id.as_bytes()])?;
+    Ok(())
+}
+
 fn where_clause(filter: &ListFilter) -> (String, Vec<Box<dyn ToSql>>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();

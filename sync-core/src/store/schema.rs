@@ -4,7 +4,7 @@ use crate::error::{CoreError, Result};
 use rusqlite::Connection;
 
 /// Bump with every schema change and add the step to [`upgrade`].
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 const V1: &str = "
 CREATE TABLE meta (
@@ -44,6 +44,26 @@ CREATE INDEX projection_by_commune ON projection(commune, record_type, last_chan
 CREATE INDEX projection_by_type ON projection(record_type, last_change_seq);
 ";
 
+/// Version 2: changes received that could not be applied are set aside instead of stopping the
+/// sync, and what the server refused is kept for the collector with the values it carried.
+const V2_FROM_V1: &str = "
+CREATE TABLE set_aside (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    record_id BLOB NOT NULL,
+    bytes     BLOB NOT NULL,
+    reason    TEXT NOT NULL
+);
+CREATE TABLE refusals (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash      BLOB NOT NULL UNIQUE,
+    record_id BLOB NOT NULL,
+    code      TEXT NOT NULL,
+    left_out  INTEGER NOT NULL,
+    fields    TEXT NOT NULL
+);
+CREATE INDEX refusals_by_record ON refusals(record_id, seq);
+";
+
 /// Brings a connection's database to [`VERSION`], creating it if empty.
 pub fn upgrade(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -53,11 +73,17 @@ pub fn upgrade(conn: &mut Connection) -> Result<()> {
             supported: VERSION,
         });
     }
+    if found == VERSION {
+        // Nothing to write: opening must work on a full disk too.
+        return Ok(());
+    }
     let tx = conn.transaction()?;
     if found < 1 {
         tx.execute_batch(V1)?;
     }
-    // Later versions: `if found < 2 { tx.execute_batch(V2_FROM_V1)?; }` and so on.
+    if found < 2 {
+        tx.execute_batch(V2_FROM_V1)?;
+    }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;
     Ok(())
@@ -66,6 +92,28 @@ pub fn upgrade(conn: &mut Connection) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_1_file_upgrades_and_keeps_its_rows() -> Result<()> {
+        let mut conn = Connection::open_in_memory()?;
+        conn.execute_batch(V1)?;
+        conn.pragma_update(None, "user_version", 1)?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('device_id', 'x')",
+            [],
+        )?;
+        upgrade(&mut conn)?;
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        assert_eq!(v, VERSION);
+        let kept: String =
+            conn.query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
+                r.get(0)
+            })?;
+        assert_eq!(kept, "x");
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM refusals", [], |r| r.get(0))?;
+        assert_eq!(n, 0);
+        Ok(())
+    }
 
     #[test]
     fn upgrade_is_idempotent_and_refuses_newer_files() -> Result<()> {

@@ -133,11 +133,17 @@ async fn main() -> Result<(), String> {
         let path = dir.path().join(format!("phone{i}.sqlite"));
         let (edits, every, seed) = (args.edits, args.sync_every.max(1), args.seed);
         tasks.push(tokio::spawn(async move {
-            let token = enrol(&http, addr, &format!("sim{i}"), "sim-password")
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut phone =
-                Phone::open(&path, token, ClientOptions::default()).map_err(|e| e.to_string())?;
+            let name = format!("sim{i}");
+            let mut phone = Phone::enrol(
+                &http,
+                addr,
+                &path,
+                &name,
+                "sim-password",
+                ClientOptions::default(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             let mut totals = Totals::default();
             let mut rng = Rng::new(seed * 1000 + i as u64);
             timed_sync(&mut phone, &http, addr, &mut totals).await?;

@@ -56,14 +56,13 @@ impl Env {
     }
 
     pub async fn phone(&self, name: &str, options: ClientOptions) -> Phone {
-        let token = enrol(&self.http, self.addr(), name, PASSWORD)
-            .await
-            .unwrap();
         let path = self
             .dir
             .path()
             .join(format!("{name}-{}.sqlite", uuid::Uuid::now_v7()));
-        Phone::open(&path, token, options).unwrap()
+        Phone::enrol(&self.http, self.addr(), &path, name, PASSWORD, options)
+            .await
+            .unwrap()
     }
 
     pub async fn stats(&self) -> serde_json::Value {

@@ -1,9 +1,14 @@
-//! Users, their assigned areas, and enrolled devices.
+//! Users, their assigned areas and permissions, enrolled devices and the actors they write
+//! under, and failed-login bookkeeping.
 
 use super::uuid_col;
-use crate::storage::{Caller, Device, NewUser, Role, StorageError, StorageResult, User};
+use crate::storage::{
+    AccountUpdate, Caller, Device, NewUser, Role, StorageError, StorageResult, User,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
+
+const USER_COLUMNS: &str = "id, username, role, sensitive_access, can_grant_sensitive, disabled";
 
 fn areas_of(conn: &Connection, user_id: i64) -> StorageResult<Vec<String>> {
     let mut stmt =
@@ -12,21 +17,43 @@ fn areas_of(conn: &Connection, user_id: i64) -> StorageResult<Vec<String>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn user_from_row(
-    conn: &Connection,
-    id: i64,
-    username: String,
-    role: String,
-    sensitive: bool,
-) -> StorageResult<User> {
+/// (id, username, role, sensitive access, may grant it, disabled).
+type UserRow = (i64, String, String, bool, bool, bool);
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn user_from_row(conn: &Connection, row: UserRow) -> StorageResult<User> {
+    let (id, username, role, sensitive, can_grant, disabled) = row;
     Ok(User {
         id,
         username,
         role: Role::parse(&role)
-            .ok_or_else(|| StorageError::Invalid(format!("unknown role {role}")))?,
+            .ok_or_else(|| StorageError::Corrupt(format!("unknown role {role}")))?,
         sensitive_access: sensitive,
         areas: areas_of(conn, id)?,
+        can_grant_sensitive: can_grant,
+        disabled,
     })
+}
+
+fn set_areas(conn: &Connection, user_id: i64, areas: &[String]) -> StorageResult<()> {
+    conn.execute("DELETE FROM user_areas WHERE user_id = ?1", [user_id])?;
+    for area in areas {
+        conn.execute(
+            "INSERT OR IGNORE INTO user_areas (user_id, area) VALUES (?1, ?2)",
+            params![user_id, area],
+        )?;
+    }
+    Ok(())
 }
 
 pub fn create_user(
@@ -47,82 +74,154 @@ pub fn create_user(
         return Err(StorageError::Conflict(format!("user {}", user.username)));
     }
     tx.execute(
-        "INSERT INTO users (username, password_hash, role, sensitive_access) VALUES (?1, ?2, ?3, ?4)",
-        params![user.username, password_hash, user.role.as_str(), user.sensitive_access],
+        "INSERT INTO users (username, password_hash, role, sensitive_access, can_grant_sensitive)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            user.username,
+            password_hash,
+            user.role.as_str(),
+            user.sensitive_access,
+            user.can_grant_sensitive
+        ],
     )?;
     let id = tx.last_insert_rowid();
-    for area in &user.areas {
-        tx.execute(
-            "INSERT OR IGNORE INTO user_areas (user_id, area) VALUES (?1, ?2)",
-            params![id, area],
-        )?;
-    }
-    let created = user_from_row(
-        &tx,
-        id,
-        user.username.clone(),
-        user.role.as_str().into(),
-        user.sensitive_access,
-    )?;
+    set_areas(&tx, id, &user.areas)?;
+    let created = user_by_id(&tx, id)?;
     tx.commit()?;
     Ok(created)
 }
 
+fn user_by_id(conn: &Connection, id: i64) -> StorageResult<User> {
+    let row = conn.query_row(
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+        [id],
+        user_row,
+    )?;
+    user_from_row(conn, row)
+}
+
 pub fn user_by_name(conn: &Connection, username: &str) -> StorageResult<Option<(User, String)>> {
-    let row: Option<(i64, String, String, bool, String)> = conn
+    let row = conn
         .query_row(
-            "SELECT id, username, role, sensitive_access, password_hash FROM users WHERE username = ?1",
+            &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?1"),
             [username],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| Ok((user_row(r)?, r.get::<_, String>(6)?)),
         )
         .optional()?;
     match row {
         None => Ok(None),
-        Some((id, name, role, sensitive, hash)) => Ok(Some((
-            user_from_row(conn, id, name, role, sensitive)?,
-            hash,
-        ))),
+        Some((row, hash)) => Ok(Some((user_from_row(conn, row)?, hash))),
     }
 }
 
-pub fn set_user_areas(
+pub fn list_users(conn: &Connection) -> StorageResult<Vec<User>> {
+    let rows: Vec<UserRow> = {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY username"
+        ))?;
+        let rows = stmt.query_map([], user_row)?;
+        rows.collect::<Result<_, _>>()?
+    };
+    rows.into_iter().map(|r| user_from_row(conn, r)).collect()
+}
+
+pub fn update_user(
     conn: &mut Connection,
     username: &str,
-    areas: &[String],
+    update: &AccountUpdate,
 ) -> StorageResult<User> {
     let tx = conn.transaction()?;
     let (user, _) = user_by_name(&tx, username)?
         .ok_or_else(|| StorageError::NotFound(format!("user {username}")))?;
-    tx.execute("DELETE FROM user_areas WHERE user_id = ?1", [user.id])?;
-    for area in areas {
+    if let Some(areas) = &update.areas {
+        set_areas(&tx, user.id, areas)?;
+    }
+    if let Some(v) = update.sensitive_access {
         tx.execute(
-            "INSERT OR IGNORE INTO user_areas (user_id, area) VALUES (?1, ?2)",
-            params![user.id, area],
+            "UPDATE users SET sensitive_access = ?2 WHERE id = ?1",
+            params![user.id, v],
         )?;
     }
-    let updated = User {
-        areas: areas_of(&tx, user.id)?,
-        ..user
-    };
+    if let Some(v) = update.can_grant_sensitive {
+        tx.execute(
+            "UPDATE users SET can_grant_sensitive = ?2 WHERE id = ?1",
+            params![user.id, v],
+        )?;
+    }
+    if let Some(v) = update.disabled {
+        tx.execute(
+            "UPDATE users SET disabled = ?2 WHERE id = ?1",
+            params![user.id, v],
+        )?;
+        if v {
+            tx.execute(
+                "UPDATE devices SET revoked = 1 WHERE user_id = ?1",
+                [user.id],
+            )?;
+        }
+    }
+    let updated = user_by_id(&tx, user.id)?;
     tx.commit()?;
     Ok(updated)
 }
 
+pub fn set_password(conn: &Connection, username: &str, password_hash: &str) -> StorageResult<()> {
+    let n = conn.execute(
+        "UPDATE users SET password_hash = ?2 WHERE username = ?1",
+        params![username, password_hash],
+    )?;
+    if n == 0 {
+        return Err(StorageError::NotFound(format!("user {username}")));
+    }
+    Ok(())
+}
+
 pub fn enrol_device(
-    conn: &Connection,
+    conn: &mut Connection,
     user_id: i64,
     name: &str,
     token_hash: &[u8],
+    actor: Option<Uuid>,
 ) -> StorageResult<Device> {
+    let tx = conn.transaction()?;
     let id = Uuid::now_v7();
-    conn.execute(
+    tx.execute(
         "INSERT INTO devices (id, user_id, name, token_hash) VALUES (?1, ?2, ?3, ?4)",
         params![id.as_bytes(), user_id, name, token_hash],
     )?;
+    if let Some(actor) = actor {
+        // An actor bound to something that is not a device (the demo seed) has no user: -1.
+        let owner: Option<i64> = tx
+            .query_row(
+                "SELECT d.user_id FROM actors a LEFT JOIN devices d ON d.id = a.device_id
+                 WHERE a.actor = ?1",
+                [actor.as_bytes()],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()?
+            .map(|owner| owner.unwrap_or(-1));
+        match owner {
+            Some(owner) if owner != user_id => {
+                return Err(StorageError::Conflict(
+                    "this phone's author id belongs to another account".into(),
+                ))
+            }
+            _ => {
+                // The same store enrolling again (a new token for the same phone): the new
+                // enrolment takes the actor over, the old one can no longer write under it.
+                tx.execute(
+                    "INSERT INTO actors (actor, device_id) VALUES (?1, ?2)
+                     ON CONFLICT(actor) DO UPDATE SET device_id = excluded.device_id",
+                    params![actor.as_bytes(), id.as_bytes()],
+                )?;
+            }
+        }
+    }
     let username: String =
-        conn.query_row("SELECT username FROM users WHERE id = ?1", [user_id], |r| {
+        tx.query_row("SELECT username FROM users WHERE id = ?1", [user_id], |r| {
             r.get(0)
         })?;
+    tx.commit()?;
     Ok(Device {
         id,
         user_id,
@@ -132,43 +231,33 @@ pub fn enrol_device(
     })
 }
 
-/// (device id, user id, device name, revoked, username, role, sensitive access).
-type TokenRow = (Vec<u8>, i64, String, bool, String, String, bool);
-
 pub fn caller_by_token(conn: &Connection, token_hash: &[u8]) -> StorageResult<Option<Caller>> {
-    let row: Option<TokenRow> = conn
+    let row: Option<(Vec<u8>, i64, String, bool)> = conn
         .query_row(
-            "SELECT d.id, d.user_id, d.name, d.revoked, u.username, u.role, u.sensitive_access
-             FROM devices d JOIN users u ON u.id = d.user_id WHERE d.token_hash = ?1",
+            "SELECT id, user_id, name, revoked FROM devices WHERE token_hash = ?1",
             [token_hash],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            },
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    let Some((id, user_id, name, revoked, username, role, sensitive)) = row else {
+    let Some((id, user_id, name, revoked)) = row else {
         return Ok(None);
     };
     if revoked {
+        return Ok(None);
+    }
+    let user = user_by_id(conn, user_id)?;
+    if user.disabled {
         return Ok(None);
     }
     Ok(Some(Caller {
         device: Device {
             id: uuid_col(id)?,
             user_id,
-            username: username.clone(),
+            username: user.username.clone(),
             name,
             revoked,
         },
-        user: user_from_row(conn, user_id, username, role, sensitive)?,
+        user,
     }))
 }
 
@@ -253,17 +342,12 @@ pub fn clear_failures(conn: &Connection, username: &str) -> StorageResult<()> {
 
 /// The user behind a device id (revoked or not): whose scope a held change is checked with.
 pub fn user_of_device(conn: &Connection, device: Uuid) -> StorageResult<Option<User>> {
-    let row: Option<(i64, String, String, bool)> = conn
+    let user_id: Option<i64> = conn
         .query_row(
-            "SELECT u.id, u.username, u.role, u.sensitive_access FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?1",
+            "SELECT user_id FROM devices WHERE id = ?1",
             [device.as_bytes()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| r.get(0),
         )
         .optional()?;
-    match row {
-        Some((id, name, role, sensitive)) => {
-            Ok(Some(user_from_row(conn, id, name, role, sensitive)?))
-        }
-        None => Ok(None),
-    }
+    user_id.map(|id| user_by_id(conn, id)).transpose()
 }

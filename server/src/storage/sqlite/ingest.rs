@@ -1,13 +1,18 @@
-//! Ingesting pushed changes inside one transaction: deduplicate by hash, hold changes whose
-//! dependencies are missing, check scope on the record before and after the change, append
-//! accepted changes to the pull log, and refresh the merged view of every touched record.
+//! Ingesting pushed changes inside one transaction. For each change, in order: deduplicate by
+//! hash (a known hash under another record is refused, never acknowledged); answer a change the
+//! server refused before the same way; refuse a change whose author (Automerge actor) is not
+//! the pushing device's; treat a record the caller may not see exactly like an unknown one;
+//! hold a change whose dependencies are missing (bounded per device, expiring); otherwise check
+//! its shape, its limits and its scope before and after, store it, log it into its stream at
+//! most once, and apply held changes it completes.
 
-use super::merged;
+use super::{merged, uuid_col};
 use crate::scope::{stream_key, Scope};
-use crate::storage::StorageResult;
+use crate::storage::{StorageError, StorageResult};
 use automerge::{Change, ChangeHash};
+use fieldsync_core::model::Areas;
 use fieldsync_core::protocol::{NeedEntry, RejectCode, Rejection};
-use fieldsync_core::record::decode_change;
+use fieldsync_core::record::{check_layout, decode_change, Fields, Refusal};
 use fieldsync_core::{RecordDoc, RecordType, RecordView};
 use rusqlite::{params, OptionalExtension, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,26 +20,59 @@ use uuid::Uuid;
 
 /// The server never writes through these documents; its actor id only has to exist.
 const SERVER_ACTOR: Uuid = Uuid::nil();
+/// Held changes one device may have waiting at once, and their bytes. A phone pushes its own
+/// changes oldest first, so it has next to nothing held; these caps only stop a flood.
+pub const MAX_HELD_PER_DEVICE: i64 = 1_000;
+pub const MAX_HELD_BYTES_PER_DEVICE: i64 = 4 * 1024 * 1024;
+
+/// Whose changes a batch may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authors {
+    /// Only changes under an actor bound to the pushing device (a phone's sync).
+    Device,
+    /// Changes made on the server itself (demo seed, supervisor edits); their actor is bound
+    /// to the writing device so that nobody else can ever push under it.
+    Server,
+}
 
 struct Loaded {
     doc: RecordDoc,
-    /// Type and commune as of `doc`, kept so that each change costs one view of the document
-    /// (the state after it) rather than three.
+    /// Type, commune and sensitivity as of `doc`, so that each change costs one view of the
+    /// document (the state after it) rather than three.
     state: Option<State>,
     dirty: bool,
 }
 
-/// What scope and streams depend on: the record's type and commune.
-type State = (RecordType, Option<String>);
-
-fn state_of(view: &RecordView) -> State {
-    (view.record_type, view.commune().map(str::to_owned))
+/// What scope and streams depend on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct State {
+    record_type: RecordType,
+    commune: Option<String>,
+    /// Ever a sensitive type; types cannot change, but databases from before that rule may
+    /// hold a record that was retyped.
+    sensitive: bool,
 }
 
-/// The stream a record's changes are logged under, once it has a type and a commune.
-fn stream_of(state: Option<&State>) -> Option<String> {
-    let (record_type, commune) = state?;
-    Some(stream_key(commune.as_deref()?, record_type.is_sensitive()))
+impl State {
+    fn after(view: &RecordView, before: Option<&State>) -> State {
+        State {
+            record_type: view.record_type,
+            commune: view.commune().map(str::to_owned),
+            sensitive: view.record_type.is_sensitive() || before.is_some_and(|b| b.sensitive),
+        }
+    }
+
+    fn stream(&self) -> Option<String> {
+        Some(stream_key(self.commune.as_deref()?, self.sensitive))
+    }
+
+    fn visible_to(&self, scope: &Scope) -> bool {
+        (!self.sensitive || scope.sensitive)
+            && self
+                .commune
+                .as_deref()
+                .is_some_and(|c| scope.allows(self.record_type, c))
+    }
 }
 
 #[derive(Default)]
@@ -48,17 +86,27 @@ pub struct Ingest<'a> {
     tx: &'a Transaction<'a>,
     device: Uuid,
     scope: &'a Scope,
+    authors: Authors,
+    now_ms: i64,
     docs: BTreeMap<Uuid, Loaded>,
     outcome: Outcome,
     need: BTreeSet<(Uuid, [u8; 32])>,
 }
 
 impl<'a> Ingest<'a> {
-    pub fn new(tx: &'a Transaction<'a>, device: Uuid, scope: &'a Scope) -> Ingest<'a> {
+    pub fn new(
+        tx: &'a Transaction<'a>,
+        device: Uuid,
+        scope: &'a Scope,
+        authors: Authors,
+        now_ms: i64,
+    ) -> Ingest<'a> {
         Ingest {
             tx,
             device,
             scope,
+            authors,
+            now_ms,
             docs: BTreeMap::new(),
             outcome: Outcome::default(),
             need: BTreeSet::new(),
@@ -67,41 +115,50 @@ impl<'a> Ingest<'a> {
 
     pub fn push(&mut self, record_id: Uuid, change: Change, bytes: &[u8]) -> StorageResult<()> {
         let hash = change.hash();
-        let known = self
-            .tx
-            .query_row(
-                "SELECT 1 FROM changes WHERE hash = ?1",
-                [&hash.0[..]],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if known {
-            self.outcome.acked.push(hash.0);
-            return Ok(());
+        match self.owner_of(&hash, "changes")? {
+            Some(owner) if owner == record_id => {
+                self.outcome.acked.push(hash.0);
+                return Ok(());
+            }
+            // The same bytes under another record: two records never share a change.
+            Some(_) => return self.refuse(record_id, hash, RejectCode::Invalid, false),
+            None => {}
+        }
+        if self
+            .owner_of(&hash, "held")?
+            .is_some_and(|owner| owner != record_id)
+        {
+            return self.refuse(record_id, hash, RejectCode::Invalid, false);
+        }
+        if let Some(code) = self.refused_before(&hash)? {
+            return self.refuse(record_id, hash, code, false);
+        }
+        if !self.author_allowed(&change)? {
+            return self.refuse(record_id, hash, RejectCode::NotAuthor, false);
         }
         self.load(record_id)?;
-        let missing = self.missing_deps(record_id, &change)?;
-        // Built on a change refused in this same batch: refused for the same reason, rather
-        // than held for a dependency that will never come.
-        let refused_dep = missing.iter().find_map(|dep| {
-            self.outcome
-                .rejected
-                .iter()
-                .find(|r| r.hash == dep.0)
-                .map(|r| r.code)
-        });
-        if let Some(code) = refused_dep {
-            self.outcome.rejected.push(Rejection {
-                hash: hash.0,
-                record_id,
-                code,
-            });
+        let missing = self.missing_deps(record_id, &change);
+        let hidden = self.docs[&record_id]
+            .state
+            .as_ref()
+            .is_some_and(|s| !s.visible_to(self.scope));
+        if hidden {
+            // A record the caller may not see answers exactly like one the server does not
+            // know: missing dependencies are asked for (and nothing is stored), anything else
+            // is out of scope. So a support case's id gives away nothing.
+            if missing.is_empty() {
+                return self.refuse(record_id, hash, RejectCode::OutOfScope, true);
+            }
+            for dep in missing {
+                self.need.insert((record_id, dep.0));
+            }
             return Ok(());
         }
+        if let Some(code) = self.refused_dependency(&missing)? {
+            return self.refuse(record_id, hash, code, true);
+        }
         if !missing.is_empty() {
-            self.hold(record_id, &change, bytes, &missing)?;
-            return Ok(());
+            return self.hold(record_id, &change, bytes, &missing);
         }
         if self.apply(record_id, change, bytes, self.device)? {
             self.release_held(record_id)?;
@@ -115,16 +172,21 @@ impl<'a> Ingest<'a> {
                 continue;
             }
             let view = loaded.doc.view().ok();
-            let record_type = view.as_ref().map(|v| v.record_type.as_str());
-            let commune = view.as_ref().and_then(RecordView::commune);
+            let state = loaded.state.as_ref();
             self.tx.execute(
-                "INSERT INTO records (id, record_type, commune, snapshot) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO records (id, record_type, commune, snapshot, sensitive) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(id) DO UPDATE SET record_type = excluded.record_type,
-                   commune = excluded.commune, snapshot = excluded.snapshot",
-                params![id.as_bytes(), record_type, commune, loaded.doc.save()],
+                   commune = excluded.commune, snapshot = excluded.snapshot, sensitive = excluded.sensitive",
+                params![
+                    id.as_bytes(),
+                    state.map(|s| s.record_type.as_str()),
+                    state.and_then(|s| s.commune.as_deref()),
+                    loaded.doc.save(),
+                    state.is_some_and(|s| s.sensitive)
+                ],
             )?;
             if let Some(view) = &view {
-                merged::refresh(self.tx, view)?;
+                merged::refresh(self.tx, view, state.is_some_and(|s| s.sensitive))?;
             }
         }
         self.outcome.need = self
@@ -135,23 +197,150 @@ impl<'a> Ingest<'a> {
         Ok(self.outcome)
     }
 
+    /// The record a change stored in `table` (`changes` or `held`) belongs to.
+    fn owner_of(&self, hash: &ChangeHash, table: &str) -> StorageResult<Option<Uuid>> {
+        let owner: Option<Vec<u8>> = self
+            .tx
+            .query_row(
+                &format!("SELECT record_id FROM {table} WHERE hash = ?1"),
+                [&hash.0[..]],
+                |r| r.get(0),
+            )
+            .optional()?;
+        owner.map(uuid_col).transpose()
+    }
+
+    fn refused_before(&self, hash: &ChangeHash) -> StorageResult<Option<RejectCode>> {
+        let code: Option<u8> = self
+            .tx
+            .query_row(
+                "SELECT code FROM refused WHERE hash = ?1",
+                [&hash.0[..]],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(code.and_then(|c| RejectCode::from_u8(c).ok()))
+    }
+
+    /// A missing dependency refused before (now or in an earlier request): the change can
+    /// never be applied, so it is refused rather than held.
+    fn refused_dependency(&self, missing: &[ChangeHash]) -> StorageResult<Option<RejectCode>> {
+        for dep in missing {
+            if self.outcome.rejected.iter().any(|r| r.hash == dep.0)
+                || self.refused_before(dep)?.is_some()
+            {
+                return Ok(Some(RejectCode::MissingDependency));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the change's actor may be written by this device. A device enrolled before
+    /// actors were declared gets the first actor it pushes, if no other device has it.
+    fn author_allowed(&self, change: &Change) -> StorageResult<bool> {
+        let actor = change.actor_id().to_bytes();
+        let bound_to: Option<Vec<u8>> = self
+            .tx
+            .query_row(
+                "SELECT device_id FROM actors WHERE actor = ?1",
+                [actor],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match (bound_to, self.authors) {
+            (Some(device), _) => Ok(device.as_slice() == self.device.as_bytes()),
+            (None, Authors::Server) => {
+                self.bind(actor)?;
+                Ok(true)
+            }
+            (None, Authors::Device) => {
+                let has_one = self
+                    .tx
+                    .query_row(
+                        "SELECT 1 FROM actors WHERE device_id = ?1",
+                        [self.device.as_bytes()],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if has_one {
+                    return Ok(false);
+                }
+                self.bind(actor)?;
+                Ok(true)
+            }
+        }
+    }
+
+    fn bind(&self, actor: &[u8]) -> StorageResult<()> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO actors (actor, device_id) VALUES (?1, ?2)",
+            params![actor, self.device.as_bytes()],
+        )?;
+        Ok(())
+    }
+
+    /// Refuses a change this device pushed; `remember` keeps the answer for later pushes of
+    /// it and of changes built on it.
+    fn refuse(
+        &mut self,
+        record_id: Uuid,
+        hash: ChangeHash,
+        code: RejectCode,
+        remember: bool,
+    ) -> StorageResult<()> {
+        if remember {
+            self.remember_refusal(record_id, hash, code)?;
+        }
+        self.outcome.rejected.push(Rejection {
+            hash: hash.0,
+            record_id,
+            code,
+        });
+        Ok(())
+    }
+
+    fn remember_refusal(
+        &self,
+        record_id: Uuid,
+        hash: ChangeHash,
+        code: RejectCode,
+    ) -> StorageResult<()> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO refused (hash, record_id, code) VALUES (?1, ?2, ?3)",
+            params![&hash.0[..], record_id.as_bytes(), code as u8],
+        )?;
+        Ok(())
+    }
+
     fn load(&mut self, record_id: Uuid) -> StorageResult<()> {
         if self.docs.contains_key(&record_id) {
             return Ok(());
         }
-        let snapshot: Option<Vec<u8>> = self
+        type Row = (Vec<u8>, Option<String>, Option<String>, bool);
+        let row: Option<Row> = self
             .tx
             .query_row(
-                "SELECT snapshot FROM records WHERE id = ?1",
+                "SELECT snapshot, record_type, commune, sensitive FROM records WHERE id = ?1",
                 [record_id.as_bytes()],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let doc = match snapshot {
-            Some(bytes) => RecordDoc::load(record_id, &bytes, SERVER_ACTOR)?,
-            None => RecordDoc::empty(record_id, SERVER_ACTOR),
+        let (doc, state) = match row {
+            Some((bytes, record_type, commune, sensitive)) => {
+                let doc = RecordDoc::load(record_id, &bytes, SERVER_ACTOR)?;
+                let state = record_type
+                    .as_deref()
+                    .and_then(RecordType::parse)
+                    .map(|record_type| State {
+                        record_type,
+                        commune,
+                        sensitive: sensitive || record_type.is_sensitive(),
+                    });
+                (doc, state)
+            }
+            None => (RecordDoc::empty(record_id, SERVER_ACTOR), None),
         };
-        let state = doc.view().ok().map(|v| state_of(&v));
         self.docs.insert(
             record_id,
             Loaded {
@@ -163,16 +352,16 @@ impl<'a> Ingest<'a> {
         Ok(())
     }
 
-    fn missing_deps(&mut self, record_id: Uuid, change: &Change) -> StorageResult<Vec<ChangeHash>> {
+    fn missing_deps(&mut self, record_id: Uuid, change: &Change) -> Vec<ChangeHash> {
         let Some(loaded) = self.docs.get_mut(&record_id) else {
-            return Ok(change.deps().to_vec());
+            return change.deps().to_vec();
         };
-        Ok(change
+        change
             .deps()
             .iter()
             .filter(|d| !loaded.doc.has_change(d))
             .copied()
-            .collect())
+            .collect()
     }
 
     fn hold(
@@ -182,10 +371,27 @@ impl<'a> Ingest<'a> {
         bytes: &[u8],
         missing: &[ChangeHash],
     ) -> StorageResult<()> {
+        let hash = change.hash();
+        let known_type = self.docs[&record_id].state.as_ref().map(|s| s.record_type);
+        if check_layout(change, record_id, known_type, Fields::Schema).is_err() {
+            return self.refuse(record_id, hash, RejectCode::Invalid, true);
+        }
+        let (rows, held_bytes): (i64, i64) = self.tx.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(length(bytes)), 0) FROM held WHERE origin_device = ?1",
+            [self.device.as_bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if rows >= MAX_HELD_PER_DEVICE
+            || held_bytes + bytes.len() as i64 > MAX_HELD_BYTES_PER_DEVICE
+        {
+            tracing::warn!(device = %self.device, rows, held_bytes, "held-change cap reached");
+            return self.refuse(record_id, hash, RejectCode::TooLarge, false);
+        }
         let missing_bytes: Vec<u8> = missing.iter().flat_map(|h| h.0).collect();
         self.tx.execute(
-            "INSERT OR IGNORE INTO held (hash, record_id, bytes, origin_device, missing) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![&change.hash().0[..], record_id.as_bytes(), bytes, self.device.as_bytes(), missing_bytes],
+            "INSERT OR IGNORE INTO held (hash, record_id, bytes, origin_device, missing, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![&hash.0[..], record_id.as_bytes(), bytes, self.device.as_bytes(), missing_bytes, self.now_ms],
         )?;
         for dep in missing {
             // A dependency that is itself held is not what the phone must send: its own
@@ -204,6 +410,17 @@ impl<'a> Ingest<'a> {
         Ok(())
     }
 
+    /// The scope a change is judged by: its sender's. A held change released now was sent by
+    /// another device, whose user's scope applies.
+    fn scope_of(&self, origin: Uuid) -> StorageResult<Scope> {
+        if origin == self.device {
+            return Ok(self.scope.clone());
+        }
+        Ok(super::accounts::user_of_device(self.tx, origin)?
+            .map(|u| Scope::for_user(&u))
+            .unwrap_or_default())
+    }
+
     /// Applies one change whose dependencies are present. Returns whether it was accepted.
     fn apply(
         &mut self,
@@ -213,37 +430,18 @@ impl<'a> Ingest<'a> {
         origin: Uuid,
     ) -> StorageResult<bool> {
         let hash = change.hash();
+        let scope = self.scope_of(origin)?;
         let Some(loaded) = self.docs.get_mut(&record_id) else {
             return Ok(false);
         };
         let before = loaded.state.clone();
-        let mut candidate = loaded.doc.fork();
-        let verdict = match candidate.apply([change]) {
-            Err(_) => Err(RejectCode::Invalid),
-            Ok(()) => match candidate.view() {
-                Err(_) => Err(RejectCode::Invalid),
-                Ok(after) => {
-                    let after = state_of(&after);
-                    // A held change released now is judged by the scope of the device that
-                    // sent it, not of the one whose push completed its dependencies.
-                    let scope = if origin == self.device {
-                        self.scope.clone()
-                    } else {
-                        super::accounts::user_of_device(self.tx, origin)?
-                            .map(|u| Scope::for_user(&u))
-                            .unwrap_or_default()
-                    };
-                    check_scope(&scope, before.as_ref())
-                        .and(check_scope(&scope, Some(&after)))
-                        .map(|()| after)
-                }
-            },
-        };
-        let after = match verdict {
-            Ok(after) => after,
+        let verdict = judge(&mut loaded.doc, &change, before.as_ref(), &scope);
+        let (candidate, after) = match verdict {
+            Ok(accepted) => accepted,
             Err(code) => {
-                // Only the sender can act on a refusal; another device's held change that fails
-                // is refused to its sender when it pushes it again.
+                self.remember_refusal(record_id, hash, code)?;
+                // Only the sender can act on a refusal; another device's held change that
+                // fails is refused to its sender when it pushes it again.
                 if origin == self.device {
                     self.outcome.rejected.push(Rejection {
                         hash: hash.0,
@@ -256,28 +454,14 @@ impl<'a> Ingest<'a> {
         };
         loaded.doc = candidate;
         loaded.dirty = true;
+        let stream = after.stream();
+        loaded.state = Some(after);
         self.tx.execute(
             "INSERT INTO changes (hash, record_id, bytes, origin_device) VALUES (?1, ?2, ?3, ?4)",
             params![&hash.0[..], record_id.as_bytes(), bytes, origin.as_bytes()],
         )?;
-        let stream = stream_of(Some(&after));
-        let moved = stream != stream_of(loaded.state.as_ref());
-        loaded.state = Some(after);
-        if moved {
-            // The record moved into another stream (or got its first one): relog its whole
-            // history there, so devices of the new commune receive all of it in causal order.
-            if let Some(s) = &stream {
-                self.tx.execute(
-                    "INSERT INTO log (stream, record_id, hash, origin_device)
-                     SELECT ?1, record_id, hash, origin_device FROM changes WHERE record_id = ?2 ORDER BY seq",
-                    params![s, record_id.as_bytes()],
-                )?;
-            }
-        } else if let Some(s) = &stream {
-            self.tx.execute(
-                "INSERT INTO log (stream, record_id, hash, origin_device) VALUES (?1, ?2, ?3, ?4)",
-                params![s, record_id.as_bytes(), &hash.0[..], origin.as_bytes()],
-            )?;
+        if let Some(stream) = stream {
+            log_new_history(self.tx, record_id, &stream)?;
         }
         if origin == self.device {
             self.outcome.acked.push(hash.0);
@@ -299,13 +483,14 @@ impl<'a> Ingest<'a> {
             };
             let mut progress = false;
             for (hash, bytes, origin) in held {
-                let change = decode_change(&bytes)?;
-                if !self.missing_deps(record_id, &change)?.is_empty() {
+                let change = decode_change(&bytes)
+                    .map_err(|e| StorageError::Corrupt(format!("held change: {e}")))?;
+                if !self.missing_deps(record_id, &change).is_empty() {
                     continue;
                 }
                 self.tx
                     .execute("DELETE FROM held WHERE hash = ?1", [&hash])?;
-                let origin = super::uuid_col(origin)?;
+                let origin = uuid_col(origin)?;
                 if self.apply(record_id, change, &bytes, origin)? {
                     progress = true;
                 }
@@ -317,15 +502,70 @@ impl<'a> Ingest<'a> {
     }
 }
 
-fn check_scope(scope: &Scope, state: Option<&State>) -> Result<(), RejectCode> {
-    let Some((record_type, commune)) = state else {
-        return Ok(());
-    };
-    if record_type.is_sensitive() && !scope.sensitive {
+/// Whether `change` may be taken into `doc`: its shape and limits, a commune from the area
+/// list, and the sender's scope before and after. On success, the new document and state.
+fn judge(
+    doc: &mut RecordDoc,
+    change: &Change,
+    before: Option<&State>,
+    scope: &Scope,
+) -> Result<(RecordDoc, State), RejectCode> {
+    let candidate = doc.candidate(change, Fields::Schema).map_err(|r| match r {
+        Refusal::TooLarge(_) => RejectCode::TooLarge,
+        Refusal::Layout(_) | Refusal::Unapplicable(_) => RejectCode::Invalid,
+    })?;
+    let view = candidate.view().map_err(|_| RejectCode::Invalid)?;
+    let after = State::after(&view, before);
+    // A record's commune must exist: a record moved to an invented code would hide from every
+    // supervisor of its real area.
+    if !after
+        .commune
+        .as_deref()
+        .is_some_and(|c| Areas::bundled().is_commune(c))
+    {
+        return Err(RejectCode::Invalid);
+    }
+    if let Some(before) = before {
+        check_scope(scope, before)?;
+    }
+    check_scope(scope, &after)?;
+    Ok((candidate, after))
+}
+
+fn check_scope(scope: &Scope, state: &State) -> Result<(), RejectCode> {
+    if state.sensitive && !scope.sensitive {
         return Err(RejectCode::NotPermitted);
     }
-    match commune {
-        Some(c) if scope.allows(*record_type, c) => Ok(()),
+    match &state.commune {
+        Some(c) if scope.allows(state.record_type, c) => Ok(()),
         _ => Err(RejectCode::OutOfScope),
     }
+}
+
+/// Logs into `stream` every change of the record it has not had yet: the newest change when
+/// the record stays where it is, its whole history the first time it enters the stream, and
+/// only what happened meanwhile when it comes back. A record's history is logged into a stream
+/// at most once, however often it moves.
+fn log_new_history(tx: &Transaction<'_>, record_id: Uuid, stream: &str) -> StorageResult<()> {
+    let upto: i64 = tx
+        .query_row(
+            "SELECT upto FROM record_streams WHERE record_id = ?1 AND stream = ?2",
+            params![record_id.as_bytes(), stream],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    tx.execute(
+        "INSERT INTO log (stream, record_id, hash, origin_device)
+         SELECT ?1, record_id, hash, origin_device FROM changes
+         WHERE record_id = ?2 AND seq > ?3 ORDER BY seq",
+        params![stream, record_id.as_bytes(), upto],
+    )?;
+    tx.execute(
+        "INSERT INTO record_streams (record_id, stream, upto)
+         SELECT ?1, ?2, MAX(seq) FROM changes WHERE record_id = ?1
+         ON CONFLICT(record_id, stream) DO UPDATE SET upto = excluded.upto",
+        params![record_id.as_bytes(), stream],
+    )?;
+    Ok(())
 }

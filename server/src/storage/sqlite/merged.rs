@@ -3,22 +3,23 @@
 
 use super::uuid_col;
 use crate::scope::Scope;
-use crate::storage::{MergedRecord, StorageResult};
+use crate::storage::{MergedRecord, StorageError, StorageResult};
 use fieldsync_core::model::validate_record;
 use fieldsync_core::search::query_terms;
 use fieldsync_core::{RecordType, RecordView};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use uuid::Uuid;
 
-pub fn refresh(tx: &Transaction<'_>, view: &RecordView) -> StorageResult<()> {
+/// Rewrites a record's row; `sensitive` is whether the record was ever a sensitive type.
+pub fn refresh(tx: &Transaction<'_>, view: &RecordView, sensitive: bool) -> StorageResult<()> {
     let problems = validate_record(view.record_type, &view.fields);
     tx.execute(
-        "INSERT INTO merged (id, record_type, commune, status, title, search_text, view, problems, conflicts, n_problems, n_conflicts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+        "INSERT INTO merged (id, record_type, commune, status, title, search_text, view, problems, conflicts, n_problems, n_conflicts, sensitive)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT(id) DO UPDATE SET record_type = excluded.record_type, commune = excluded.commune,
            status = excluded.status, title = excluded.title, search_text = excluded.search_text,
            view = excluded.view, problems = excluded.problems, conflicts = excluded.conflicts,
-           n_problems = excluded.n_problems, n_conflicts = excluded.n_conflicts",
+           n_problems = excluded.n_problems, n_conflicts = excluded.n_conflicts, sensitive = excluded.sensitive",
         params![
             view.id.as_bytes(),
             view.record_type.as_str(),
@@ -31,14 +32,16 @@ pub fn refresh(tx: &Transaction<'_>, view: &RecordView) -> StorageResult<()> {
             serde_json::to_string(&view.conflicts).unwrap_or_default(),
             problems.len() as i64,
             view.conflicts.len() as i64,
+            sensitive,
         ],
     )?;
     Ok(())
 }
 
-const COLUMNS: &str = "id, record_type, commune, status, title, view, problems, conflicts";
+const COLUMNS: &str =
+    "id, record_type, commune, status, title, view, problems, conflicts, sensitive";
 
-/// (id, type, commune, status, title, view JSON, problems JSON, conflicts JSON).
+/// (id, type, commune, status, title, view JSON, problems JSON, conflicts JSON, sensitive).
 type Row = (
     Vec<u8>,
     String,
@@ -48,6 +51,7 @@ type Row = (
     String,
     String,
     String,
+    bool,
 );
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
@@ -60,24 +64,28 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,
+        r.get(8)?,
     ))
 }
 
 fn to_record(row: Row) -> StorageResult<Option<MergedRecord>> {
-    let (id, record_type, commune, status, title, view, problems, conflicts) = row;
+    let (id, record_type, commune, status, title, view, problems, conflicts, sensitive) = row;
     let Some(record_type) = RecordType::parse(&record_type) else {
         return Ok(None);
     };
-    let json = |s: &str| serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
+    let json = |s: &str| -> StorageResult<serde_json::Value> {
+        serde_json::from_str(s).map_err(|e| StorageError::Corrupt(format!("merged row: {e}")))
+    };
     Ok(Some(MergedRecord {
         id: uuid_col(id)?,
         record_type,
         commune,
         status,
         title,
-        view: json(&view),
-        problems: json(&problems),
-        conflicts: json(&conflicts),
+        view: json(&view)?,
+        problems: json(&problems)?,
+        conflicts: json(&conflicts)?,
+        sensitive: sensitive || record_type.is_sensitive(),
     }))
 }
 
@@ -109,7 +117,7 @@ pub fn list(
         sql.push_str(&format!(" AND record_type = ?{}", args.len()));
     }
     if !scope.sensitive {
-        sql.push_str(" AND record_type != 'support_case'");
+        sql.push_str(" AND record_type != 'support_case' AND sensitive = 0");
     }
     for term in search.map(query_terms).unwrap_or_default() {
         args.push(format!("%{term}%"));
@@ -118,7 +126,7 @@ pub fn list(
     sql.push_str(" ORDER BY n_conflicts DESC, n_problems DESC, title");
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
-        Ok((from_row(r)?, r.get::<_, Option<String>>(8)?))
+        Ok((from_row(r)?, r.get::<_, Option<String>>(9)?))
     })?;
     let mut out = Vec::new();
     for row in rows {

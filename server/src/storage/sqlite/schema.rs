@@ -1,9 +1,12 @@
-//! The server database's SQL schema, its version, and the upgrade path.
+//! The server database's SQL schema, its version, and the upgrade path from every older
+//! version. Opening a database that is already current writes nothing, so a server can start
+//! (and serve reads) on a full disk.
 
-use rusqlite::Connection;
+use fieldsync_core::record::decode_change;
+use rusqlite::{params, Connection, Transaction};
 
 /// Bump with every schema change and add the step to [`upgrade`].
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 const V1: &str = "
 CREATE TABLE users (
@@ -82,6 +85,50 @@ CREATE TABLE merged (
 CREATE INDEX merged_by_commune ON merged(commune, record_type);
 ";
 
+/// Version 2: the database's identity, actors bound to enrolments, remembered refusals, held
+/// changes with their arrival time, records that were ever sensitive, how far each record's
+/// history is logged per stream, and account permissions.
+const V2_FROM_V1: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN can_grant_sensitive INTEGER NOT NULL DEFAULT 0;
+-- The Automerge actors each enrolment writes under: an actor belongs to one device only, and
+-- every actor of a stored change is here.
+CREATE TABLE actors (
+    actor     BLOB PRIMARY KEY,
+    device_id BLOB NOT NULL
+);
+CREATE INDEX actors_by_device ON actors(device_id);
+-- Changes the server refused, so that pushing one again (or an edit built on one) gets the
+-- same answer instead of being held.
+CREATE TABLE refused (
+    hash      BLOB PRIMARY KEY,
+    record_id BLOB NOT NULL,
+    code      INTEGER NOT NULL
+);
+ALTER TABLE held ADD COLUMN received_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX held_by_device ON held(origin_device);
+CREATE INDEX held_by_age ON held(received_ms);
+-- A record that was ever a sensitive type stays sensitive for good.
+ALTER TABLE records ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE merged ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0;
+-- The newest change (by changes.seq) of each record already logged into each stream: a record
+-- that moves back into a stream logs only what the stream has not had.
+CREATE TABLE record_streams (
+    record_id BLOB NOT NULL,
+    stream    TEXT NOT NULL,
+    upto      INTEGER NOT NULL,
+    PRIMARY KEY (record_id, stream)
+);
+-- Admins kept every power they had before areas applied to them.
+UPDATE users SET can_grant_sensitive = 1 WHERE role = 'admin';
+INSERT INTO user_areas (user_id, area)
+  SELECT id, '*' FROM users WHERE role = 'admin' AND id NOT IN (SELECT user_id FROM user_areas);
+";
+
 /// Brings the database to [`VERSION`], creating it if empty.
 pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -90,10 +137,73 @@ pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
             "database schema version {found} is newer than this server ({VERSION})"
         )));
     }
+    if found == VERSION {
+        return Ok(());
+    }
     let tx = conn.transaction()?;
     if found < 1 {
         tx.execute_batch(V1)?;
     }
+    if found < 2 {
+        tx.execute_batch(V2_FROM_V1)?;
+        migrate_history_to_v2(&tx)?;
+    }
+    new_identity(&tx)?;
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()
+}
+
+/// Gives the database a new identity: on creation, on upgrade, and in every backup copy, so
+/// that phones notice when a server was restored and offer back what it lost.
+pub fn new_identity(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('server_id', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [uuid::Uuid::new_v4().to_string()],
+    )?;
+    Ok(())
+}
+
+/// Fills the version 2 tables from the history a version 1 database holds: the actor behind
+/// every stored change is bound to the device that pushed it first, a record that was ever a
+/// support case is marked sensitive and its history leaves the ordinary streams, and how far
+/// each record is logged per stream is taken from the log.
+fn migrate_history_to_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = {
+        let mut stmt =
+            tx.prepare("SELECT record_id, bytes, origin_device FROM changes ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (record, bytes, origin) in rows {
+        // A row that no longer decodes stays where it is; the record will read as corrupt.
+        let Ok(change) = decode_change(&bytes) else {
+            continue;
+        };
+        tx.execute(
+            "INSERT OR IGNORE INTO actors (actor, device_id) VALUES (?1, ?2)",
+            params![change.actor_id().to_bytes(), origin],
+        )?;
+        let made_sensitive = change.decode().operations.iter().any(|op| {
+            matches!(&op.key, automerge::legacy::Key::Map(k) if k == "$type")
+                && matches!(&op.action, automerge::legacy::OpType::Put(automerge::ScalarValue::Str(t)) if t == "support_case")
+        });
+        if made_sensitive {
+            tx.execute("UPDATE records SET sensitive = 1 WHERE id = ?1", [&record])?;
+        }
+    }
+    tx.execute_batch(
+        "DELETE FROM log WHERE stream NOT LIKE '%#sensitive'
+           AND record_id IN (SELECT id FROM records WHERE sensitive = 1);
+         INSERT INTO log (stream, record_id, hash, origin_device)
+           SELECT r.commune || '#sensitive', c.record_id, c.hash, c.origin_device
+           FROM records r JOIN changes c ON c.record_id = r.id
+           WHERE r.sensitive = 1 AND r.commune IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM log l WHERE l.record_id = r.id AND l.stream = r.commune || '#sensitive')
+           ORDER BY c.seq;
+         UPDATE merged SET sensitive = 1 WHERE id IN (SELECT id FROM records WHERE sensitive = 1);
+         INSERT OR REPLACE INTO record_streams (record_id, stream, upto)
+           SELECT l.record_id, l.stream, MAX(c.seq) FROM log l JOIN changes c ON c.hash = l.hash
+           GROUP BY l.record_id, l.stream;",
+    )
 }

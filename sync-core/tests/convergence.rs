@@ -1,5 +1,7 @@
-//! Property: whatever order, interleaving and duplication the changes of three devices arrive
-//! in, every store ends with identical documents and identical projection rows.
+//! Properties: whatever order, interleaving and duplication the changes of three devices arrive
+//! in, every store ends with identical documents and identical projection rows; and records
+//! created with colliding fields all survive, each once, while edits the server refused leave
+//! every store alike.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
 
@@ -171,4 +173,92 @@ fn a_change_arriving_before_its_dependencies_is_held_then_applied() {
         b.get(id).unwrap().fields.get("village"),
         Some(&Value::from("Thôn 1"))
     );
+}
+
+/// One step of the colliding-creations property: a device creates a record from a tiny value
+/// space (so creations collide, on one device and across devices), or edits one it knows, and
+/// the server may refuse that edit.
+#[derive(Clone, Debug)]
+struct Step {
+    device: usize,
+    create: bool,
+    value: usize,
+    refused: bool,
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    prop::collection::vec(
+        (
+            0usize..3,
+            any::<bool>(),
+            0usize..2,
+            prop::bool::weighted(0.25),
+        )
+            .prop_map(|(device, create, value, refused)| Step {
+                device,
+                create,
+                value,
+                refused,
+            }),
+        1..30,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn colliding_creations_all_survive_and_refused_edits_leave_everyone_alike(steps in steps(), order_seed in any::<u64>()) {
+        let mut dirs = Vec::new();
+        let mut devices: Vec<Store> = (0..3).map(|_| { let (d, s) = temp_store(); dirs.push(d); s }).collect();
+        let mut created: Vec<(usize, Uuid)> = Vec::new();
+        let mut refused_values = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            let device = &mut devices[step.device];
+            let own: Vec<Uuid> = created.iter().filter(|(d, _)| *d == step.device).map(|(_, id)| *id).collect();
+            if step.create || own.is_empty() {
+                // Two names, same everything else: identical creations are common.
+                let id = device.create(RecordType::Household, &household_fields(NAMES[step.value])).expect("create");
+                created.push((step.device, id));
+                continue;
+            }
+            let id = own[i % own.len()];
+            let village = format!("Thôn {i}");
+            device.set_field(id, "village", &village.as_str().into()).expect("edit");
+            if step.refused {
+                // The server refused this edit at once: it never leaves the phone.
+                let pending = device.unacked(1 << 30).expect("unacked");
+                let last = pending.last().expect("the edit is pending");
+                device.reject(&[(last.hash.0, "out_of_scope")]).expect("reject");
+                refused_values.push((id, village));
+            } else {
+                let pending = device.unacked(1 << 30).expect("unacked");
+                device.ack(&pending.iter().map(|c| c.hash.0).collect::<Vec<_>>()).expect("ack");
+            }
+        }
+        let ids: Vec<Uuid> = created.iter().map(|(_, id)| *id).collect();
+        let union: Vec<(Uuid, Vec<u8>)> = created
+            .iter()
+            .flat_map(|(d, id)| all_changes(&devices[*d], &[*id]))
+            .collect();
+        let mut rng = Rng::new(order_seed);
+        let mut receivers: Vec<Store> = (0..2).map(|_| { let (d, s) = temp_store(); dirs.push(d); s }).collect();
+        for store in devices.iter_mut().chain(receivers.iter_mut()) {
+            let mut stream = union.clone();
+            for i in (1..stream.len()).rev() {
+                stream.swap(i, rng.below(i + 1));
+            }
+            let report = store.apply_remote(&stream).expect("apply");
+            prop_assert_eq!(report.set_aside, 0);
+        }
+        let expected = state(&devices[0], &ids);
+        prop_assert_eq!(expected.1.len(), ids.len(), "every creation is its own record, once");
+        for store in devices.iter().chain(receivers.iter()) {
+            prop_assert_eq!(&state(store, &ids), &expected);
+        }
+        for (id, village) in refused_values {
+            let view = devices[0].get(id).expect("record");
+            prop_assert_ne!(view.fields.get("village"), Some(&Value::from(village.as_str())));
+        }
+    }
 }

@@ -207,3 +207,126 @@ fn migrate_history_to_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
            GROUP BY l.record_id, l.stream;",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable;
+    use fieldsync_core::model::{RecordType, Value};
+    use fieldsync_core::RecordDoc;
+    use std::collections::BTreeMap;
+    use uuid::Uuid;
+
+    /// A version 1 database as an older server left it: an admin without areas, a phone, and
+    /// a support case that a user with sensitive access retyped into a household, so that its
+    /// whole history was logged into the ordinary commune stream.
+    fn version_1_with_a_retyped_case() -> (Connection, Uuid, Uuid) {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, username, password_hash, role) VALUES (1, 'admin', 'x', 'admin');
+             INSERT INTO users (id, username, password_hash, role, sensitive_access) VALUES (2, 'cw', 'x', 'collector', 1);",
+        )
+        .unwrap();
+        let device = Uuid::now_v7();
+        conn.execute(
+            "INSERT INTO devices (id, user_id, name, token_hash) VALUES (?1, 2, 'phone', x'00')",
+            [device.as_bytes()],
+        )
+        .unwrap();
+        let id = Uuid::now_v7();
+        let actor = Uuid::new_v4();
+        let fields: BTreeMap<String, Value> = [
+            ("commune", "62.610.01"),
+            ("person_id", "0190a000-0000-7000-8000-000000000001"),
+            ("case_kind", "trafficking"),
+            ("opened", "2025-03-01"),
+            ("case_notes", "ghi chú mật"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Value::from(v)))
+        .collect();
+        let (mut doc, creation) =
+            RecordDoc::create(id, RecordType::SupportCase, &fields, actor).unwrap();
+        let mut raw = automerge::AutoCommit::load(&doc.save())
+            .unwrap()
+            .with_actor(automerge::ActorId::from(actor.as_bytes()));
+        raw.put(automerge::ROOT, "$type", "household").unwrap();
+        let hash = raw.commit().unwrap();
+        let retype = raw.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec();
+        for (bytes, hash) in [(&creation.bytes, creation.hash), (&retype, hash)] {
+            conn.execute(
+                "INSERT INTO changes (hash, record_id, bytes, origin_device) VALUES (?1, ?2, ?3, ?4)",
+                params![&hash.0[..], id.as_bytes(), bytes, device.as_bytes()],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO log (stream, record_id, hash, origin_device) VALUES ('62.610.01', ?1, ?2, ?3)",
+                params![id.as_bytes(), &hash.0[..], device.as_bytes()],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO records (id, record_type, commune, snapshot) VALUES (?1, 'household', '62.610.01', ?2)",
+            params![id.as_bytes(), raw.save()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO merged (id, record_type, commune, status, title, search_text, view, problems, conflicts, n_problems, n_conflicts)
+             VALUES (?1, 'household', '62.610.01', 'active', '', '', '{}', '[]', '[]', 0, 0)",
+            [id.as_bytes()],
+        )
+        .unwrap();
+        (conn, id, actor)
+    }
+
+    #[test]
+    fn a_version_1_database_upgrades_and_a_case_once_retyped_stays_sensitive() {
+        let (mut conn, id, actor) = version_1_with_a_retyped_case();
+        upgrade(&mut conn).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, VERSION);
+        let one = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(one("SELECT sensitive FROM records"), 1);
+        assert_eq!(one("SELECT sensitive FROM merged"), 1);
+        assert_eq!(
+            one("SELECT COUNT(*) FROM log WHERE stream = '62.610.01'"),
+            0,
+            "the case's history left the ordinary stream"
+        );
+        assert_eq!(
+            one("SELECT COUNT(*) FROM log WHERE stream = '62.610.01#sensitive'"),
+            2
+        );
+        let bound: Vec<u8> = conn
+            .query_row("SELECT actor FROM actors", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(bound, actor.as_bytes());
+        assert_eq!(
+            one("SELECT COUNT(*) FROM user_areas WHERE user_id = 1 AND area = '*'"),
+            1,
+            "an admin keeps the reach it had"
+        );
+        assert_eq!(one("SELECT COUNT(*) FROM record_streams"), 1);
+        let stored: Vec<u8> = conn
+            .query_row("SELECT record_id FROM record_streams", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, id.as_bytes());
+        // Opening again writes nothing and keeps the identity.
+        let before: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'server_id'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        upgrade(&mut conn).unwrap();
+        let after: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'server_id'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(before, after);
+    }
+}

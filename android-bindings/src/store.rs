@@ -109,11 +109,12 @@ impl FieldStore {
         device_name: String,
     ) -> Result<Enrolment> {
         let server = server_url.trim_end_matches('/').to_owned();
-        // The store's device id is the author of every change it makes; the server binds it to
-        // this enrolment and takes no other author from it.
-        let actor = self.with(|s| Ok(s.device_id()))?;
+        // The store's actor is the author of every change it makes; showing the key it is
+        // derived from binds it to this enrolment, and the server takes no other author.
+        let key = self.with(|s| Ok(s.actor_key()))?;
+        let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
         let body = serde_json::json!({ "username": username, "password": password,
-                                       "device_name": device_name, "actor": actor.to_string() });
+                                       "device_name": device_name, "actor_key": key });
         let response = transport
             .post(
                 format!("{server}/v1/enrol"),

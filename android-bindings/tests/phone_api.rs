@@ -42,9 +42,13 @@ impl HttpTransport for InProcess {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         let answer = if url.ends_with("/v1/enrol") {
             let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            let actor = req["actor"]
-                .as_str()
-                .and_then(|a| uuid::Uuid::parse_str(a).ok());
+            let actor = req["actor_key"].as_str().map(|hex| {
+                let mut key = [0u8; 32];
+                for (i, b) in key.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+                }
+                key
+            });
             match accounts::enrol(self.storage.as_ref(), req["username"].as_str().unwrap(), req["password"].as_str().unwrap(), "test", actor) {
                 Ok((device, token, user)) => HttpResponse {
                     status: 200,

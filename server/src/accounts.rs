@@ -9,15 +9,12 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Why an account operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("wrong username or password")]
     BadCredentials,
-    #[error("too many failed logins; retry in {retry_after_secs} s")]
-    Throttled { retry_after_secs: u64 },
     #[error("invalid account: {0}")]
     Invalid(String),
     #[error("{0}")]
@@ -97,13 +94,6 @@ pub fn new_token() -> (String, Vec<u8>) {
 
 pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Who is changing an account.
@@ -321,22 +311,20 @@ pub fn check_areas(areas: &[String]) -> Result<(), AccountError> {
     }
 }
 
-/// Checks a username and password and enrols a new device for that user. Failed attempts
-/// are counted per username; after three, each further one locks the name for longer.
+/// Longest username or password looked at; longer ones are refused before any hashing.
+pub const MAX_USERNAME_BYTES: usize = 64;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Checks a username and password and enrols a new device for that user, writing under the
+/// Automerge actor derived from `actor_key`, the device's proof that the actor is its own.
+/// Throttling is the caller's (see `crate::throttle`).
 pub fn enrol(
     storage: &dyn Storage,
     username: &str,
     password: &str,
     device_name: &str,
-    actor: Option<uuid::Uuid>,
+    actor_key: Option<[u8; 32]>,
 ) -> Result<(Device, String, User), AccountError> {
-    let now = now_ms();
-    let locked_until = storage.login_locked_until(username)?;
-    if locked_until > now {
-        return Err(AccountError::Throttled {
-            retry_after_secs: ((locked_until - now) as u64).div_ceil(1000),
-        });
-    }
     let found = storage.user_by_name(username)?;
     let ok = match &found {
         Some((_, hash)) => verify_password(password, hash),
@@ -346,17 +334,20 @@ pub fn enrol(
             false
         }
     };
-    let Some((user, _)) = found.filter(|_| ok) else {
-        storage.login_failed(username, now)?;
+    // A disabled account answers like a wrong password: nothing to learn from trying.
+    let Some((user, _)) = found.filter(|(u, _)| ok && !u.disabled) else {
         return Err(AccountError::BadCredentials);
     };
-    // A disabled account answers like a wrong password: nothing to learn from trying.
-    if user.disabled {
-        return Err(AccountError::BadCredentials);
-    }
-    storage.login_succeeded(username)?;
     let (token, hash) = new_token();
-    let name: String = device_name.chars().take(100).collect();
+    // Control characters (a newline, say) would forge lines in device listings.
+    let name: String = device_name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    let actor = actor_key
+        .as_ref()
+        .map(fieldsync_core::record::actor_for_key);
     let device = storage.enrol_device(user.id, &name, &hash, actor)?;
     Ok((device, token, user))
 }

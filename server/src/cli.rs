@@ -351,8 +351,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let added = seed::seed(&storage, args.demo_households).map_err(|e| e.to_string())?;
         tracing::info!(records = added, "demo data ready");
     }
-    let state =
-        AppState::new(Arc::new(storage)).map_err(|e| format!("starting worker threads: {e}"))?;
+    let state = AppState::new(Arc::new(storage), Some(config.data_dir.clone()))
+        .map_err(|e| format!("starting worker threads: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -45,14 +45,22 @@ pub enum ConfigError {
     MissingTls,
 }
 
-/// Creates the data directory (and its parents) readable by its owner only: it holds the
-/// database, backups and the TLS key.
+/// Creates the data directory (and its parents) readable by its owner only, or makes an
+/// existing one so: it holds the database, backups and the TLS key.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
+    builder.create(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(dir)?.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
 }
 
 impl FileConfig {

@@ -15,5 +15,6 @@ pub mod restore;
 pub mod scope;
 pub mod seed;
 pub mod storage;
+pub mod throttle;
 pub mod tls;
 pub mod workers;

@@ -129,6 +129,7 @@ fn pulls_are_paged_and_resume_from_the_cursor() {
     a.client = SyncClient::new(ClientOptions {
         max_push_bytes: 4096,
         max_pull_bytes: 4096,
+        ..ClientOptions::default()
     });
     world.sync(&mut a);
     assert_eq!(a.store.unacked_count().unwrap(), 0);
@@ -140,6 +141,7 @@ fn pulls_are_paged_and_resume_from_the_cursor() {
     b.client = SyncClient::new(ClientOptions {
         max_push_bytes: 4096,
         max_pull_bytes: 4096,
+        ..ClientOptions::default()
     });
     // Apply two pages, then "lose" the phone (drop it) and carry on from its file.
     for _ in 0..2 {

@@ -7,14 +7,17 @@
 
 use fieldsync_core::generator::minimal_household;
 use fieldsync_core::model::RecordType;
-use fieldsync_core::protocol::{decompress, ClientOptions, SyncClient, SyncRequest, MAX_BODY_BYTES};
+use fieldsync_core::protocol::{
+    decompress, ClientOptions, SyncClient, SyncRequest, MAX_BODY_BYTES,
+};
 use fieldsync_core::Store;
 use fieldsync_server::accounts::{self, Authority};
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::storage::{NewUser, Role, Storage};
 use uuid::Uuid;
 
-const ACTOR: &str = "0c0ffee0-0000-4000-8000-00000000d001";
+/// The phone's actor key (32 bytes, hex); its actor is derived from it.
+const ACTOR_KEY: &str = "0c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee0";
 const RECORD: &str = "01960000-0000-7000-8000-000000000001";
 const SERVER_ID: &str = "5e7e7e7e-0000-4000-8000-000000000001";
 
@@ -26,7 +29,13 @@ fn hexdump(bytes: &[u8]) -> String {
             let hex: Vec<String> = row.iter().map(|b| format!("{b:02x}")).collect();
             let text: String = row
                 .iter()
-                .map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' })
+                .map(|&b| {
+                    if (0x20..0x7f).contains(&b) {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
                 .collect();
             format!("{:04x}  {:<47}  {}", i * 16, hex.join(" "), text)
         })
@@ -36,7 +45,9 @@ fn hexdump(bytes: &[u8]) -> String {
 
 /// The hex dump in the document's code block that follows the line containing `marker`.
 fn documented_dump(doc: &str, marker: &str) -> String {
-    let after = &doc[doc.find(marker).unwrap_or_else(|| panic!("{marker} not in the doc"))..];
+    let after = &doc[doc
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in the doc"))..];
     let start = after.find("```\n").unwrap() + 4;
     let end = start + after[start..].find("```").unwrap();
     after[start..end].trim_end().to_owned()
@@ -73,13 +84,17 @@ fn the_documented_bytes_are_the_protocols_bytes() {
     drop(Store::open(&phone_path).unwrap());
     rusqlite::Connection::open(&phone_path)
         .unwrap()
-        .execute("UPDATE meta SET value = ?1 WHERE key = 'device_id'", [ACTOR])
+        .execute_batch(&format!(
+            "UPDATE meta SET value = '{ACTOR_KEY}' WHERE key = 'actor_key';
+             DELETE FROM meta WHERE key = 'device_id';"
+        ))
         .unwrap();
     let mut store = Store::open(&phone_path).unwrap();
-    let actor = Uuid::parse_str(ACTOR).unwrap();
+    let key = store.actor_key();
+    let actor = fieldsync_core::record::actor_for_key(&key);
     assert_eq!(store.device_id(), actor);
     let (_, token, _) =
-        accounts::enrol(&storage, "lan", "mật khẩu của Lan", "phone", Some(actor)).unwrap();
+        accounts::enrol(&storage, "lan", "mật khẩu của Lan", "phone", Some(key)).unwrap();
     let caller = accounts::authorise(&storage, &token).unwrap().unwrap();
     let record = Uuid::parse_str(RECORD).unwrap();
     store
@@ -102,10 +117,16 @@ fn the_documented_bytes_are_the_protocols_bytes() {
     let response_bytes = response.encode();
     assert_eq!(response.acked, vec![hash.0]);
     client
-        .handle_response(&mut store, &fieldsync_core::protocol::compress(&response_bytes))
+        .handle_response(
+            &mut store,
+            &fieldsync_core::protocol::compress(&response_bytes),
+        )
         .unwrap();
 
-    let idle = SyncClient::new(ClientOptions::default()).request(&store).unwrap().body;
+    let idle = SyncClient::new(ClientOptions::default())
+        .request(&store)
+        .unwrap()
+        .body;
     let idle_bytes = decompress(&idle, MAX_BODY_BYTES).unwrap();
     let idle_response = storage
         .sync(&caller, &SyncRequest::decode(&idle_bytes).unwrap())
@@ -113,7 +134,7 @@ fn the_documented_bytes_are_the_protocols_bytes() {
         .encode();
 
     let facts = format!(
-        "change: {} bytes, hash {}\nrequest: {} bytes inflated, {} gzipped\nresponse: {} bytes inflated, {} gzipped\nidle request {} bytes ({} gzipped), idle response {} bytes ({} gzipped)",
+        "actor {actor}\nchange: {} bytes, hash {}\nrequest: {} bytes inflated, {} gzipped\nresponse: {} bytes inflated, {} gzipped\nidle request {} bytes ({} gzipped), idle response {} bytes ({} gzipped)",
         change.len(),
         hash,
         request_bytes.len(),
@@ -125,10 +146,27 @@ fn the_documented_bytes_are_the_protocols_bytes() {
         idle_response.len(),
         fieldsync_core::protocol::compress(&idle_response).len(),
     );
-    println!("{facts}\n\nSyncRequest\n{}\n\nSyncResponse\n{}", hexdump(&request_bytes), hexdump(&response_bytes));
+    println!(
+        "{facts}\n\nSyncRequest\n{}\n\nSyncResponse\n{}",
+        hexdump(&request_bytes),
+        hexdump(&response_bytes)
+    );
 
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/sync-protocol.md")).unwrap();
-    assert_eq!(documented_dump(&doc, "<!-- example: request -->"), hexdump(&request_bytes));
-    assert_eq!(documented_dump(&doc, "<!-- example: response -->"), hexdump(&response_bytes));
-    assert!(doc.contains(&hash.to_string()), "the doc names the change's hash");
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/sync-protocol.md"
+    ))
+    .unwrap();
+    assert_eq!(
+        documented_dump(&doc, "<!-- example: request -->"),
+        hexdump(&request_bytes)
+    );
+    assert_eq!(
+        documented_dump(&doc, "<!-- example: response -->"),
+        hexdump(&response_bytes)
+    );
+    assert!(
+        doc.contains(&hash.to_string()),
+        "the doc names the change's hash"
+    );
 }

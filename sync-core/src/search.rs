@@ -37,13 +37,26 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// Most words of a query that are searched; a name has a handful, and every word is one more
+/// condition on each row.
+pub const MAX_QUERY_TERMS: usize = 8;
+/// Most characters of a query that are looked at.
+pub const MAX_QUERY_CHARS: usize = 200;
+
 /// Splits a query into folded words; a record matches when its folded text contains every one.
+/// Only the first [`MAX_QUERY_CHARS`] characters and [`MAX_QUERY_TERMS`] distinct words count.
 pub fn query_terms(query: &str) -> Vec<String> {
-    fold(query)
-        .split(' ')
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect()
+    let query: String = query.chars().take(MAX_QUERY_CHARS).collect();
+    let mut terms: Vec<String> = Vec::new();
+    for term in fold(&query).split(' ').filter(|t| !t.is_empty()) {
+        if !terms.iter().any(|t| t == term) {
+            terms.push(term.to_owned());
+        }
+        if terms.len() == MAX_QUERY_TERMS {
+            break;
+        }
+    }
+    terms
 }
 
 #[cfg(test)]
@@ -72,5 +85,12 @@ mod tests {
     fn query_terms_are_folded_words() {
         assert_eq!(query_terms("  Nguyễn   hoà "), vec!["nguyen", "hoa"]);
         assert!(query_terms("  ").is_empty());
+        let many = "a b c d e f g h i j k l m n o p ".repeat(1000);
+        assert_eq!(query_terms(&many).len(), MAX_QUERY_TERMS);
+        assert_eq!(
+            query_terms("hoa hoà HOA"),
+            vec!["hoa"],
+            "repeats count once"
+        );
     }
 }

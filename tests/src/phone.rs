@@ -30,6 +30,8 @@ pub struct SyncReport {
     pub round_trips: usize,
     /// Requests that the network cut and that were retried.
     pub cut: usize,
+    /// Requests the server answered 429 (busy) and that were retried after `Retry-After`.
+    pub busy: usize,
     pub wire_bytes_sent: u64,
     pub wire_bytes_received: u64,
     /// Compressed message bytes (HTTP bodies) both ways.
@@ -78,17 +80,19 @@ pub async fn enrol(
     enrol_as(http, addr, username, password, None).await
 }
 
-/// Logs in declaring the Automerge actor the device will write under.
+/// Logs in showing the key the device's Automerge actor is derived from, which binds that
+/// actor to the new enrolment.
 pub async fn enrol_as(
     http: &HttpsClient,
     addr: SocketAddr,
     username: &str,
     password: &str,
-    actor: Option<uuid::Uuid>,
+    actor_key: Option<[u8; 32]>,
 ) -> Result<String, PhoneError> {
     let mut body = json!({ "username": username, "password": password, "device_name": "sim" });
-    if let Some(actor) = actor {
-        body["actor"] = json!(actor.to_string());
+    if let Some(key) = actor_key {
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        body["actor_key"] = json!(hex);
     }
     let answer = call_json(http, addr, "POST", "/v1/enrol", None, &body).await?;
     Ok(answer["token"].as_str().unwrap_or_default().to_owned())
@@ -113,8 +117,8 @@ impl Phone {
         })
     }
 
-    /// Opens (or creates) the store at `path` and enrols it as `username`, declaring the
-    /// store's actor, as the Android app does.
+    /// Opens (or creates) the store at `path` and enrols it as `username`, proving the
+    /// store's actor with its key, as the Android app does.
     pub async fn enrol(
         http: &HttpsClient,
         addr: SocketAddr,
@@ -124,8 +128,8 @@ impl Phone {
         options: ClientOptions,
     ) -> Result<Phone, PhoneError> {
         let mut phone = Phone::open(path, String::new(), options)?;
-        let actor = phone.store.device_id();
-        phone.token = enrol_as(http, addr, username, password, Some(actor)).await?;
+        let key = phone.store.actor_key();
+        phone.token = enrol_as(http, addr, username, password, Some(key)).await?;
         Ok(phone)
     }
 
@@ -175,6 +179,17 @@ impl Phone {
             };
             report.wire_bytes_sent += response.wire_bytes_sent;
             report.wire_bytes_received += response.wire_bytes_received;
+            if response.status == 429 {
+                // The server is busy with others: wait as long as it asks, then retry.
+                report.busy += 1;
+                let wait = response
+                    .header("retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(1)
+                    .min(10);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                continue;
+            }
             if response.status != 200 {
                 return Err(PhoneError::Status {
                     status: response.status,

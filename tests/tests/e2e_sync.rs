@@ -26,6 +26,7 @@ fn small_batches() -> ClientOptions {
     ClientOptions {
         max_push_bytes: 2048,
         max_pull_bytes: 2048,
+        ..ClientOptions::default()
     }
 }
 
@@ -306,6 +307,7 @@ async fn killing_the_server_mid_ingest_loses_no_acknowledged_change() {
             ClientOptions {
                 max_push_bytes: 4096,
                 max_pull_bytes: 4096,
+                ..ClientOptions::default()
             },
         )
         .await;

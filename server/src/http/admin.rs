@@ -3,8 +3,9 @@
 //! the one account endpoint every user has, changing their own password.
 
 use super::error::ApiError;
-use super::{auth_header, caller, json_body, require_role, respond, with_state, AppState};
+use super::{auth_header, caller, json_body, require_role, respond, with_state, AppState, Peer};
 use crate::accounts::{self, Authority};
+use crate::storage::sqlite::now_ms;
 use crate::storage::{AccountUpdate, Caller, NewUser, Role, User};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -127,11 +128,23 @@ async fn reset_password(
 async fn change_own_password(
     state: AppState,
     auth: Option<String>,
+    peer: Option<Peer>,
     body: OwnPassword,
 ) -> Result<Json, ApiError> {
     let me = caller(&state, auth).await?.user.username;
+    if body.old_password.len() > accounts::MAX_PASSWORD_BYTES
+        || body.new_password.len() > accounts::MAX_PASSWORD_BYTES
+    {
+        return Err(ApiError::BadCredentials);
+    }
+    // Guessing the old password with a stolen token is throttled like a login.
+    let source = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0);
+    let attempt = state
+        .throttle
+        .begin(&me, source, now_ms())
+        .map_err(|t| ApiError::Throttled(t.retry_after_secs))?;
     let name = me.clone();
-    state
+    let result = state
         .hashing(move |storage| {
             Ok(accounts::change_own_password(
                 storage,
@@ -140,7 +153,13 @@ async fn change_own_password(
                 &body.new_password,
             )?)
         })
-        .await?;
+        .await;
+    match &result {
+        Ok(()) => attempt.finish(true, now_ms()),
+        Err(ApiError::BadCredentials) => attempt.finish(false, now_ms()),
+        Err(_) => drop(attempt),
+    }
+    result?;
     tracing::info!(user = %me, "own password changed");
     Ok(warp::reply::json(
         &serde_json::json!({ "password_changed": me }),
@@ -239,8 +258,9 @@ pub fn routes(
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(auth_header())
+        .and(warp::ext::optional::<Peer>())
         .and(json_body())
-        .then(|s, a, b| async move { respond(change_own_password(s, a, b).await) });
+        .then(|s, a, p, b| async move { respond(change_own_password(s, a, p, b).await) });
     let devices = warp::path!("v1" / "admin" / "devices")
         .and(warp::get())
         .and(with_state(state.clone()))

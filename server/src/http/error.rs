@@ -23,7 +23,7 @@ pub enum ApiError {
     Denied(String),
     #[error("{0} not found")]
     NotFound(String),
-    #[error("{0} already exists")]
+    #[error("{0}")]
     Conflict(String),
     #[error(
         "upgrade needed: this server speaks sync protocol {min}..={max}, the client sent {found}"
@@ -31,10 +31,23 @@ pub enum ApiError {
     UpgradeNeeded { found: String, min: u8, max: u8 },
     #[error("request body too large (limit {0} bytes)")]
     TooLarge(usize),
-    #[error("request body too large (sync bodies up to 4 MiB, JSON bodies up to 64 KiB)")]
+    #[error("request body too large (sync bodies up to 1 MiB, JSON bodies up to 64 KiB)")]
     BodyTooLarge,
-    #[error("too many failed logins; retry in {0} s")]
+    #[error("{0}")]
+    PushTooLarge(String),
+    #[error("too many login attempts; retry in {0} s")]
     Throttled(u64),
+    /// The server is busy with others; retry after the delay.
+    #[error("{message}")]
+    Busy {
+        retry_after_secs: u64,
+        message: String,
+    },
+    #[error("the request took too long to arrive")]
+    Timeout,
+    /// The data disk is full: reads still work, writes wait until space is freed.
+    #[error("the server's disk is full; your changes are safe on the phone, retry later")]
+    DiskFull,
     #[error("internal error")]
     Internal,
 }
@@ -56,8 +69,12 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UpgradeNeeded { .. } => StatusCode::UPGRADE_REQUIRED,
-            ApiError::TooLarge(_) | ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooLarge(_) | ApiError::BodyTooLarge | ApiError::PushTooLarge(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::Throttled(_) | ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::DiskFull => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -71,8 +88,12 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::UpgradeNeeded { .. } => "upgrade_needed",
-            ApiError::TooLarge(_) | ApiError::BodyTooLarge => "payload_too_large",
-            ApiError::Throttled(_) => "too_many_requests",
+            ApiError::TooLarge(_) | ApiError::BodyTooLarge | ApiError::PushTooLarge(_) => {
+                "payload_too_large"
+            }
+            ApiError::Throttled(_) | ApiError::Busy { .. } => "too_many_requests",
+            ApiError::Timeout => "request_timeout",
+            ApiError::DiskFull => "disk_full",
             ApiError::Internal => "internal",
         }
     }
@@ -88,18 +109,32 @@ impl Reply for ApiError {
         };
         let mut response =
             warp::reply::with_status(warp::reply::json(&body), self.status()).into_response();
-        if let ApiError::Throttled(secs) = self {
-            if let Ok(v) = secs.to_string().parse() {
-                response.headers_mut().insert("retry-after", v);
-            }
+        let retry_after = match self {
+            ApiError::Throttled(secs) => Some(secs),
+            ApiError::Busy {
+                retry_after_secs, ..
+            } => Some(retry_after_secs),
+            ApiError::DiskFull => Some(DISK_FULL_RETRY_SECS),
+            _ => None,
+        };
+        if let Some(v) = retry_after.and_then(|secs| secs.to_string().parse().ok()) {
+            response.headers_mut().insert("retry-after", v);
         }
         response
     }
 }
 
+/// How long a phone should wait before retrying a write while the disk is full.
+const DISK_FULL_RETRY_SECS: u64 = 300;
+
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
+            StorageError::DiskFull => {
+                tracing::error!("write refused: the data disk is full");
+                ApiError::DiskFull
+            }
+            StorageError::TooLarge(why) => ApiError::PushTooLarge(why),
             StorageError::NotFound(what) => ApiError::NotFound(what),
             StorageError::Conflict(what) => ApiError::Conflict(what),
             StorageError::Invalid(why) => ApiError::BadRequest(why),
@@ -121,7 +156,6 @@ impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         match e {
             AccountError::BadCredentials => ApiError::BadCredentials,
-            AccountError::Throttled { retry_after_secs } => ApiError::Throttled(retry_after_secs),
             AccountError::Invalid(why) => ApiError::BadRequest(why),
             AccountError::Forbidden(why) => ApiError::Denied(why),
             AccountError::Storage(s) => s.into(),

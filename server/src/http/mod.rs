@@ -4,65 +4,24 @@
 mod admin;
 pub mod error;
 mod records;
+mod state;
 mod sync;
 
 use crate::accounts;
-use crate::storage::{Caller, Role, Storage};
-use crate::workers::WorkerPool;
+use crate::storage::{Caller, Role};
 use error::ApiError;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+pub use state::AppState;
 use warp::{Filter, Rejection, Reply};
 
-/// Largest request body accepted, compressed (sync) or JSON.
-pub const MAX_REQUEST_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest sync request body accepted, compressed; a phone pushes 64 KiB batches.
+pub const MAX_REQUEST_BYTES: u64 = 1024 * 1024;
+/// Largest sync request message accepted, inflated.
+pub const MAX_REQUEST_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub storage: Arc<dyn Storage>,
-    /// Runs storage calls. The embedded backend serialises writes anyway, so a small pool
-    /// loses nothing and keeps memory flat.
-    storage_pool: WorkerPool,
-    /// Runs password hashing: each argon2 hash takes ~19 MiB and a core, so a burst of
-    /// logins (every phone of a district after an outage) queues here instead of multiplying.
-    password_pool: WorkerPool,
-}
-
-impl AppState {
-    pub fn new(storage: Arc<dyn Storage>) -> std::io::Result<AppState> {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(AppState {
-            storage,
-            storage_pool: WorkerPool::new("storage", 2)?,
-            password_pool: WorkerPool::new("password", cores)?,
-        })
-    }
-
-    /// Runs blocking storage work off the async threads.
-    pub(crate) async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn Storage) -> Result<T, ApiError> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let storage = self.storage.clone();
-        self.storage_pool
-            .run(move || f(storage.as_ref()))
-            .await
-            .map_err(|_| ApiError::Internal)?
-    }
-
-    /// Runs work that hashes a password.
-    pub(crate) async fn hashing<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn Storage) -> Result<T, ApiError> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let storage = self.storage.clone();
-        self.password_pool
-            .run(move || f(storage.as_ref()))
-            .await
-            .map_err(|_| ApiError::Internal)?
-    }
-}
+/// The peer address of a connection, put into each request by the listener.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::IpAddr);
 
 /// Resolves the bearer token of a request to its caller, or 401.
 pub(crate) async fn caller(
@@ -77,9 +36,7 @@ pub(crate) async fn caller(
         .ok_or(ApiError::Unauthorized)?
         .to_owned();
     state
-        .blocking(move |storage| {
-            accounts::authorise(storage, &token)?.ok_or(ApiError::Unauthorized)
-        })
+        .auth(move |storage| accounts::authorise(storage, &token)?.ok_or(ApiError::Unauthorized))
         .await
 }
 
@@ -128,15 +85,29 @@ pub(crate) fn respond<T: Reply>(result: Result<T, ApiError>) -> warp::reply::Res
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EnrolRequest {
     username: String,
     password: String,
     #[serde(default)]
     device_name: String,
-    /// The Automerge actor the phone writes under (its store's device id); the server binds
-    /// it to this enrolment and accepts no other from it.
+    /// The secret (64 hex characters) the phone's Automerge actor is derived from; the server
+    /// binds that actor to this enrolment and accepts no other from it.
     #[serde(default)]
-    actor: Option<String>,
+    actor_key: Option<String>,
+}
+
+/// Parses an actor key: 32 bytes as 64 hex characters.
+fn parse_actor_key(hex: &str) -> Result<[u8; 32], ApiError> {
+    let invalid = || ApiError::BadRequest("actor_key: must be 64 hex characters".into());
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid());
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| invalid())?;
+    }
+    Ok(key)
 }
 
 #[derive(Serialize)]
@@ -149,26 +120,41 @@ struct EnrolResponse {
     sensitive_access: bool,
 }
 
-async fn enrol(state: AppState, body: EnrolRequest) -> Result<warp::reply::Json, ApiError> {
-    let actor = body
-        .actor
-        .as_deref()
-        .map(|a| {
-            uuid::Uuid::parse_str(a)
-                .map_err(|_| ApiError::BadRequest("actor: must be a UUID".into()))
-        })
-        .transpose()?;
-    let (device, token, user) = state
+async fn enrol(
+    state: AppState,
+    peer: Option<Peer>,
+    body: EnrolRequest,
+) -> Result<warp::reply::Json, ApiError> {
+    if body.username.len() > accounts::MAX_USERNAME_BYTES
+        || body.password.len() > accounts::MAX_PASSWORD_BYTES
+    {
+        // Refused before any throttling state or hashing is spent on it.
+        return Err(ApiError::BadCredentials);
+    }
+    let actor_key = body.actor_key.as_deref().map(parse_actor_key).transpose()?;
+    let source = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0);
+    let attempt = state
+        .throttle
+        .begin(&body.username, source, crate::storage::sqlite::now_ms())
+        .map_err(|t| ApiError::Throttled(t.retry_after_secs))?;
+    let result = state
         .hashing(move |storage| {
             Ok(accounts::enrol(
                 storage,
                 &body.username,
                 &body.password,
                 &body.device_name,
-                actor,
+                actor_key,
             )?)
         })
-        .await?;
+        .await;
+    match &result {
+        Ok(_) => attempt.finish(true, crate::storage::sqlite::now_ms()),
+        Err(ApiError::BadCredentials) => attempt.finish(false, crate::storage::sqlite::now_ms()),
+        // Busy or failed for another reason: the attempt does not count either way.
+        Err(_) => drop(attempt),
+    }
+    let (device, token, user) = result?;
     tracing::info!(device = %device.id, user = %user.username, "device enrolled");
     Ok(warp::reply::json(&EnrolResponse {
         device_id: device.id.to_string(),
@@ -180,23 +166,48 @@ async fn enrol(state: AppState, body: EnrolRequest) -> Result<warp::reply::Json,
     }))
 }
 
+/// Free bytes on the disk holding `dir`.
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    let stat = rustix::fs::statvfs(dir).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// Below this much free space the server reports itself degraded: writes may start failing.
+const LOW_DISK_BYTES: u64 = 64 * 1024 * 1024;
+
+/// `GET /v1/health`: 200 while the server can take writes, 503 when its disk is full (or
+/// nearly), so that monitoring sees it before phones do.
+fn health(state: AppState) -> warp::reply::Response {
+    let free = state.data_dir.as_deref().and_then(free_bytes);
+    let full = state.storage.disk_full() || free.is_some_and(|f| f < LOW_DISK_BYTES);
+    let body = serde_json::json!({
+        "status": if full { "degraded" } else { "ok" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "protocol": fieldsync_core::protocol::PROTOCOL_VERSION,
+        "disk": { "full": full, "free_bytes": free },
+    });
+    let status = if full {
+        warp::http::StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        warp::http::StatusCode::OK
+    };
+    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+}
+
 /// All routes.
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
-    let health = warp::path!("v1" / "health").and(warp::get()).map(|| {
-        warp::reply::json(&serde_json::json!({
-            "status": "ok",
-            "version": env!("CARGO_PKG_VERSION"),
-            "protocol": fieldsync_core::protocol::PROTOCOL_VERSION,
-        }))
-        .into_response()
-    });
+    let health = warp::path!("v1" / "health")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(health);
     let enrol = warp::path!("v1" / "enrol")
         .and(warp::post())
         .and(with_state(state.clone()))
+        .and(warp::ext::optional::<Peer>())
         .and(json_body())
-        .then(|s, b| async move { respond(enrol(s, b).await) });
+        .then(|s, p, b| async move { respond(enrol(s, p, b).await) });
     health
         .or(enrol)
         .unify()

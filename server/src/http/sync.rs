@@ -1,15 +1,34 @@
-//! `POST /v1/sync`: one exchange of the sync protocol (docs/sync-protocol.md).
+//! `POST /v1/sync`: one exchange of the sync protocol (docs/sync-protocol.md). Everything cheap
+//! is checked before the body is read (protocol header, token, this device's sync slot, the
+//! declared length), the body is read with a time limit into memory the server has room for,
+//! and only a request that pushes waits for its turn at the database writer.
 
 use super::error::ApiError;
-use super::{auth_header, caller, respond, with_state, AppState, MAX_REQUEST_BYTES};
-use bytes::Bytes;
-use fieldsync_core::protocol::{
-    compress, decode_request_body, CONTENT_TYPE, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
-    VERSION_HEADER,
+use super::{
+    auth_header, caller, respond, with_state, AppState, MAX_REQUEST_BYTES,
+    MAX_REQUEST_MESSAGE_BYTES,
 };
+use crate::scope::Cursor;
+use crate::storage::sqlite::MAX_PUSH_CHANGES;
+use crate::storage::{decode_push, PushOutcome};
+use bytes::Buf;
+use fieldsync_core::protocol::{
+    compress, decompress, SyncRequest, SyncResponse, CONTENT_TYPE, MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION, VERSION_HEADER,
+};
+use futures_util::{Stream, StreamExt};
+use std::time::Duration;
 use warp::http::header::{CONTENT_ENCODING, CONTENT_TYPE as CONTENT_TYPE_HEADER};
 use warp::reply::Response;
 use warp::{Filter, Reply};
+
+/// A body must arrive within this time: 1 MiB at 2G speed (64 kbit/s) takes about two
+/// minutes, a phone's 64 KiB batch about 8 s.
+const BODY_TIMEOUT: Duration = Duration::from_secs(120);
+/// An oversized body is read and thrown away up to this much, so that a client still
+/// sending sees the 413 instead of a broken connection.
+const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn route(
     state: AppState,
@@ -19,10 +38,10 @@ pub fn route(
         .and(with_state(state))
         .and(warp::header::optional::<String>(VERSION_HEADER))
         .and(auth_header())
-        .and(warp::body::content_length_limit(MAX_REQUEST_BYTES))
-        .and(warp::body::bytes())
-        .then(|state, version, auth, body| async move {
-            respond(handle(state, version, auth, body).await)
+        .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::body::stream())
+        .then(|state, version, auth, length, body| async move {
+            respond(handle(state, version, auth, length, body).await)
         })
 }
 
@@ -39,26 +58,123 @@ fn check_version(header: Option<String>) -> Result<(), ApiError> {
     }
 }
 
-async fn handle(
+/// Reads exactly `length` bytes of body within [`BODY_TIMEOUT`].
+async fn read_body<S, B>(body: S, length: u64) -> Result<Vec<u8>, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let mut out = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+    let read = async {
+        futures_util::pin_mut!(body);
+        while let Some(chunk) = body.next().await {
+            let mut chunk =
+                chunk.map_err(|e| ApiError::BadRequest(format!("reading body: {e}")))?;
+            if out.len() as u64 + chunk.remaining() as u64 > length {
+                return Err(ApiError::BadRequest(
+                    "body longer than its Content-Length".into(),
+                ));
+            }
+            while chunk.has_remaining() {
+                let part = chunk.chunk();
+                out.extend_from_slice(part);
+                let n = part.len();
+                chunk.advance(n);
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .map_err(|_| ApiError::Timeout)??;
+    if out.len() as u64 != length {
+        return Err(ApiError::BadRequest(
+            "body shorter than its Content-Length".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Reads and discards up to [`DRAIN_LIMIT`] bytes of a refused body.
+async fn drain<S, B>(body: S)
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let drain = async {
+        futures_util::pin_mut!(body);
+        let mut seen = 0u64;
+        while let Some(Ok(chunk)) = body.next().await {
+            seen += chunk.remaining() as u64;
+            if seen > DRAIN_LIMIT {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
+}
+
+async fn handle<S, B>(
     state: AppState,
     version: Option<String>,
     auth: Option<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+    length: Option<u64>,
+    body: S,
+) -> Result<Response, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
     check_version(version)?;
     let caller = caller(&state, auth).await?;
+    let _slot = state.sync_slot(&caller)?;
+    let length =
+        length.ok_or_else(|| ApiError::BadRequest("a Content-Length header is required".into()))?;
+    if length > MAX_REQUEST_BYTES {
+        drain(body).await;
+        return Err(ApiError::BodyTooLarge);
+    }
+    let _room = state.body_room(length)?;
+    let body = read_body(body, length).await?;
     let device = caller.device.id;
     let started = std::time::Instant::now();
-    let (response, pushed) = state
-        .blocking(move |storage| {
-            let request = decode_request_body(&body)?;
-            let pushed = request.push.len();
-            Ok((storage.sync(&caller, &request)?, pushed))
+
+    let (cursor, max_pull, pushed) = state
+        .sync_work(move |storage| {
+            let message = decompress(&body, MAX_REQUEST_MESSAGE_BYTES)?;
+            let request = SyncRequest::decode(&message)?;
+            let cursor = Cursor::decode(&request.cursor, &storage.server_id())
+                .map_err(ApiError::BadRequest)?;
+            let max_pull = request.max_pull_bytes;
+            Ok((cursor, max_pull, decode_push(request, MAX_PUSH_CHANGES)?))
         })
         .await?;
+    let pushed_count = pushed.len();
+    let outcome = if pushed.is_empty() {
+        PushOutcome::default()
+    } else {
+        let _turn = state.write_turn().await?;
+        let caller = caller.clone();
+        state
+            .sync_work(move |storage| Ok(storage.push(&caller, pushed)?))
+            .await?
+    };
+    let server_id = state.storage.server_id();
+    let page = state
+        .sync_work(move |storage| Ok(storage.pull(&caller, cursor, max_pull)?))
+        .await?;
+    let response = SyncResponse {
+        acked: outcome.acked,
+        rejected: outcome.rejected,
+        need: outcome.need,
+        pull: page.changes,
+        cursor: page.cursor.encode(&server_id),
+        more: page.more,
+        server_id,
+    };
     tracing::info!(
         %device,
-        pushed,
+        pushed = pushed_count,
         acked = response.acked.len(),
         rejected = response.rejected.len(),
         held_need = response.need.len(),

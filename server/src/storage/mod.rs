@@ -3,8 +3,8 @@
 
 pub mod sqlite;
 
-use crate::scope::Scope;
-use fieldsync_core::protocol::{SyncRequest, SyncResponse};
+use crate::scope::{Cursor, Scope};
+use fieldsync_core::protocol::{ChangeEntry, NeedEntry, Rejection, SyncRequest, SyncResponse};
 use fieldsync_core::RecordType;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -105,12 +105,19 @@ impl Caller {
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("database: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(rusqlite::Error),
+    /// The disk holding the database is full: writes wait, reads go on.
+    #[error("the data disk is full")]
+    DiskFull,
+    /// The request pushes more than one request may carry.
+    #[error("{0}")]
+    TooLarge(String),
     #[error(transparent)]
     Core(#[from] fieldsync_core::CoreError),
     #[error("{0} not found")]
     NotFound(String),
-    #[error("{0} already exists")]
+    /// Something that must be unique already exists; the text says what.
+    #[error("{0}")]
     Conflict(String),
     #[error("invalid: {0}")]
     Invalid(String),
@@ -122,6 +129,15 @@ pub enum StorageError {
     Io(String),
     #[error("storage is shutting down")]
     Closed,
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StorageError::DiskFull,
+            _ => StorageError::Db(e),
+        }
+    }
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
@@ -178,6 +194,54 @@ pub struct Stats {
     pub log_entries: u64,
 }
 
+/// A pushed change, decoded (under the size caps) before any storage work.
+pub struct Pushed {
+    pub record_id: Uuid,
+    pub change: automerge::Change,
+    pub bytes: Vec<u8>,
+}
+
+/// Decodes a request's pushed changes: the whole request is refused (and nothing written) if
+/// one is not a valid change, has a wrong checksum, or is too large, or if there are too many.
+pub fn decode_push(request: SyncRequest, max_changes: usize) -> StorageResult<Vec<Pushed>> {
+    if request.push.len() > max_changes {
+        return Err(StorageError::TooLarge(format!(
+            "at most {max_changes} changes per request"
+        )));
+    }
+    request
+        .push
+        .into_iter()
+        .map(|entry| {
+            let change =
+                fieldsync_core::record::decode_change(&entry.bytes).map_err(|e| match e {
+                    e @ fieldsync_core::CoreError::ChangeTooLarge { .. } => StorageError::Core(e),
+                    e => StorageError::Invalid(format!("record {}: {e}", entry.record_id)),
+                })?;
+            Ok(Pushed {
+                record_id: entry.record_id,
+                change,
+                bytes: entry.bytes,
+            })
+        })
+        .collect()
+}
+
+/// What the server did with a pushed batch.
+#[derive(Default)]
+pub struct PushOutcome {
+    pub acked: Vec<[u8; 32]>,
+    pub rejected: Vec<Rejection>,
+    pub need: Vec<NeedEntry>,
+}
+
+/// A page of changes for a device.
+pub struct PullPage {
+    pub changes: Vec<ChangeEntry>,
+    pub cursor: Cursor,
+    pub more: bool,
+}
+
 /// Everything the HTTP layer needs from storage. Implementations are blocking; handlers call
 /// them on the fixed worker pools of `crate::workers`.
 pub trait Storage: Send + Sync + 'static {
@@ -187,13 +251,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Applies an admin's change to an account; disabling it revokes all its devices.
     fn update_user(&self, username: &str, update: &AccountUpdate) -> StorageResult<User>;
     fn set_password(&self, username: &str, password_hash: &str) -> StorageResult<()>;
-    /// Unix time (ms) until which logins for this username are refused; 0 if not locked.
-    fn login_locked_until(&self, username: &str) -> StorageResult<i64>;
-    /// Counts a failed login and returns the new lock time.
-    fn login_failed(&self, username: &str, now_ms: i64) -> StorageResult<i64>;
-    fn login_succeeded(&self, username: &str) -> StorageResult<()>;
-    /// Enrols a device writing under the Automerge `actor` it declared. The actor must not
-    /// belong to another user's device; a device of the same user re-enrolling takes it over.
+    /// Enrols a device writing under the Automerge `actor` it proved is its own (derived from
+    /// the key it showed). A device of the same user re-enrolling takes the actor over; one
+    /// of another user cannot (a store copied between accounts).
     fn enrol_device(
         &self,
         user_id: i64,
@@ -204,8 +264,34 @@ pub trait Storage: Send + Sync + 'static {
     fn caller_by_token(&self, token_hash: &[u8]) -> StorageResult<Option<Caller>>;
     fn revoke_device(&self, device_id: Uuid) -> StorageResult<()>;
     fn list_devices(&self) -> StorageResult<Vec<Device>>;
-    /// Ingests a pushed batch and serves the next page, atomically and durably.
-    fn sync(&self, caller: &Caller, request: &SyncRequest) -> StorageResult<SyncResponse>;
+    /// The database's identity, carried in cursors and sync responses.
+    fn server_id(&self) -> [u8; 16];
+    /// Ingests pushed changes in one transaction, committed before it returns; stops after a
+    /// bounded time, leaving the rest unanswered for the device to send again.
+    fn push(&self, caller: &Caller, changes: Vec<Pushed>) -> StorageResult<PushOutcome>;
+    /// Reads the next page of the caller's streams after `cursor`.
+    fn pull(&self, caller: &Caller, cursor: Cursor, max_bytes: u64) -> StorageResult<PullPage>;
+    /// One exchange of the sync protocol: decode, push, pull.
+    fn sync(&self, caller: &Caller, request: &SyncRequest) -> StorageResult<SyncResponse> {
+        let cursor =
+            Cursor::decode(&request.cursor, &self.server_id()).map_err(StorageError::Invalid)?;
+        let pushed = decode_push(request.clone(), usize::MAX)?;
+        let outcome = if pushed.is_empty() {
+            PushOutcome::default()
+        } else {
+            self.push(caller, pushed)?
+        };
+        let page = self.pull(caller, cursor, request.max_pull_bytes)?;
+        Ok(SyncResponse {
+            acked: outcome.acked,
+            rejected: outcome.rejected,
+            need: outcome.need,
+            pull: page.changes,
+            cursor: page.cursor.encode(&self.server_id()),
+            more: page.more,
+            server_id: self.server_id(),
+        })
+    }
     /// Stores changes made on the server itself (demo seed, supervisor edits), unscoped.
     fn ingest_trusted(&self, device: Uuid, changes: &[(Uuid, Vec<u8>)]) -> StorageResult<()>;
     /// Applies a supervisor's edit as a change written by `device`, synced like any other.
@@ -226,6 +312,8 @@ pub trait Storage: Send + Sync + 'static {
         limit: u32,
     ) -> StorageResult<Vec<MergedRecord>>;
     fn stats(&self) -> StorageResult<Stats>;
+    /// Whether the last write failed for lack of disk space (and none succeeded since).
+    fn disk_full(&self) -> bool;
     /// Writes a consistent copy of the whole database to `path` while the server runs.
     fn backup(&self, path: &std::path::Path) -> StorageResult<()>;
 }

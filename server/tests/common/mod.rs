@@ -60,7 +60,7 @@ impl World {
             user,
             "mật khẩu dài",
             "phone",
-            Some(store.device_id()),
+            Some(store.actor_key()),
         )
         .unwrap();
         let caller = accounts::authorise(&self.storage, &token).unwrap().unwrap();

@@ -150,6 +150,13 @@ fn check_text(field: &str, kind: FieldKind, text: &str) -> Result<(), Problem> {
                 ))
             } else if text.trim().is_empty() {
                 Err(bad_format("must not be blank"))
+            } else if text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t')
+            {
+                Err(bad_format(
+                    "must not contain control characters (only line breaks and tabs)",
+                ))
             } else {
                 Ok(())
             }
@@ -282,6 +289,13 @@ mod tests {
         assert_eq!(by_field.get("household_id"), Some(&ProblemCode::Required));
         assert_eq!(by_field.get("ethnicity"), Some(&ProblemCode::Required));
         assert!(!by_field.contains_key("full_name"));
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_text() {
+        let nul = validate_field(RecordType::Household, "head_name", &"Y\0Blơ".into());
+        assert_eq!(nul.map_err(|p| p.code), Err(ProblemCode::InvalidFormat));
+        assert!(validate_field(RecordType::SupportCase, "case_notes", &"a\nb\tc".into()).is_ok());
     }
 
     #[test]

@@ -16,11 +16,13 @@ const META_CURSOR: &str = "sync.cursor";
 const META_NEED: &str = "sync.need";
 const META_SERVER_ID: &str = "sync.server_id";
 
-/// Batch sizes, in bytes of change data before compression.
+/// Batch sizes: bytes of change data before compression, and changes per push.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     pub max_push_bytes: usize,
     pub max_pull_bytes: u64,
+    /// The server takes at most 1,000 changes per request.
+    pub max_push_changes: usize,
 }
 
 impl Default for ClientOptions {
@@ -29,6 +31,7 @@ impl Default for ClientOptions {
         ClientOptions {
             max_push_bytes: 64 * 1024,
             max_pull_bytes: 64 * 1024,
+            max_push_changes: 500,
         }
     }
 }
@@ -74,10 +77,15 @@ impl SyncClient {
     /// the push budget) and any change of this phone's own that the server said it needs
     /// (the server takes changes only from their author's device, so others' are not relayed).
     pub fn request(&self, store: &Store) -> Result<SyncRequestBody> {
-        let own = ActorId::from(store.device_id().as_bytes());
+        let own: Vec<ActorId> = store
+            .own_actors()
+            .iter()
+            .map(|a| ActorId::from(a.as_bytes()))
+            .collect();
         let mut push: Vec<ChangeEntry> = store
             .unacked(self.options.max_push_bytes)?
             .into_iter()
+            .take(self.options.max_push_changes.max(1))
             .map(|c| ChangeEntry {
                 record_id: c.record_id,
                 bytes: c.bytes,
@@ -90,7 +98,7 @@ impl SyncClient {
             // A needed change we do not have either cannot be sent; the server keeps holding.
             if let Ok(mut doc) = store.doc(need.record_id) {
                 if let Some(mut change) = doc.change_by_hash(&ChangeHash(need.hash)) {
-                    if change.actor_id() != &own
+                    if !own.contains(change.actor_id())
                         || push.iter().any(|p| p.bytes == change.bytes().as_ref())
                     {
                         continue;

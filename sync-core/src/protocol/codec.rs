@@ -2,7 +2,7 @@
 //! and gzip with a hard limit on the inflated size (so a small body cannot expand into a bomb).
 
 use super::ProtocolError;
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use std::io::{Read, Write};
@@ -137,15 +137,22 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
-/// Inflates a gzip body, refusing anything that inflates past `limit` bytes.
+/// Inflates a gzip body, refusing anything that inflates past `limit` bytes and anything
+/// after the end of the gzip stream.
 pub fn decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, ProtocolError> {
     let mut out = Vec::new();
-    GzDecoder::new(data)
+    let mut decoder = GzDecoder::new(data);
+    (&mut decoder)
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| ProtocolError::Malformed(format!("bad gzip body: {e}")))?;
     if out.len() > limit {
         return Err(ProtocolError::TooLarge { limit });
+    }
+    if !decoder.into_inner().is_empty() {
+        return Err(ProtocolError::Malformed(
+            "bytes after the end of the gzip stream".into(),
+        ));
     }
     Ok(out)
 }
@@ -188,6 +195,19 @@ mod tests {
             decompress(&small, 1_000_000).map(|v| v.len()).ok(),
             Some(1_000_000)
         );
+    }
+
+    #[test]
+    fn bytes_after_the_gzip_stream_are_refused() {
+        let mut body = compress(b"FSYN");
+        assert!(decompress(&body, 100).is_ok());
+        body.extend_from_slice(b"extra");
+        assert!(matches!(
+            decompress(&body, 100),
+            Err(ProtocolError::Malformed(_))
+        ));
+        let twice = [compress(b"a"), compress(b"b")].concat();
+        assert!(decompress(&twice, 100).is_err(), "one gzip member only");
     }
 
     #[test]

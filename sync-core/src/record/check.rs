@@ -234,6 +234,9 @@ pub fn check_layout(
             OpType::Delete => None,
             _ => return Err(LayoutError::OpKind),
         };
+        if value.is_some_and(|v| !clean_text(v)) {
+            return Err(wrong(key));
+        }
         match key.as_str() {
             KEY_TYPE | KEY_ID | KEY_SCHEMA if !creation => {
                 return Err(LayoutError::Immutable(immutable_name(key)));
@@ -328,6 +331,15 @@ fn optional(
         None => Ok(()),
         Some(v) if ok(v) => Ok(()),
         Some(_) => Err(wrong(key)),
+    }
+}
+
+/// No string in a record holds a NUL or other control character but line breaks and tabs:
+/// they corrupt exports, logs and the C strings of other tools.
+fn clean_text(v: &ScalarValue) -> bool {
+    match v {
+        ScalarValue::Str(s) => !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+        _ => true,
     }
 }
 

@@ -47,6 +47,20 @@ pub(crate) fn member_key(field: &str, member: &str) -> String {
     format!("s/{field}/{member}")
 }
 
+/// The Automerge actor a device writes under, derived from its secret key. A device proves it
+/// owns an actor by showing the key (at enrolment); knowing the actor, which every change
+/// shows, is not enough to claim it.
+pub fn actor_for_key(key: &[u8; 32]) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"fieldsync actor v1")
+        .chain_update(key)
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
 /// One change made locally or received: the unit of storage and of sync.
 #[derive(Clone, Debug)]
 pub struct RecordChange {

@@ -20,7 +20,7 @@ pub use schema::VERSION as SCHEMA_VERSION;
 
 use crate::error::{CoreError, Result};
 use crate::model::{RecordType, Value};
-use crate::record::{decode_change, RecordChange, RecordDoc, RecordView};
+use crate::record::{actor_for_key, decode_change, RecordChange, RecordDoc, RecordView};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -30,11 +30,18 @@ use uuid::Uuid;
 pub const COMPACT_EVERY: i64 = 32;
 
 const META_DEVICE_ID: &str = "device_id";
+/// The secret the device id is derived from (hex); shown to the server at enrolment.
+const META_ACTOR_KEY: &str = "actor_key";
+/// The device id of a store made before ids were derived from a key; its changes stay
+/// this store's own.
+const META_LEGACY_ACTOR: &str = "legacy_device_id";
 
 /// A local fieldsync store.
 pub struct Store {
     conn: Connection,
     device_id: Uuid,
+    actor_key: [u8; 32],
+    legacy_actor: Option<Uuid>,
 }
 
 impl Store {
@@ -47,20 +54,43 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::upgrade(&mut conn)?;
-        let device_id = match meta_get(&conn, META_DEVICE_ID)? {
-            Some(s) => Uuid::parse_str(&s).map_err(|_| CoreError::Corrupt {
-                id: Uuid::nil(),
-                reason: "store device id is not a UUID".into(),
-            })?,
+        // The Automerge actor of every change made here is derived from a secret key made
+        // once per installed store: a reinstall never reuses an actor's sequence numbers, and
+        // only this store can prove the actor is its own.
+        let actor_key = match meta_get(&conn, META_ACTOR_KEY)? {
+            Some(hex) => parse_key(&hex)?,
             None => {
-                // The Automerge actor of every change made here: unique per installed store, so
-                // a reinstalled app never reuses an actor's sequence numbers.
-                let id = Uuid::new_v4();
-                meta_set(&conn, META_DEVICE_ID, &id.to_string())?;
-                id
+                let mut key = [0u8; 32];
+                key[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+                key[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+                meta_set(&conn, META_ACTOR_KEY, &to_hex(&key))?;
+                key
             }
         };
-        Ok(Store { conn, device_id })
+        let device_id = actor_for_key(&actor_key);
+        match meta_get(&conn, META_DEVICE_ID)? {
+            Some(id) if id == device_id.to_string() => {}
+            Some(old) => {
+                // A store made before ids came from a key: its new changes use the keyed
+                // actor, and its earlier ones stay its own.
+                meta_set(&conn, META_LEGACY_ACTOR, &old)?;
+                meta_set(&conn, META_DEVICE_ID, &device_id.to_string())?;
+            }
+            None => meta_set(&conn, META_DEVICE_ID, &device_id.to_string())?,
+        }
+        let legacy_actor = meta_get(&conn, META_LEGACY_ACTOR)?
+            .map(|s| Uuid::parse_str(&s))
+            .transpose()
+            .map_err(|_| CoreError::Corrupt {
+                id: Uuid::nil(),
+                reason: "legacy device id is not a UUID".into(),
+            })?;
+        Ok(Store {
+            conn,
+            device_id,
+            actor_key,
+            legacy_actor,
+        })
     }
 
     /// This store's device id (the Automerge actor of its changes).
@@ -68,11 +98,26 @@ impl Store {
         self.device_id
     }
 
+    /// The secret this store's actor is derived from: shown to the server at enrolment to
+    /// prove the actor is this store's (see [`actor_for_key`]).
+    pub fn actor_key(&self) -> [u8; 32] {
+        self.actor_key
+    }
+
+    /// Every actor this store has written under: its own, and the one it had before ids were
+    /// derived from a key.
+    pub fn own_actors(&self) -> Vec<Uuid> {
+        std::iter::once(self.device_id)
+            .chain(self.legacy_actor)
+            .collect()
+    }
+
     /// Runs several edits in one transaction: all of them land, or none.
     pub fn write<T>(&mut self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
         let mut writer = Writer {
             tx: self.conn.transaction()?,
             device_id: self.device_id,
+            legacy_actor: self.legacy_actor,
         };
         let out = f(&mut writer)?;
         writer.tx.commit()?;
@@ -229,6 +274,7 @@ impl Store {
 pub struct Writer<'a> {
     tx: Transaction<'a>,
     device_id: Uuid,
+    legacy_actor: Option<Uuid>,
 }
 
 impl Writer<'_> {
@@ -352,6 +398,20 @@ fn load_doc(conn: &Connection, id: Uuid, device_id: Uuid) -> Result<RecordDoc> {
         });
     }
     Ok(doc)
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_key(hex: &str) -> Result<[u8; 32]> {
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    bytes.try_into().map_err(|_| CoreError::Corrupt {
+        id: Uuid::nil(),
+        reason: "store actor key is not 32 bytes of hex".into(),
+    })
 }
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {

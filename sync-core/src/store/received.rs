@@ -136,7 +136,10 @@ impl Writer<'_> {
         }
         // This phone writes only under its own actor: a received change claiming it was not
         // made here, and taking it would clash with this phone's own next edits.
-        if change.actor_id().to_bytes() == self.device_id.as_bytes() {
+        let actor = change.actor_id().to_bytes();
+        if actor == self.device_id.as_bytes()
+            || self.legacy_actor.is_some_and(|l| actor == l.as_bytes())
+        {
             return Ok(Received::SetAside(
                 "the change claims this phone's own author".into(),
             ));

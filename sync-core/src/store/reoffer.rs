@@ -14,7 +14,11 @@ impl Store {
     /// Idempotent: a change already queued stays queued once, a refused one stays refused.
     pub fn reoffer_own_changes(&mut self) -> Result<usize> {
         let device_id = self.device_id;
-        let actor = ActorId::from(device_id.as_bytes());
+        let own: Vec<ActorId> = self
+            .own_actors()
+            .iter()
+            .map(|a| ActorId::from(a.as_bytes()))
+            .collect();
         let tx = self.conn.transaction()?;
         let ids: Vec<Uuid> = {
             let mut stmt = tx.prepare("SELECT id FROM records ORDER BY id")?;
@@ -28,7 +32,7 @@ impl Store {
                 continue;
             };
             for mut change in doc.changes() {
-                if change.actor_id() != &actor {
+                if !own.contains(change.actor_id()) {
                     continue;
                 }
                 let hash = change.hash();

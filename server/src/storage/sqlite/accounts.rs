@@ -71,7 +71,10 @@ pub fn create_user(
         .optional()?
         .is_some();
     if exists {
-        return Err(StorageError::Conflict(format!("user {}", user.username)));
+        return Err(StorageError::Conflict(format!(
+            "user {} already exists",
+            user.username
+        )));
     }
     tx.execute(
         "INSERT INTO users (username, password_hash, role, sensitive_access, can_grant_sensitive)
@@ -204,7 +207,7 @@ pub fn enrol_device(
             Some(owner) if owner != user_id => {
                 return Err(StorageError::Conflict(
                     "this phone's author id belongs to another account".into(),
-                ))
+                ));
             }
             _ => {
                 // The same store enrolling again (a new token for the same phone): the new
@@ -296,48 +299,6 @@ pub fn list_devices(conn: &Connection) -> StorageResult<Vec<Device>> {
         })
     })
     .collect()
-}
-
-/// Failed-login bookkeeping for throttling: returns the time (unix ms) until which the
-/// username is locked, if it is.
-pub fn locked_until(conn: &Connection, username: &str) -> StorageResult<i64> {
-    Ok(conn
-        .query_row(
-            "SELECT locked_until FROM login_failures WHERE username = ?1",
-            [username],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(0))
-}
-
-pub fn record_failure(conn: &Connection, username: &str, now_ms: i64) -> StorageResult<i64> {
-    let failures: i64 = conn
-        .query_row(
-            "SELECT failures FROM login_failures WHERE username = ?1",
-            [username],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(0)
-        + 1;
-    // Three free tries, then a delay doubling from one second up to five minutes.
-    let delay_ms = if failures <= 3 {
-        0
-    } else {
-        (1000i64 << (failures - 4).min(9)).min(300_000)
-    };
-    conn.execute(
-        "INSERT INTO login_failures (username, failures, locked_until) VALUES (?1, ?2, ?3)
-         ON CONFLICT(username) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
-        params![username, failures, now_ms + delay_ms],
-    )?;
-    Ok(now_ms + delay_ms)
-}
-
-pub fn clear_failures(conn: &Connection, username: &str) -> StorageResult<()> {
-    conn.execute("DELETE FROM login_failures WHERE username = ?1", [username])?;
-    Ok(())
 }
 
 /// The user behind a device id (revoked or not): whose scope a held change is checked with.

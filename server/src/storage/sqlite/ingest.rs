@@ -8,7 +8,7 @@
 
 use super::{merged, uuid_col};
 use crate::scope::{stream_key, Scope};
-use crate::storage::{StorageError, StorageResult};
+use crate::storage::{PushOutcome, StorageError, StorageResult};
 use automerge::{Change, ChangeHash};
 use fieldsync_core::model::Areas;
 use fieldsync_core::protocol::{NeedEntry, RejectCode, Rejection};
@@ -20,10 +20,13 @@ use uuid::Uuid;
 
 /// The server never writes through these documents; its actor id only has to exist.
 const SERVER_ACTOR: Uuid = Uuid::nil();
-/// Held changes one device may have waiting at once, and their bytes. A phone pushes its own
-/// changes oldest first, so it has next to nothing held; these caps only stop a flood.
-pub const MAX_HELD_PER_DEVICE: i64 = 1_000;
-pub const MAX_HELD_BYTES_PER_DEVICE: i64 = 4 * 1024 * 1024;
+/// Held changes one account may have waiting at once (all its devices together), and their
+/// bytes. A phone pushes its own changes oldest first, so it has next to nothing held; these
+/// caps only stop a flood.
+pub const MAX_HELD_PER_ACCOUNT: i64 = 1_000;
+pub const MAX_HELD_BYTES_PER_ACCOUNT: i64 = 4 * 1024 * 1024;
+
+static HELD_CAP: crate::listener::RateLimitedLog = crate::listener::RateLimitedLog::new();
 
 /// Whose changes a batch may carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,13 +78,6 @@ impl State {
     }
 }
 
-#[derive(Default)]
-pub struct Outcome {
-    pub acked: Vec<[u8; 32]>,
-    pub rejected: Vec<Rejection>,
-    pub need: Vec<NeedEntry>,
-}
-
 pub struct Ingest<'a> {
     tx: &'a Transaction<'a>,
     device: Uuid,
@@ -89,7 +85,7 @@ pub struct Ingest<'a> {
     authors: Authors,
     now_ms: i64,
     docs: BTreeMap<Uuid, Loaded>,
-    outcome: Outcome,
+    outcome: PushOutcome,
     need: BTreeSet<(Uuid, [u8; 32])>,
 }
 
@@ -108,7 +104,7 @@ impl<'a> Ingest<'a> {
             authors,
             now_ms,
             docs: BTreeMap::new(),
-            outcome: Outcome::default(),
+            outcome: PushOutcome::default(),
             need: BTreeSet::new(),
         }
     }
@@ -166,7 +162,7 @@ impl<'a> Ingest<'a> {
         Ok(())
     }
 
-    pub fn finish(mut self) -> StorageResult<Outcome> {
+    pub fn finish(mut self) -> StorageResult<PushOutcome> {
         for (id, loaded) in &mut self.docs {
             if !loaded.dirty {
                 continue;
@@ -235,8 +231,9 @@ impl<'a> Ingest<'a> {
         Ok(None)
     }
 
-    /// Whether the change's actor may be written by this device. A device enrolled before
-    /// actors were declared gets the first actor it pushes, if no other device has it.
+    /// Whether the change's actor may be written by this device: the actor it proved at
+    /// enrolment. A device enrolled before actors were proved takes the actors it pushes
+    /// under, if no other device has them.
     fn author_allowed(&self, change: &Change) -> StorageResult<bool> {
         let actor = change.actor_id().to_bytes();
         let bound_to: Option<Vec<u8>> = self
@@ -254,20 +251,19 @@ impl<'a> Ingest<'a> {
                 Ok(true)
             }
             (None, Authors::Device) => {
-                let has_one = self
+                let legacy = self
                     .tx
                     .query_row(
-                        "SELECT 1 FROM actors WHERE device_id = ?1",
+                        "SELECT legacy FROM devices WHERE id = ?1",
                         [self.device.as_bytes()],
-                        |_| Ok(()),
+                        |r| r.get::<_, bool>(0),
                     )
                     .optional()?
-                    .is_some();
-                if has_one {
-                    return Ok(false);
+                    .unwrap_or(false);
+                if legacy {
+                    self.bind(actor)?;
                 }
-                self.bind(actor)?;
-                Ok(true)
+                Ok(legacy)
             }
         }
     }
@@ -376,15 +372,20 @@ impl<'a> Ingest<'a> {
         if check_layout(change, record_id, known_type, Fields::Schema).is_err() {
             return self.refuse(record_id, hash, RejectCode::Invalid, true);
         }
+        // All the account's devices together: enrolling more phones does not raise the cap.
         let (rows, held_bytes): (i64, i64) = self.tx.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(length(bytes)), 0) FROM held WHERE origin_device = ?1",
+            "SELECT COUNT(*), COALESCE(SUM(length(h.bytes)), 0) FROM held h
+             WHERE h.origin_device = ?1 OR h.origin_device IN (SELECT id FROM devices
+                 WHERE user_id = (SELECT user_id FROM devices WHERE id = ?1))",
             [self.device.as_bytes()],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        if rows >= MAX_HELD_PER_DEVICE
-            || held_bytes + bytes.len() as i64 > MAX_HELD_BYTES_PER_DEVICE
+        if rows >= MAX_HELD_PER_ACCOUNT
+            || held_bytes + bytes.len() as i64 > MAX_HELD_BYTES_PER_ACCOUNT
         {
-            tracing::warn!(device = %self.device, rows, held_bytes, "held-change cap reached");
+            HELD_CAP.warn(|suppressed| {
+                tracing::warn!(device = %self.device, rows, held_bytes, suppressed, "held-change cap reached");
+            });
             return self.refuse(record_id, hash, RejectCode::TooLarge, false);
         }
         let missing_bytes: Vec<u8> = missing.iter().flat_map(|h| h.0).collect();

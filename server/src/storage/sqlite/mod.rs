@@ -1,6 +1,8 @@
 //! The embedded storage backend: one SQLite file (WAL, synchronous=FULL) under the data
-//! directory. Writes are serialised on one connection; every sync request is one transaction,
-//! committed before its response is sent, so an acknowledgement always means "on disk".
+//! directory. Writes are serialised on one connection; the pushed part of a sync request is
+//! one transaction, committed before its response is sent, so an acknowledgement always means
+//! "on disk". Reads (token checks, pulls, supervisors' views) use their own connections and
+//! never wait for the writer, and one request holds the writer for a bounded time only.
 
 mod accounts;
 mod ingest;
@@ -9,21 +11,31 @@ mod pull;
 mod schema;
 
 use super::{
-    AccountUpdate, Caller, Device, MergedRecord, NewUser, RecordEdit, Stats, Storage, StorageError,
-    StorageResult, User,
+    AccountUpdate, Caller, Device, MergedRecord, NewUser, PullPage, PushOutcome, Pushed,
+    RecordEdit, Stats, Storage, StorageError, StorageResult, User,
 };
 use crate::scope::{Cursor, Scope};
-use fieldsync_core::protocol::{RejectCode, SyncRequest, SyncResponse};
+use fieldsync_core::protocol::RejectCode;
 use fieldsync_core::record::decode_change;
 use fieldsync_core::RecordType;
 use ingest::{Authors, Ingest};
 use rusqlite::Connection;
 use rusqlite::OptionalExtension;
-use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
+
+/// How long one request may spend ingesting its pushed changes while holding the writer. The
+/// changes it did not reach stay unacknowledged; the phone sends them again in its next
+/// exchange, so a heavy pusher is split into several requests instead of stalling everyone.
+pub const INGEST_BUDGET: Duration = Duration::from_millis(150);
+/// Most changes one request may push (more is `413`); the reference client sends at most
+/// `ClientOptions::max_push_changes`.
+pub const MAX_PUSH_CHANGES: usize = 1_000;
+/// Read connections kept open beside the writer.
+const READERS: usize = 4;
 
 /// How long a change waits for missing dependencies before it is refused
 /// (`MissingDependency`); the server's clock is used only for this housekeeping.
@@ -31,11 +43,16 @@ pub const HELD_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// SQLite-backed [`Storage`].
 pub struct SqliteStorage {
-    conn: Mutex<Connection>,
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    /// Idle read-only connections, opened on demand up to [`READERS`].
+    readers: Mutex<Vec<Connection>>,
     /// The database's identity, sent to phones and kept in their cursors.
     server_id: [u8; 16],
     /// When expired held changes were last cleared (unix ms).
     last_expiry: AtomicI64,
+    /// The last write failed for lack of space (cleared by the next write that succeeds).
+    disk_full: AtomicBool,
 }
 
 /// Creates the file readable by its owner only (with the write-ahead log and shared-memory
@@ -74,10 +91,49 @@ impl SqliteStorage {
         let server_id = Uuid::parse_str(&server_id)
             .map_err(|_| StorageError::Corrupt("server id is not a UUID".into()))?;
         Ok(SqliteStorage {
-            conn: Mutex::new(conn),
+            path: path.to_owned(),
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
             server_id: *server_id.as_bytes(),
             last_expiry: AtomicI64::new(0),
+            disk_full: AtomicBool::new(false),
         })
+    }
+
+    /// Runs `f` on a read-only connection: it never waits for the writer (WAL readers see the
+    /// last committed state).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StorageResult<T>) -> StorageResult<T> {
+        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open_with_flags(
+                    &self.path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(Duration::from_secs(10))?;
+                conn
+            }
+        };
+        let result = f(&conn);
+        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if readers.len() < READERS {
+            readers.push(conn);
+        }
+        result
+    }
+
+    /// Runs `f` on the writer and notes whether the disk was full.
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StorageResult<T>) -> StorageResult<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let result = f(&mut conn);
+        match &result {
+            Err(StorageError::DiskFull) => self.disk_full.store(true, Ordering::Relaxed),
+            Ok(_) => self.disk_full.store(false, Ordering::Relaxed),
+            Err(_) => {}
+        }
+        result
     }
 
     /// The database's identity (changes when a backup copy is made from it).
@@ -118,41 +174,29 @@ impl SqliteStorage {
     fn conn(&self) -> StorageResult<MutexGuard<'_, Connection>> {
         // A panic while holding the lock cannot leave a half-applied transaction (SQLite rolls
         // it back), so the connection is still good to use.
-        Ok(self.conn.lock().unwrap_or_else(|e| e.into_inner()))
+        Ok(self.writer.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
 impl Storage for SqliteStorage {
     fn create_user(&self, user: &NewUser, password_hash: &str) -> StorageResult<User> {
-        accounts::create_user(&mut *self.conn()?, user, password_hash)
+        self.write(|c| accounts::create_user(c, user, password_hash))
     }
 
     fn user_by_name(&self, username: &str) -> StorageResult<Option<(User, String)>> {
-        accounts::user_by_name(&*self.conn()?, username)
+        self.read(|c| accounts::user_by_name(c, username))
     }
 
     fn list_users(&self) -> StorageResult<Vec<User>> {
-        accounts::list_users(&*self.conn()?)
+        self.read(accounts::list_users)
     }
 
     fn update_user(&self, username: &str, update: &AccountUpdate) -> StorageResult<User> {
-        accounts::update_user(&mut *self.conn()?, username, update)
+        self.write(|c| accounts::update_user(c, username, update))
     }
 
     fn set_password(&self, username: &str, password_hash: &str) -> StorageResult<()> {
-        accounts::set_password(&*self.conn()?, username, password_hash)
-    }
-
-    fn login_locked_until(&self, username: &str) -> StorageResult<i64> {
-        accounts::locked_until(&*self.conn()?, username)
-    }
-
-    fn login_failed(&self, username: &str, now_ms: i64) -> StorageResult<i64> {
-        accounts::record_failure(&*self.conn()?, username, now_ms)
-    }
-
-    fn login_succeeded(&self, username: &str) -> StorageResult<()> {
-        accounts::clear_failures(&*self.conn()?, username)
+        self.write(|c| accounts::set_password(c, username, password_hash))
     }
 
     fn enrol_device(
@@ -162,79 +206,80 @@ impl Storage for SqliteStorage {
         token_hash: &[u8],
         actor: Option<Uuid>,
     ) -> StorageResult<Device> {
-        accounts::enrol_device(&mut *self.conn()?, user_id, name, token_hash, actor)
+        self.write(|c| accounts::enrol_device(c, user_id, name, token_hash, actor))
     }
 
     fn caller_by_token(&self, token_hash: &[u8]) -> StorageResult<Option<Caller>> {
-        accounts::caller_by_token(&*self.conn()?, token_hash)
+        self.read(|c| accounts::caller_by_token(c, token_hash))
     }
 
     fn revoke_device(&self, device_id: Uuid) -> StorageResult<()> {
-        accounts::revoke_device(&*self.conn()?, device_id)
+        self.write(|c| accounts::revoke_device(c, device_id))
     }
 
     fn list_devices(&self) -> StorageResult<Vec<Device>> {
-        accounts::list_devices(&*self.conn()?)
+        self.read(accounts::list_devices)
     }
 
-    fn sync(&self, caller: &Caller, request: &SyncRequest) -> StorageResult<SyncResponse> {
-        // Decode everything first: a batch with garbage in it is refused whole, unchanged.
-        let mut push = Vec::with_capacity(request.push.len());
-        for entry in &request.push {
-            let change = decode_change(&entry.bytes).map_err(|e| match e {
-                e @ fieldsync_core::CoreError::ChangeTooLarge { .. } => StorageError::Core(e),
-                e => StorageError::Invalid(format!("record {}: {e}", entry.record_id)),
-            })?;
-            push.push((entry.record_id, change, entry.bytes.as_slice()));
+    fn server_id(&self) -> [u8; 16] {
+        self.server_id
+    }
+
+    fn push(&self, caller: &Caller, changes: Vec<Pushed>) -> StorageResult<PushOutcome> {
+        if changes.len() > MAX_PUSH_CHANGES {
+            return Err(StorageError::TooLarge(format!(
+                "at most {MAX_PUSH_CHANGES} changes per request"
+            )));
         }
-        let cursor =
-            Cursor::decode(&request.cursor, &self.server_id).map_err(StorageError::Invalid)?;
         let scope = caller.scope();
-        let now = now_ms();
-        let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
-        self.expire_held(&tx, now)?;
-        let mut ingest = Ingest::new(&tx, caller.device.id, &scope, Authors::Device, now);
-        for (record_id, change, bytes) in push {
-            ingest.push(record_id, change, bytes)?;
-        }
-        let outcome = ingest.finish()?;
-        let page = pull::page(
-            &tx,
-            &scope,
-            cursor,
-            caller.device.id,
-            request.max_pull_bytes,
-        )?;
-        tx.commit()?;
-        Ok(SyncResponse {
-            acked: outcome.acked,
-            rejected: outcome.rejected,
-            need: outcome.need,
-            pull: page.changes,
-            cursor: page.cursor.encode(&self.server_id),
-            more: page.more,
-            server_id: self.server_id,
+        self.write(|conn| {
+            let started = Instant::now();
+            let now = now_ms();
+            let tx = conn.transaction()?;
+            // Housekeeping is not worth failing a push for (on a full disk, say).
+            if let Err(e) = self.expire_held(&tx, now) {
+                tracing::warn!(error = %e, "expiring held changes failed");
+            }
+            let mut ingest = Ingest::new(&tx, caller.device.id, &scope, Authors::Device, now);
+            for (i, pushed) in changes.into_iter().enumerate() {
+                if i > 0 && started.elapsed() > INGEST_BUDGET {
+                    break;
+                }
+                ingest.push(pushed.record_id, pushed.change, &pushed.bytes)?;
+            }
+            let outcome = ingest.finish()?;
+            tx.commit()?;
+            Ok(outcome)
+        })
+    }
+
+    fn pull(&self, caller: &Caller, cursor: Cursor, max_bytes: u64) -> StorageResult<PullPage> {
+        let scope = caller.scope();
+        self.read(|conn| {
+            // One read transaction: every stream is read from the same committed state.
+            let tx = conn.unchecked_transaction()?;
+            pull::page(&tx, &scope, cursor, caller.device.id, max_bytes)
         })
     }
 
     fn ingest_trusted(&self, device: Uuid, changes: &[(Uuid, Vec<u8>)]) -> StorageResult<()> {
         let scope = Scope::everything();
-        let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
-        let mut ingest = Ingest::new(&tx, device, &scope, Authors::Server, now_ms());
-        for (record_id, bytes) in changes {
-            ingest.push(*record_id, decode_change(bytes)?, bytes)?;
-        }
-        let outcome = ingest.finish()?;
-        if let Some(r) = outcome.rejected.first() {
-            return Err(StorageError::Invalid(format!(
-                "record {} refused",
-                r.record_id
-            )));
-        }
-        tx.commit()?;
-        Ok(())
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let mut ingest = Ingest::new(&tx, device, &scope, Authors::Server, now_ms());
+            for (record_id, bytes) in changes {
+                ingest.push(*record_id, decode_change(bytes)?, bytes)?;
+            }
+            let outcome = ingest.finish()?;
+            if let Some(r) = outcome.rejected.first() {
+                return Err(StorageError::Invalid(format!(
+                    "record {} refused",
+                    r.record_id
+                )));
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     fn edit_record(
@@ -244,37 +289,11 @@ impl Storage for SqliteStorage {
         record_id: Uuid,
         edit: &RecordEdit,
     ) -> StorageResult<()> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
-        let snapshot: Vec<u8> = tx
-            .query_row(
-                "SELECT snapshot FROM records WHERE id = ?1",
-                [record_id.as_bytes()],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or_else(|| StorageError::NotFound(format!("record {record_id}")))?;
-        let mut doc = fieldsync_core::RecordDoc::load(record_id, &snapshot, device)?;
-        let change = match edit {
-            RecordEdit::Review { state, comment } => doc.set_review(*state, comment.as_deref())?,
-            RecordEdit::SetField { field, value } => doc.set_field(field, value)?,
-        };
-        if let Some(change) = change {
-            let mut ingest = Ingest::new(&tx, device, scope, Authors::Server, now_ms());
-            ingest.push(record_id, decode_change(&change.bytes)?, &change.bytes)?;
-            let outcome = ingest.finish()?;
-            if !outcome.rejected.is_empty() {
-                return Err(StorageError::Invalid(
-                    "the edit would take the record outside your areas".into(),
-                ));
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.write(|conn| edit_record(conn, device, scope, record_id, edit))
     }
 
     fn merged_record(&self, id: Uuid) -> StorageResult<Option<MergedRecord>> {
-        merged::get(&*self.conn()?, id)
+        self.read(|c| merged::get(c, id))
     }
 
     fn list_merged(
@@ -284,7 +303,7 @@ impl Storage for SqliteStorage {
         search: Option<&str>,
         limit: u32,
     ) -> StorageResult<Vec<MergedRecord>> {
-        merged::list(&*self.conn()?, scope, record_type, search, limit)
+        self.read(|c| merged::list(c, scope, record_type, search, limit))
     }
 
     fn backup(&self, path: &Path) -> StorageResult<()> {
@@ -305,17 +324,58 @@ impl Storage for SqliteStorage {
     }
 
     fn stats(&self) -> StorageResult<Stats> {
-        let conn = self.conn()?;
-        let count = |table: &str| -> StorageResult<u64> {
-            Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
-        };
-        Ok(Stats {
-            records: count("records")?,
-            changes: count("changes")?,
-            held: count("held")?,
-            log_entries: count("log")?,
+        self.read(|conn| {
+            let count = |table: &str| -> StorageResult<u64> {
+                Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
+            };
+            Ok(Stats {
+                records: count("records")?,
+                changes: count("changes")?,
+                held: count("held")?,
+                log_entries: count("log")?,
+            })
         })
     }
+
+    fn disk_full(&self) -> bool {
+        self.disk_full.load(Ordering::Relaxed)
+    }
+}
+
+/// A supervisor's edit, written as a change of the supervisor's device and ingested like any.
+fn edit_record(
+    conn: &mut Connection,
+    device: Uuid,
+    scope: &Scope,
+    record_id: Uuid,
+    edit: &RecordEdit,
+) -> StorageResult<()> {
+    let tx = conn.transaction()?;
+    let snapshot: Vec<u8> = tx
+        .query_row(
+            "SELECT snapshot FROM records WHERE id = ?1",
+            [record_id.as_bytes()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| StorageError::NotFound(format!("record {record_id}")))?;
+    let mut doc = fieldsync_core::RecordDoc::load(record_id, &snapshot, device)?;
+    let change = match edit {
+        RecordEdit::Review { state, comment } => doc.set_review(*state, comment.as_deref())?,
+        RecordEdit::SetField { field, value } => doc.set_field(field, value)?,
+    };
+    if let Some(change) = change {
+        let mut ingest = Ingest::new(&tx, device, scope, Authors::Server, now_ms());
+        ingest.push(record_id, decode_change(&change.bytes)?, &change.bytes)?;
+        let outcome = ingest.finish()?;
+        if !outcome.rejected.is_empty() {
+            return Err(StorageError::Invalid(
+                "the edit would take the record outside your areas".into(),
+            ));
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 pub(crate) fn uuid_col(bytes: Vec<u8>) -> StorageResult<Uuid> {

@@ -2,7 +2,7 @@
 //! byte budget, skipping (but moving past) changes the device itself sent.
 
 use crate::scope::{is_sensitive_stream, Cursor, Scope};
-use crate::storage::StorageResult;
+use crate::storage::{PullPage, StorageResult};
 use fieldsync_core::protocol::ChangeEntry;
 use rusqlite::{params, Transaction};
 use uuid::Uuid;
@@ -15,19 +15,13 @@ const ROWS_PER_QUERY: i64 = 256;
 /// (log seq, record id, change bytes, origin device) of one log entry.
 type LogRow = (i64, Vec<u8>, Vec<u8>, Vec<u8>);
 
-pub struct Page {
-    pub changes: Vec<ChangeEntry>,
-    pub cursor: Cursor,
-    pub more: bool,
-}
-
 pub fn page(
     tx: &Transaction<'_>,
     scope: &Scope,
     old: Cursor,
     device: Uuid,
     max_bytes: u64,
-) -> StorageResult<Page> {
+) -> StorageResult<PullPage> {
     let budget = max_bytes.clamp(MIN_PAGE_BYTES, MAX_PAGE_BYTES) as usize;
     let streams: Vec<String> = match scope.streams() {
         Some(s) => s,
@@ -66,7 +60,7 @@ pub fn page(
             for (seq, record_id, bytes, origin) in rows {
                 if origin.as_slice() != device.as_bytes() {
                     if !changes.is_empty() && total + bytes.len() > budget {
-                        return Ok(Page {
+                        return Ok(PullPage {
                             changes,
                             cursor,
                             more: true,
@@ -85,7 +79,7 @@ pub fn page(
             }
         }
     }
-    Ok(Page {
+    Ok(PullPage {
         changes,
         cursor,
         more: false,

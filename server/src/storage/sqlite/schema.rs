@@ -94,6 +94,10 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 );
 ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+-- Devices enrolled before phones proved their actor at enrolment: each may still take the
+-- actors it pushes under, if no other device has them.
+ALTER TABLE devices ADD COLUMN legacy INTEGER NOT NULL DEFAULT 0;
+UPDATE devices SET legacy = 1;
 ALTER TABLE users ADD COLUMN can_grant_sensitive INTEGER NOT NULL DEFAULT 0;
 -- The Automerge actors each enrolment writes under: an actor belongs to one device only, and
 -- every actor of a stored change is here.
@@ -125,6 +129,8 @@ CREATE TABLE record_streams (
 );
 -- Admins kept every power they had before areas applied to them.
 UPDATE users SET can_grant_sensitive = 1 WHERE role = 'admin';
+-- Failed logins are throttled in memory now (per account and source address, decaying).
+DROP TABLE login_failures;
 INSERT INTO user_areas (user_id, area)
   SELECT id, '*' FROM users WHERE role = 'admin' AND id NOT IN (SELECT user_id FROM user_areas);
 ";

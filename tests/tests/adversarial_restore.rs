@@ -1,0 +1,326 @@
+//! Adversarial: restoring the server from a backup taken while it ran. Phones made more edits
+//! after the backup (new records, and edits of records made before it, some building on other
+//! phones' lost changes); after the restore they pull again from the start and push back their
+//! own changes, and the server ends up with every change any phone saw, with every phone agreeing.
+//! A phone enrolled after the backup must get its author back, not a colleague who knows it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
+
+mod adversarial_support;
+mod common;
+
+use adversarial_support::*;
+use common::*;
+use fieldsync_core::model::{RecordType, Value};
+use fieldsync_core::protocol::RejectCode;
+use fieldsync_core::store::ListFilter;
+use fieldsync_tests::phone::{Phone, PhoneError};
+use fieldsync_tests::server::{binary, ServerProcess};
+use serde_json::Value as Json;
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use uuid::Uuid;
+
+fn admin_command(args: &[&str], data_dir: &Path, file_flag: &str, file: &Path) {
+    let out = std::process::Command::new(binary().unwrap())
+        .arg("admin")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg(file_flag)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "admin {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ids(phone: &Phone) -> BTreeSet<Uuid> {
+    let filter = ListFilter {
+        include_inactive: true,
+        limit: Some(100_000),
+        ..Default::default()
+    };
+    phone
+        .store
+        .list(&filter)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restore_the_server_gets_back_every_change_phones_saw() {
+    let mut env = Env::start().await;
+    for name in ["a", "b", "c", "d"] {
+        env.user(name, &[NGOC_LINH], false).await;
+    }
+    let sup_before = supervisor(&env, "sup", &[NGOC_LINH], false).await;
+    let mut a = env.phone("a", Default::default()).await;
+    let mut b = env.phone("b", Default::default()).await;
+    let mut c = env.phone("c", Default::default()).await;
+
+    // Before the backup.
+    let h1 = a
+        .store
+        .create(
+            RecordType::Household,
+            &minimal_household(NGOC_LINH, "Y Blơ"),
+        )
+        .unwrap();
+    let h2 = a
+        .store
+        .create(
+            RecordType::Household,
+            &minimal_household(NGOC_LINH, "A Hyơk"),
+        )
+        .unwrap();
+    let h3 = b
+        .store
+        .create(
+            RecordType::Household,
+            &minimal_household(NGOC_LINH, "Đinh Thị Thúy"),
+        )
+        .unwrap();
+    for phone in [&mut a, &mut b, &mut c] {
+        phone.sync(&env.http, env.addr(), 10).await.unwrap();
+    }
+    a.sync(&env.http, env.addr(), 10).await.unwrap();
+
+    let backup_file = env.dir.path().join("backup.sqlite");
+    let data_dir = env.server.data_dir.clone();
+    admin_command(&["backup"], &data_dir, "--to", &backup_file);
+
+    // After the backup: new records, edits of old ones, edits on top of other phones' new
+    // changes, and a phone enrolled only now.
+    a.store.set_field(h1, "village", &"Làng Le".into()).unwrap();
+    let h4 = a
+        .store
+        .create(
+            RecordType::Household,
+            &minimal_household(NGOC_LINH, "Nguyễn Thị Hoà"),
+        )
+        .unwrap();
+    a.sync(&env.http, env.addr(), 10).await.unwrap();
+    b.store
+        .set_field(h2, "poverty", &"near_poor".into())
+        .unwrap();
+    let h5 = b
+        .store
+        .create(
+            RecordType::Household,
+            &minimal_household(NGOC_LINH, "Ksor H'Nhi"),
+        )
+        .unwrap();
+    b.store.set_field(h5, "village", &"Thôn 2".into()).unwrap();
+    b.sync(&env.http, env.addr(), 10).await.unwrap();
+    c.sync(&env.http, env.addr(), 10).await.unwrap();
+    c.store
+        .set_field(h4, "village", &"Thôn Đăk Mế".into())
+        .unwrap();
+    c.store
+        .set_field(h1, "head_name", &"Y Blơ Niê".into())
+        .unwrap();
+    c.store
+        .set_field(h3, "village", &"Làng Kon Klor".into())
+        .unwrap();
+    c.sync(&env.http, env.addr(), 10).await.unwrap();
+    let mut d = env.phone("d", Default::default()).await;
+    d.sync(&env.http, env.addr(), 10).await.unwrap();
+    d.store
+        .set_field(h5, "head_name", &"Ksor H'Nhi Niê".into())
+        .unwrap();
+    let h6 = d
+        .store
+        .create(
+            RecordType::Household,
+            &minimal_household(NGOC_LINH, "A Thái"),
+        )
+        .unwrap();
+    d.sync(&env.http, env.addr(), 10).await.unwrap();
+    for phone in [&mut a, &mut b, &mut c] {
+        phone.sync(&env.http, env.addr(), 10).await.unwrap();
+    }
+    // Unsynced work at the time of the restore, too.
+    a.store
+        .set_field(h6, "village", &"Làng Mới".into())
+        .unwrap();
+
+    // Everything any phone saw acknowledged or pulled: all of it was on the server.
+    let seen: BTreeSet<[u8; 32]> = [&a, &b, &c, &d]
+        .iter()
+        .flat_map(|p| all_hashes(&p.store))
+        .collect();
+    let expected_views: Vec<(Uuid, Json)> = [h1, h2, h3, h4, h5, h6]
+        .iter()
+        .map(|id| (*id, phone_view(&d, *id)))
+        .collect();
+    assert_eq!(
+        env.stats().await["changes"].as_u64(),
+        Some(seen.len() as u64 - 1)
+    );
+
+    // Stop, restore, start again on the same directory.
+    assert!(env.server.terminate(), "clean shutdown");
+    admin_command(&["restore"], &data_dir, "--from", &backup_file);
+    env.server = ServerProcess::start(&data_dir, "127.0.0.1:0").unwrap();
+    // The restored database, and the one it replaced (kept beside it), are private.
+    for file in std::fs::read_dir(&data_dir).unwrap() {
+        let path = file.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("fieldsync.") {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{name}");
+        }
+    }
+    let restored = env.stats().await;
+    assert!(restored["changes"].as_u64().unwrap() < seen.len() as u64);
+
+    // The phone enrolled after the backup is unknown now: it enrols again, same store.
+    let err = d.sync(&env.http, env.addr(), 10).await.unwrap_err();
+    assert!(
+        matches!(err, PhoneError::Status { status: 401, .. }),
+        "{err}"
+    );
+    d.token = fieldsync_tests::phone::enrol_as(
+        &env.http,
+        env.addr(),
+        "d",
+        PASSWORD,
+        Some(d.store.actor_key()),
+    )
+    .await
+    .unwrap();
+
+    for _round in 0..2 {
+        for phone in [&mut c, &mut a, &mut d, &mut b] {
+            phone.sync(&env.http, env.addr(), 20).await.unwrap();
+        }
+    }
+
+    // Every change seen before, plus the one made offline, is on the server, once.
+    let now: BTreeSet<[u8; 32]> = all_hashes(&a.store);
+    assert!(
+        now.is_superset(&seen),
+        "{} missing",
+        seen.difference(&now).count()
+    );
+    assert_eq!(now.len(), seen.len());
+    let stats = env.stats().await;
+    assert_eq!(stats["changes"].as_u64(), Some(now.len() as u64));
+    assert_eq!(stats["records"].as_u64(), Some(6));
+    assert_eq!(stats["held"].as_u64(), Some(0));
+    for phone in [&a, &b, &c, &d] {
+        assert_eq!(phone.store.unacked_count().unwrap(), 0);
+        assert_eq!(all_hashes(&phone.store), now);
+        assert_eq!(ids(phone), ids(&a));
+        assert!(phone.store.set_aside().unwrap().is_empty());
+        assert!(phone.store.refused_edits(None).unwrap().is_empty());
+    }
+    // The same values everywhere: phones, a fresh phone, the supervisors' view.
+    let mut fresh = env.phone("b", Default::default()).await;
+    fresh.sync(&env.http, env.addr(), 20).await.unwrap();
+    // (The supervisor enrolled before the backup: its token is in the restored database.)
+    let sup = sup_before;
+    for (id, before) in &expected_views {
+        let view = phone_view(&a, *id);
+        for phone in [&b, &c, &d, &fresh] {
+            assert_eq!(phone_view(phone, *id), view, "{id}");
+        }
+        let (status, merged) = merged_view(&env, &sup, *id).await;
+        assert_eq!((status, &merged), (200, &view), "{id}");
+        if *id != h6 {
+            assert_eq!(&view, before, "{id} as before the restore");
+        }
+    }
+    assert_eq!(
+        a.store.get(h6).unwrap().fields["village"],
+        Value::from("Làng Mới")
+    );
+    assert_eq!(
+        fresh.store.get(h4).unwrap().fields["village"],
+        Value::from("Thôn Đăk Mế")
+    );
+}
+
+/// A phone enrolled after the backup: its author (Automerge actor) is unknown to the restored
+/// server, but every colleague who pulled its changes knows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restore_a_colleague_cannot_take_over_a_phones_author() {
+    let mut env = Env::start().await;
+    env.user("victim", &[NGOC_LINH], false).await;
+    env.user("squatter", &[NGOC_LINH], false).await;
+    let sup = supervisor(&env, "sup", &[NGOC_LINH], false).await;
+    let mut squatter = env.phone("squatter", Default::default()).await;
+    let backup_file = env.dir.path().join("backup.sqlite");
+    let data_dir = env.server.data_dir.clone();
+    admin_command(&["backup"], &data_dir, "--to", &backup_file);
+
+    let mut victim = env.phone("victim", Default::default()).await;
+    let victim_actor = victim.store.device_id();
+    let h = victim
+        .store
+        .create(
+            RecordType::Household,
+            &minimal_household(NGOC_LINH, "Y Blơ"),
+        )
+        .unwrap();
+    victim.sync(&env.http, env.addr(), 10).await.unwrap();
+    squatter.sync(&env.http, env.addr(), 10).await.unwrap();
+    let history = record_changes(&squatter.store, h);
+    assert_eq!(
+        fieldsync_core::record::decode_change(&history[0])
+            .unwrap()
+            .actor_id()
+            .to_bytes(),
+        victim_actor.as_bytes(),
+        "the colleague knows the victim's author"
+    );
+
+    assert!(env.server.terminate());
+    admin_command(&["restore"], &data_dir, "--from", &backup_file);
+    env.server = ServerProcess::start(&data_dir, "127.0.0.1:0").unwrap();
+
+    // The colleague is first back and tries to claim the victim's author: the restored server
+    // no longer knows who it belongs to, but claiming it takes its key.
+    let (status, _) = enrol_claiming(&env, "squatter", PASSWORD, victim_actor).await;
+    assert_eq!(status, 400, "an author cannot be claimed without its key");
+    // Its own phone, enrolled again, writes under its own author only.
+    let token = fieldsync_tests::phone::enrol_as(
+        &env.http,
+        env.addr(),
+        "squatter",
+        PASSWORD,
+        Some(squatter.store.actor_key()),
+    )
+    .await
+    .unwrap();
+    let forged = forge(h, victim_actor, &history, |d| {
+        d.set_field("village", &"Làng Giả".into())
+    });
+    let response = push(&env, &token, vec![entry(h, &history[0]), entry(h, &forged)]).await;
+    assert_eq!(
+        codes(&response).values().collect::<Vec<_>>(),
+        vec![&RejectCode::NotAuthor, &RejectCode::NotAuthor]
+    );
+    // The victim comes back: it gets its author back and its record arrives intact.
+    victim.token = fieldsync_tests::phone::enrol_as(
+        &env.http,
+        env.addr(),
+        "victim",
+        PASSWORD,
+        Some(victim.store.actor_key()),
+    )
+    .await
+    .expect("the victim enrols again with its own author");
+    victim.sync(&env.http, env.addr(), 10).await.unwrap();
+    assert!(victim.store.refused_edits(None).unwrap().is_empty());
+    let (status, merged) = merged_view(&env, &sup, h).await;
+    assert_eq!((status, merged), (200, phone_view(&victim, h)));
+}

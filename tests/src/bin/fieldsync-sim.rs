@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 enum Profile {
     /// Straight to the server, no proxy.
     Loopback,
-    /// 64 kbit/s, 400 ms round trip, 10% of connections cut.
+    /// 64 kbit/s, 400 ms round trip, 10% of connections cut part-way through.
     #[value(name = "2g")]
     TwoG,
-    /// 20 ms delay, 30% of connections cut.
+    /// 20 ms delay, 30% of connections cut part-way through.
     Flaky,
 }
 

@@ -30,8 +30,10 @@ use uuid::Uuid;
 const LOOP_BOMB_PIECES: usize = 8;
 /// The review's figure for one request of tiny changes.
 const MANY_CHANGES: usize = 90_000;
-/// First try for the wide record; fewer if the request would not fit the limits.
+/// Extra keys of the wide record (fewer if the request would not fit the limits), and of its
+/// smaller variant, whose edits are quick enough to be timed within a window.
 const WIDE_KEYS: usize = 1_000_000;
+const WIDE_KEYS_SMALL: usize = 200_000;
 /// Moves of the record per request in resend-amplification.
 const MOVES_PER_REQUEST: usize = 25;
 /// The other commune of the attacker's scope that the record moves to and from.
@@ -54,6 +56,7 @@ pub enum Attack {
     ManyChanges,
     ManyChangesTwice,
     WideRecord,
+    WideRecordSmall,
     SlowBody,
     IdleConnections,
     EnrolFlood,
@@ -84,13 +87,14 @@ impl Attacker {
 }
 
 impl Attack {
-    pub const ALL: [Attack; 12] = [
+    pub const ALL: [Attack; 13] = [
         Attack::NestedBomb,
         Attack::NestedBombLoop,
         Attack::HugeChange,
         Attack::ManyChanges,
         Attack::ManyChangesTwice,
         Attack::WideRecord,
+        Attack::WideRecordSmall,
         Attack::SlowBody,
         Attack::IdleConnections,
         Attack::EnrolFlood,
@@ -107,6 +111,7 @@ impl Attack {
             Attack::ManyChanges => "many-changes",
             Attack::ManyChangesTwice => "many-changes-x2",
             Attack::WideRecord => "wide-record",
+            Attack::WideRecordSmall => "wide-record-200k",
             Attack::SlowBody => "slow-body",
             Attack::IdleConnections => "idle-connections",
             Attack::EnrolFlood => "enrol-flood",
@@ -124,6 +129,7 @@ impl Attack {
             Attack::ManyChanges => "one request with ~90,000 tiny valid household creations",
             Attack::ManyChangesTwice => "two such requests at once",
             Attack::WideRecord => "a household with up to 1M extra root keys x/<n>, then small edits of it in a loop",
+            Attack::WideRecordSmall => "the same with 200,000 extra keys",
             Attack::SlowBody => "200 unauthenticated POST /v1/sync with Content-Length 4194304 whose bodies trickle in and never finish, plus 200 that send headers and no body",
             Attack::IdleConnections => "1000 idle TLS connections (handshake done, nothing sent) and 1000 TCP connections that never handshake",
             Attack::EnrolFlood => "200 concurrent loops of POST /v1/enrol with 10 KB usernames and wrong passwords; meanwhile the victim's password failed every second, and real enrolments timed",
@@ -161,6 +167,7 @@ impl Attack {
                 | Attack::ManyChanges
                 | Attack::ManyChangesTwice
                 | Attack::WideRecord
+                | Attack::WideRecordSmall
                 | Attack::ResendAmplification
         )
     }
@@ -233,7 +240,8 @@ pub async fn prepare(attack: Attack, env: &Env, notes: &Notes) -> BenchResult<Pl
         Attack::HugeChange => prepare_huge(notes).await,
         Attack::ManyChanges => prepare_many(1, notes).await,
         Attack::ManyChangesTwice => prepare_many(2, notes).await,
-        Attack::WideRecord => prepare_wide(notes).await,
+        Attack::WideRecord => prepare_wide(WIDE_KEYS, notes).await,
+        Attack::WideRecordSmall => prepare_wide(WIDE_KEYS_SMALL, notes).await,
         Attack::SlowBody => Ok(Plan::SlowBody),
         Attack::IdleConnections => Ok(Plan::Idle),
         Attack::EnrolFlood | Attack::EnrolLockout => {
@@ -600,8 +608,7 @@ fn wide_household(keys: usize) -> BenchResult<(RawRecord, Vec<u8>, usize)> {
     Ok((record, creation, body.len()))
 }
 
-async fn prepare_wide(notes: &Notes) -> BenchResult<Plan> {
-    let mut keys = WIDE_KEYS;
+async fn prepare_wide(mut keys: usize, notes: &Notes) -> BenchResult<Plan> {
     loop {
         let started = Instant::now();
         let (record, creation, body) = build(move || wide_household(keys)).await?;

@@ -87,6 +87,25 @@ pub async fn enrol(
     Ok(answer["token"].as_str().unwrap_or_default().to_owned())
 }
 
+/// [`enrol`], tried again (up to `attempts` times in all) when the network cuts the request,
+/// as a phone on a flaky link would. An attempt cut after the server answered has enrolled a
+/// device that is never used, which is harmless.
+pub async fn enrol_retrying(
+    http: &HttpsClient,
+    addr: SocketAddr,
+    username: &str,
+    password: &str,
+    attempts: usize,
+) -> Result<String, PhoneError> {
+    for _ in 1..attempts {
+        match enrol(http, addr, username, password).await {
+            Err(PhoneError::Network(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => return other,
+        }
+    }
+    enrol(http, addr, username, password).await
+}
+
 /// A phone: its store, its token and its sync client.
 pub struct Phone {
     pub store: Store,

@@ -10,7 +10,7 @@ use fieldsync_core::generator::Rng;
 use fieldsync_core::model::{Areas, RecordType};
 use fieldsync_core::protocol::ClientOptions;
 use fieldsync_tests::https::HttpsClient;
-use fieldsync_tests::phone::{call_json, enrol, Phone, SyncReport};
+use fieldsync_tests::phone::{call_json, enrol, enrol_retrying, Phone, SyncReport};
 use fieldsync_tests::proxy::{FaultProfile, FaultyProxy};
 use fieldsync_tests::server::{ServerProcess, ADMIN};
 use serde_json::json;
@@ -133,7 +133,8 @@ async fn main() -> Result<(), String> {
         let path = dir.path().join(format!("phone{i}.sqlite"));
         let (edits, every, seed) = (args.edits, args.sync_every.max(1), args.seed);
         tasks.push(tokio::spawn(async move {
-            let token = enrol(&http, addr, &format!("sim{i}"), "sim-password")
+            // Through the network profile: a cut enrolment is tried again, like a sync.
+            let token = enrol_retrying(&http, addr, &format!("sim{i}"), "sim-password", 100)
                 .await
                 .map_err(|e| e.to_string())?;
             let mut phone =

@@ -156,6 +156,33 @@ impl HttpsClient {
         }
     }
 
+    /// Opens a TCP connection to `addr` and completes the TLS handshake, within the client's
+    /// timeout, and hands over the stream: for callers that write raw HTTP themselves (the
+    /// abuse bench's slow and idle connections).
+    pub async fn open_tls(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ClientError> {
+        let open = async {
+            let tcp = TcpStream::connect(addr)
+                .await
+                .map_err(|cause| ClientError::Connect { addr, cause })?;
+            tcp.set_nodelay(true)
+                .map_err(|cause| ClientError::Connect { addr, cause })?;
+            self.connector
+                .connect(self.server_name.clone(), tcp)
+                .await
+                .map_err(|cause| ClientError::Tls { addr, cause })
+        };
+        match tokio::time::timeout(self.timeout, open).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Timeout {
+                addr,
+                after: self.timeout,
+            }),
+        }
+    }
+
     async fn exchange(
         &self,
         addr: SocketAddr,

@@ -129,6 +129,17 @@ impl Phone {
     ) -> Result<Phone, PhoneError> {
         let mut phone = Phone::open(path, String::new(), options)?;
         let key = phone.store.actor_key();
+        // An enrolment the network cuts is tried again, like a sync.
+        for _ in 0..100 {
+            match enrol_as(http, addr, username, password, Some(key)).await {
+                Err(PhoneError::Network(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Ok(token) => {
+                    phone.token = token;
+                    return Ok(phone);
+                }
+                Err(e) => return Err(e),
+            }
+        }
         phone.token = enrol_as(http, addr, username, password, Some(key)).await?;
         Ok(phone)
     }

@@ -1,10 +1,35 @@
 //! Fault-injecting TCP proxy for loopback tests: adds latency, caps bandwidth and cuts
-//! connections at random byte offsets, reproducibly for a given seed.
+//! connections part-way through their exchange, reproducibly for a given seed.
+//!
+//! # Cuts
+//!
+//! When a connection is accepted, the proxy decides from the profile's seed whether it will
+//! be cut (with probability [`FaultProfile::cut_probability`]), in which direction, and at
+//! which fraction `f` of that direction's exchange. A connection's *exchange* in one direction
+//! is every byte it carries that way except a last chunk of at most 64 bytes, which is taken
+//! to be the closing handshake (a TLS `close_notify` alert is 24 bytes): by then the client has
+//! its response and a cut would change nothing. A chunk is what one read from the socket
+//! returns. Cutting means dropping both directions at once, without a FIN.
+//!
+//! The proxy cannot see inside TLS, so it cannot know how many bytes a connection will carry
+//! before it has carried them. It learns sizes from the traffic instead: it remembers the
+//! exchange sizes of the last [`REMEMBERED_EXCHANGES`] connections that ended without a cut,
+//! and a planned cut is placed at `f × n`, where `n` is one of those sizes drawn at random
+//! (8 KiB until a connection has finished). So cut points are spread over the whole of an
+//! exchange of the usual sizes, early and late, in the handshake, the request, between the
+//! request and the response, or in the response.
+//!
+//! A connection that ends before its planned cut point (it was smaller than the size it was
+//! measured against) owes a cut: the next connection that was not going to be cut is cut in
+//! its place. So the share of connections actually cut stays the profile's probability (up to
+//! chance), rather than shrinking for short exchanges, at the price of cutting a
+//! connection a little more often when it follows a short one.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,8 +37,14 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-/// Cut offsets are drawn uniformly from `0..CUT_WINDOW` bytes.
-const CUT_WINDOW: u64 = 8192;
+/// Exchange size a cut is measured against before any connection has finished.
+const DEFAULT_EXCHANGE_BYTES: u64 = 8192;
+/// How many finished connections' exchange sizes are remembered, per direction.
+pub const REMEMBERED_EXCHANGES: usize = 32;
+/// A connection's last chunk at most this long is its closing handshake, not its exchange.
+const CLOSING_CHUNK_BYTES: u64 = 64;
+/// At most this many cuts owed by connections that ended too soon are kept.
+const MAX_OWED_CUTS: u32 = 64;
 const CHUNK_SIZE: usize = 16 * 1024;
 
 /// What the proxy does to the traffic passing through it.
@@ -23,9 +54,12 @@ pub struct FaultProfile {
     pub delay: Duration,
     /// Bandwidth cap per direction; `None` (or 0) means unlimited.
     pub bytes_per_sec: Option<u64>,
-    /// Chance that a connection is planned to be cut, decided when it is accepted.
+    /// Share of connections cut part-way through their exchange (see the module doc). Whether
+    /// a connection is to be cut is drawn when it is accepted.
     pub cut_probability: f64,
-    /// Seed for the cut decisions; the same seed gives the same plan for the n-th connection.
+    /// Seed for the cut decisions: the n-th connection's draws (cut or not, direction,
+    /// fraction) depend only on the seed; the size they are applied to, and whether a cut owed
+    /// by an earlier connection falls to it, depend on the traffic before it.
     pub seed: u64,
 }
 
@@ -40,7 +74,8 @@ impl FaultProfile {
         }
     }
 
-    /// Unreliable but fast: 20 ms one-way delay, no bandwidth cap, 30% of connections cut.
+    /// Unreliable but fast: 20 ms one-way delay, no bandwidth cap, 30% of connections cut at a
+    /// random point of their exchange.
     pub fn flaky(seed: u64) -> Self {
         Self {
             delay: Duration::from_millis(20),
@@ -50,8 +85,8 @@ impl FaultProfile {
         }
     }
 
-    /// 2G-like link: 64 kbit/s (8000 bytes/s), 200 ms one-way (400 ms round trip),
-    /// 10% of connections cut.
+    /// 2G-like link: 64 kbit/s (8000 bytes/s), 200 ms one-way (400 ms round trip), 10% of
+    /// connections cut at a random point of their exchange.
     pub fn two_g(seed: u64) -> Self {
         Self {
             delay: Duration::from_millis(200),
@@ -82,13 +117,26 @@ impl Default for FaultProfile {
 pub struct ProxyStats {
     /// Connections accepted.
     pub connections: u64,
-    /// Connections actually cut. A connection planned to be cut that ends before reaching
-    /// its cut offset is not counted.
+    /// Connections actually cut (a cut planned for a connection that ended before its cut
+    /// point is not counted here: it is carried over to a later connection).
     pub cut_connections: u64,
     /// Bytes forwarded client → upstream.
     pub bytes_up: u64,
     /// Bytes forwarded upstream → client.
     pub bytes_down: u64,
+}
+
+/// One cut, as it happened.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CutRecord {
+    /// The direction that was cut.
+    pub direction: Direction,
+    /// Bytes forwarded in that direction before the cut.
+    pub offset: u64,
+    /// The exchange size the cut point was drawn against.
+    pub measured_against: u64,
+    /// `offset / measured_against`, drawn uniformly in [0, 1).
+    pub fraction: f64,
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +145,7 @@ struct Counters {
     cut_connections: AtomicU64,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
+    cuts: Mutex<Vec<CutRecord>>,
 }
 
 /// A running proxy on 127.0.0.1; it stops (and cuts its open connections) when dropped.
@@ -145,6 +194,11 @@ impl FaultyProxy {
         self.upstream
     }
 
+    /// Every cut so far, in the order they happened.
+    pub fn cuts(&self) -> Vec<CutRecord> {
+        lock(&self.counters.cuts).clone()
+    }
+
     /// Current counter values.
     pub fn stats(&self) -> ProxyStats {
         ProxyStats {
@@ -164,26 +218,39 @@ impl Drop for FaultyProxy {
     }
 }
 
+/// A direction of a proxied connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Direction {
+pub enum Direction {
     /// Client → upstream.
     Up,
     /// Upstream → client.
     Down,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct CutPlan {
     direction: Direction,
     /// Bytes forwarded in `direction` before the connection is dropped.
     offset: u64,
+    measured_against: u64,
+    fraction: f64,
 }
 
-/// Draws the fate of each new connection from the profile's seed.
+/// A poisoned lock only means another connection task panicked; the data is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Draws the fate of each new connection from the profile's seed, learns exchange sizes
+/// from the connections that finish, and carries over the cuts they escaped.
 #[derive(Debug)]
 struct CutPlanner {
     rng: SplitMix64,
     probability: f64,
+    /// Exchange sizes of recent uncut connections: up, down.
+    sizes: [VecDeque<u64>; 2],
+    /// Cuts planned for connections that ended before their cut point.
+    owed: u32,
 }
 
 impl CutPlanner {
@@ -191,19 +258,54 @@ impl CutPlanner {
         Self {
             rng: SplitMix64::new(profile.seed),
             probability: profile.cut_probability,
+            sizes: [VecDeque::new(), VecDeque::new()],
+            owed: 0,
         }
     }
 
     fn next_plan(&mut self) -> Option<CutPlan> {
-        // Always draw all three values so the n-th connection's plan depends only on the seed.
+        // Always draw all four values so the n-th connection's draws depend only on the seed.
         let roll = self.rng.next_f64();
-        let offset = self.rng.below(CUT_WINDOW);
+        let fraction = self.rng.next_f64();
+        let pick = self.rng.next_u64();
         let direction = if self.rng.next_u64() & 1 == 0 {
             Direction::Up
         } else {
             Direction::Down
         };
-        (roll < self.probability).then_some(CutPlan { direction, offset })
+        if roll >= self.probability {
+            if self.owed == 0 {
+                return None;
+            }
+            self.owed -= 1;
+        }
+        let sizes = &self.sizes[direction as usize];
+        let measured_against = if sizes.is_empty() {
+            DEFAULT_EXCHANGE_BYTES
+        } else {
+            sizes[(pick % sizes.len() as u64) as usize]
+        };
+        Some(CutPlan {
+            direction,
+            offset: (fraction * measured_against as f64) as u64,
+            measured_against,
+            fraction,
+        })
+    }
+
+    /// A connection ended without being cut, with these exchange sizes up and down.
+    fn learn(&mut self, up: u64, down: u64) {
+        for (sizes, n) in self.sizes.iter_mut().zip([up, down]) {
+            if sizes.len() == REMEMBERED_EXCHANGES {
+                sizes.pop_front();
+            }
+            sizes.push_back(n);
+        }
+    }
+
+    /// A connection planned to be cut ended before its cut point.
+    fn escaped(&mut self) {
+        self.owed = (self.owed + 1).min(MAX_OWED_CUTS);
     }
 }
 
@@ -230,15 +332,6 @@ impl SplitMix64 {
     fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
-
-    /// Uniform in `0..bound` (exact for powers of two, negligibly biased otherwise).
-    fn below(&mut self, bound: u64) -> u64 {
-        if bound == 0 {
-            0
-        } else {
-            self.next_u64() % bound
-        }
-    }
 }
 
 async fn accept_loop(
@@ -247,7 +340,7 @@ async fn accept_loop(
     profile: FaultProfile,
     counters: Arc<Counters>,
 ) {
-    let mut planner = CutPlanner::new(&profile);
+    let planner = Arc::new(Mutex::new(CutPlanner::new(&profile)));
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
@@ -260,13 +353,14 @@ async fn accept_loop(
             }
         };
         counters.connections.fetch_add(1, Ordering::Relaxed);
-        let plan = planner.next_plan();
+        let plan = lock(&planner).next_plan();
         connections.spawn(proxy_connection(
             client,
             upstream,
             profile,
             plan,
             Arc::clone(&counters),
+            Arc::clone(&planner),
         ));
     }
 }
@@ -281,12 +375,33 @@ enum PumpEnd {
     Failed,
 }
 
+/// How one direction of a connection ended and what it carried.
+#[derive(Debug, Clone, Copy)]
+struct Pumped {
+    end: PumpEnd,
+    forwarded: u64,
+    last_chunk: u64,
+}
+
+impl Pumped {
+    /// The bytes of the exchange: all but a last chunk short enough to be the closing
+    /// handshake.
+    fn exchange_bytes(&self) -> u64 {
+        if self.last_chunk <= CLOSING_CHUNK_BYTES {
+            self.forwarded - self.last_chunk
+        } else {
+            self.forwarded
+        }
+    }
+}
+
 async fn proxy_connection(
     client: TcpStream,
     upstream: SocketAddr,
     profile: FaultProfile,
     plan: Option<CutPlan>,
     counters: Arc<Counters>,
+    planner: Arc<Mutex<CutPlanner>>,
 ) {
     let Ok(server) = TcpStream::connect(upstream).await else {
         return;
@@ -312,22 +427,38 @@ async fn proxy_connection(
         &counters.bytes_down,
     );
     tokio::pin!(up, down);
-    let (mut up_open, mut down_open) = (true, true);
-    while up_open || down_open {
+    let (mut up_end, mut down_end) = (None, None);
+    while up_end.is_none() || down_end.is_none() {
         let end = tokio::select! {
-            end = &mut up, if up_open => { up_open = false; end }
-            end = &mut down, if down_open => { down_open = false; end }
+            end = &mut up, if up_end.is_none() => { up_end = Some(end); end }
+            end = &mut down, if down_end.is_none() => { down_end = Some(end); end }
         };
-        match end {
+        match end.end {
             PumpEnd::Eof => {}
             PumpEnd::Cut => {
                 counters.cut_connections.fetch_add(1, Ordering::Relaxed);
-                break;
+                if let Some(p) = plan {
+                    lock(&counters.cuts).push(CutRecord {
+                        direction: p.direction,
+                        offset: p.offset,
+                        measured_against: p.measured_against,
+                        fraction: p.fraction,
+                    });
+                }
+                // Returning drops all four socket halves at once: the abrupt cut.
+                return;
             }
-            PumpEnd::Failed => break,
+            PumpEnd::Failed => return,
         }
     }
-    // Returning drops all four socket halves at once: the abrupt cut.
+    // Both directions reached EOF: the connection finished whole.
+    if let (Some(up), Some(down)) = (up_end, down_end) {
+        let mut planner = lock(&planner);
+        if plan.is_some() {
+            planner.escaped();
+        }
+        planner.learn(up.exchange_bytes(), down.exchange_bytes());
+    }
 }
 
 /// Forwards one direction chunk by chunk, holding each chunk for the profile's delay plus
@@ -338,16 +469,24 @@ async fn pump(
     profile: FaultProfile,
     mut budget: Option<u64>,
     forwarded: &AtomicU64,
-) -> PumpEnd {
+) -> Pumped {
     let mut buf = vec![0u8; CHUNK_SIZE];
+    let mut pumped = Pumped {
+        end: PumpEnd::Eof,
+        forwarded: 0,
+        last_chunk: 0,
+    };
     loop {
         let read = match from.read(&mut buf).await {
             Ok(0) => {
                 let _ = to.shutdown().await;
-                return PumpEnd::Eof;
+                return pumped;
             }
             Ok(n) => n,
-            Err(_) => return PumpEnd::Failed,
+            Err(_) => {
+                pumped.end = PumpEnd::Failed;
+                return pumped;
+            }
         };
         let take = match budget {
             Some(left) => read.min(usize::try_from(left).unwrap_or(usize::MAX)),
@@ -359,14 +498,18 @@ async fn pump(
                 tokio::time::sleep(hold).await;
             }
             if to.write_all(&buf[..take]).await.is_err() {
-                return PumpEnd::Failed;
+                pumped.end = PumpEnd::Failed;
+                return pumped;
             }
             forwarded.fetch_add(take as u64, Ordering::Relaxed);
+            pumped.forwarded += take as u64;
+            pumped.last_chunk = take as u64;
         }
         if let Some(left) = budget.as_mut() {
             *left -= take as u64;
             if *left == 0 {
-                return PumpEnd::Cut;
+                pumped.end = PumpEnd::Cut;
+                return pumped;
             }
         }
     }
@@ -476,7 +619,8 @@ mod tests {
             ..FaultProfile::clean()
         };
         let proxy = FaultyProxy::start(upstream, profile).await.unwrap();
-        // Larger than CUT_WINDOW so the cut offset is always reached, whichever direction.
+        // Larger than the default exchange size that cuts are measured against while no
+        // connection has finished whole (none does here), so every cut point is reached.
         let sent = 32 * 1024;
         for _ in 0..10 {
             let received = echo_exchange(proxy.addr(), pattern(sent)).await;
@@ -485,14 +629,15 @@ mod tests {
                 "received {} of {sent} bytes through a cut connection",
                 received.len()
             );
-            assert!(received.len() as u64 <= CUT_WINDOW);
+            assert!(received.len() as u64 <= DEFAULT_EXCHANGE_BYTES);
             assert_eq!(received, pattern(sent)[..received.len()]);
         }
         let stats = proxy.stats();
         assert_eq!(stats.connections, 10);
         assert_eq!(stats.cut_connections, 10);
         assert!(stats.bytes_up < 10 * sent as u64);
-        assert!(stats.bytes_down < 10 * CUT_WINDOW);
+        assert!(stats.bytes_down < 10 * DEFAULT_EXCHANGE_BYTES);
+        assert_eq!(proxy.cuts().len(), 10);
     }
 
     #[tokio::test]
@@ -572,7 +717,11 @@ mod tests {
         let cuts: Vec<CutPlan> = a.iter().flatten().copied().collect();
         let fraction = cuts.len() as f64 / a.len() as f64;
         assert!((0.25..0.35).contains(&fraction), "cut fraction {fraction}");
-        assert!(cuts.iter().all(|c| c.offset < CUT_WINDOW));
+        assert!(cuts
+            .iter()
+            .all(|c| c.measured_against == DEFAULT_EXCHANGE_BYTES
+                && c.offset < DEFAULT_EXCHANGE_BYTES
+                && (0.0..1.0).contains(&c.fraction)));
         assert!(cuts.iter().any(|c| c.direction == Direction::Up));
         assert!(cuts.iter().any(|c| c.direction == Direction::Down));
 
@@ -583,6 +732,87 @@ mod tests {
             ..FaultProfile::clean()
         });
         assert!((0..1000).all(|_| always.next_plan().is_some()));
+    }
+
+    #[test]
+    fn cut_points_are_fractions_of_recently_seen_exchange_sizes() {
+        let mut planner = CutPlanner::new(&FaultProfile {
+            cut_probability: 1.0,
+            ..FaultProfile::clean()
+        });
+        for _ in 0..REMEMBERED_EXCHANGES {
+            planner.learn(1, 1);
+        }
+        // The oldest sizes are forgotten.
+        planner.learn(1000, 3000);
+        for _ in 1..REMEMBERED_EXCHANGES {
+            planner.learn(2000, 4000);
+        }
+        let plans: Vec<CutPlan> = (0..2000).filter_map(|_| planner.next_plan()).collect();
+        for plan in &plans {
+            let seen: [u64; 2] = match plan.direction {
+                Direction::Up => [1000, 2000],
+                Direction::Down => [3000, 4000],
+            };
+            assert!(seen.contains(&plan.measured_against), "{plan:?}");
+            assert_eq!(
+                plan.offset,
+                (plan.fraction * plan.measured_against as f64) as u64
+            );
+        }
+        assert!(plans.iter().any(|p| p.measured_against == 1000));
+        assert!(plans.iter().any(|p| p.fraction < 0.1));
+        assert!(plans.iter().any(|p| p.fraction > 0.9));
+    }
+
+    #[test]
+    fn cuts_escaped_by_short_connections_are_carried_over() {
+        let mut planner = CutPlanner::new(&FaultProfile::clean());
+        assert!(planner.next_plan().is_none());
+        planner.escaped();
+        planner.escaped();
+        assert!(planner.next_plan().is_some());
+        assert!(planner.next_plan().is_some());
+        assert!(planner.next_plan().is_none());
+    }
+
+    #[test]
+    fn a_short_last_chunk_is_the_closing_handshake() {
+        let pumped = |forwarded, last_chunk| Pumped {
+            end: PumpEnd::Eof,
+            forwarded,
+            last_chunk,
+        };
+        // A TLS close_notify alert after the exchange.
+        assert_eq!(pumped(1500, 24).exchange_bytes(), 1476);
+        // Data to the very end (an echo, a plain HTTP response before the FIN).
+        assert_eq!(pumped(1500, 600).exchange_bytes(), 1500);
+        assert_eq!(pumped(0, 0).exchange_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn short_connections_are_cut_as_often_as_planned() {
+        // 300-byte echoes against the 8 KiB default: the first planned cuts are escaped and
+        // carried over, then the sizes learnt from whole connections catch every cut.
+        let upstream = echo_server().await;
+        let profile = FaultProfile {
+            cut_probability: 0.5,
+            seed: 3,
+            ..FaultProfile::clean()
+        };
+        let proxy = FaultyProxy::start(upstream, profile).await.unwrap();
+        let mut planner = CutPlanner::new(&profile);
+        let planned = (0..200).filter(|_| planner.next_plan().is_some()).count() as u64;
+        for _ in 0..200 {
+            echo_exchange(proxy.addr(), pattern(300)).await;
+        }
+        let stats = proxy.stats();
+        assert_eq!(stats.connections, 200);
+        assert!(
+            stats.cut_connections + 3 >= planned && stats.cut_connections <= planned,
+            "{} cut, {planned} planned",
+            stats.cut_connections
+        );
     }
 
     #[test]

@@ -108,6 +108,12 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// The exit status if the process has ended (crashed, was OOM-killed or killed), without
+    /// waiting; `None` while it runs.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 enum Profile {
     /// Straight to the server, no proxy.
     Loopback,
-    /// 64 kbit/s, 400 ms round trip, 10% of connections cut.
+    /// 64 kbit/s, 400 ms round trip, 10% of connections cut part-way through.
     #[value(name = "2g")]
     TwoG,
-    /// 20 ms delay, 30% of connections cut.
+    /// 20 ms delay, 30% of connections cut part-way through.
     Flaky,
 }
 
@@ -133,6 +133,7 @@ async fn main() -> Result<(), String> {
         let path = dir.path().join(format!("phone{i}.sqlite"));
         let (edits, every, seed) = (args.edits, args.sync_every.max(1), args.seed);
         tasks.push(tokio::spawn(async move {
+            // Through the network profile: a cut enrolment is tried again, like a sync.
             let name = format!("sim{i}");
             let mut phone = Phone::enrol(
                 &http,

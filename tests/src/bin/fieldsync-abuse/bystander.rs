@@ -1,0 +1,174 @@
+//! The bystander: an honest collector's phone that keeps working during an attack. Each
+//! iteration makes one small edit and then syncs until nothing is left, and is timed.
+
+use crate::{BenchResult, Context};
+use fieldsync_core::generator::minimal_household;
+use fieldsync_core::model::RecordType;
+use fieldsync_core::protocol::{ClientOptions, SyncClient};
+use fieldsync_core::Store;
+use fieldsync_tests::https::HttpsClient;
+use fieldsync_tests::phone::{enrol_as, Phone};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// A sync that has not finished after this long has failed, and counts as this long.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause between two syncs, and after a failed one.
+const PAUSE: Duration = Duration::from_millis(250);
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// Exchanges in one sync before the phone stops and tries again at its next sync.
+const MAX_EXCHANGES: usize = 1000;
+
+/// What the bystander went through during an attack.
+#[derive(Debug, Default)]
+pub struct BystanderReport {
+    /// One entry per sync; failed syncs count as [`SYNC_TIMEOUT`].
+    pub latencies: Vec<Duration>,
+    pub failures: usize,
+    /// Changes downloaded (duplicates included) during the attack.
+    pub pulled: u64,
+    /// Time spent on the phone itself (building requests, applying responses), which is part
+    /// of the sync latencies.
+    pub local: Duration,
+    /// The first failure's message.
+    pub first_error: Option<String>,
+}
+
+impl BystanderReport {
+    pub fn median(&self) -> Option<Duration> {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        sorted.get(sorted.len().saturating_sub(1) / 2).copied()
+    }
+
+    pub fn worst(&self) -> Option<Duration> {
+        self.latencies.iter().max().copied()
+    }
+}
+
+pub struct Bystander {
+    http: HttpsClient,
+    addr: SocketAddr,
+    token: String,
+    store: Store,
+    client: SyncClient,
+    household: Uuid,
+    pulled: u64,
+    local: Duration,
+}
+
+impl Bystander {
+    /// Enrols `username`, opens a phone store at `path`, registers one household in `commune`
+    /// and syncs it, so that the phone is a settled, ordinary collector before the attack.
+    pub async fn enrol(
+        http: &HttpsClient,
+        addr: SocketAddr,
+        (username, password): (&str, &str),
+        commune: &str,
+        path: &Path,
+    ) -> BenchResult<Bystander> {
+        let mut store = Store::open(path).context("bystander store")?;
+        let token = enrol_as(http, addr, username, password, Some(store.actor_key()))
+            .await
+            .context("bystander enrolment")?;
+        let household = store
+            .create(
+                RecordType::Household,
+                &minimal_household(commune, "Y Blơ Niê"),
+            )
+            .context("bystander household")?;
+        let mut phone = Bystander {
+            http: http.clone().with_timeout(SYNC_TIMEOUT),
+            addr,
+            token,
+            store,
+            client: SyncClient::new(ClientOptions::default()),
+            household,
+            pulled: 0,
+            local: Duration::ZERO,
+        };
+        phone.sync().await.context("bystander first sync")?;
+        Ok(phone)
+    }
+
+    /// One exchange; whether another one would make progress.
+    async fn exchange(&mut self) -> BenchResult<bool> {
+        let started = Instant::now();
+        let request = self
+            .client
+            .request(&self.store)
+            .context("building request")?;
+        self.local += started.elapsed();
+        let response = Phone::exchange(&self.http, self.addr, &self.token, request.body)
+            .await
+            .context("sync exchange")?;
+        if response.status != 200 {
+            return Err(format!(
+                "sync answered {}: {}",
+                response.status,
+                String::from_utf8_lossy(&response.body)
+            ));
+        }
+        let started = Instant::now();
+        let outcome = self.client.handle_response(&mut self.store, &response.body);
+        self.local += started.elapsed();
+        let outcome = outcome.context("applying the response")?;
+        self.pulled += outcome.pulled as u64;
+        Ok(outcome.again)
+    }
+
+    /// A full sync: exchanges until nothing is left.
+    async fn sync(&mut self) -> BenchResult<()> {
+        for _ in 0..MAX_EXCHANGES {
+            if !self.exchange().await? {
+                return Ok(());
+            }
+        }
+        Err(format!("still syncing after {MAX_EXCHANGES} exchanges"))
+    }
+
+    /// Edits and syncs in a loop until `deadline` (a sync in flight then is finished, within
+    /// its timeout), and reports the latencies.
+    pub async fn run_until(mut self, deadline: Instant) -> BystanderReport {
+        let mut report = BystanderReport::default();
+        let (pulled_before, local_before) = (self.pulled, self.local);
+        let mut n = 0u64;
+        while Instant::now() < deadline {
+            n += 1;
+            let village = format!("Thôn {}", n % 20);
+            let result = match self
+                .store
+                .set_field(self.household, "village", &village.into())
+            {
+                Ok(()) => self.timed_sync().await,
+                Err(e) => Err(format!("local edit: {e}")),
+            };
+            match result {
+                Ok(elapsed) => {
+                    report.latencies.push(elapsed);
+                    tokio::time::sleep(PAUSE).await;
+                }
+                Err(e) => {
+                    report.latencies.push(SYNC_TIMEOUT);
+                    report.failures += 1;
+                    report.first_error.get_or_insert(e);
+                    tokio::time::sleep(PAUSE_AFTER_FAILURE).await;
+                }
+            }
+        }
+        report.pulled = self.pulled - pulled_before;
+        report.local = self.local.saturating_sub(local_before);
+        report
+    }
+
+    async fn timed_sync(&mut self) -> BenchResult<Duration> {
+        let started = Instant::now();
+        match tokio::time::timeout(SYNC_TIMEOUT, self.sync()).await {
+            Ok(Ok(())) => Ok(started.elapsed()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(format!("sync timed out after {} s", SYNC_TIMEOUT.as_secs())),
+        }
+    }
+}

@@ -49,7 +49,8 @@ struct ServeArgs {
     /// PEM private key.
     #[arg(long, env = "FIELDSYNC_TLS_KEY")]
     tls_key: Option<PathBuf>,
-    /// TOML file with any of: listen, data_dir, tls_cert, tls_key, log_json.
+    /// TOML file with any of: listen, data_dir, tls_cert, tls_key, log_json,
+    /// header_timeout_secs, body_timeout_secs.
     #[arg(long, env = "FIELDSYNC_CONFIG")]
     config: Option<PathBuf>,
     /// Log as JSON lines instead of text.
@@ -58,6 +59,13 @@ struct ServeArgs {
     /// Households of demo data to generate with --dev on an empty database.
     #[arg(long, default_value_t = 300)]
     demo_households: usize,
+    /// Seconds a client gets for the TLS handshake and for each request's headers (also how
+    /// long an idle connection stays open). Default 15.
+    #[arg(long, env = "FIELDSYNC_HEADER_TIMEOUT_SECS")]
+    header_timeout_secs: Option<u64>,
+    /// Seconds a sync request's body may take to arrive. Default 120.
+    #[arg(long, env = "FIELDSYNC_BODY_TIMEOUT_SECS")]
+    body_timeout_secs: Option<u64>,
 }
 
 #[derive(Args)]
@@ -336,6 +344,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
         log_json: args.log_json.then_some(true),
+        header_timeout_secs: args.header_timeout_secs,
+        body_timeout_secs: args.body_timeout_secs,
     };
     let config = Config::resolve(cli, file, args.dev).map_err(|e| e.to_string())?;
     init_logging(config.log_json);
@@ -351,8 +361,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let added = seed::seed(&storage, args.demo_households).map_err(|e| e.to_string())?;
         tracing::info!(records = added, "demo data ready");
     }
-    let state = AppState::new(Arc::new(storage), Some(config.data_dir.clone()))
-        .map_err(|e| format!("starting worker threads: {e}"))?;
+    let state = AppState::new(
+        Arc::new(storage),
+        Some(config.data_dir.clone()),
+        config.timeouts,
+    )
+    .map_err(|e| format!("starting worker threads: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -383,7 +397,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 addr.port()
             );
         }
-        listener::serve(listener, tls_config, state, shutdown_signal()).await;
+        listener::serve(
+            listener,
+            tls_config,
+            state,
+            config.timeouts,
+            shutdown_signal(),
+        )
+        .await;
         Ok::<(), String>(())
     })
 }

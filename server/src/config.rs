@@ -8,6 +8,34 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 pub const DEFAULT_DATA_DIR: &str = "fieldsync-data";
 
+/// How long a client may take, per connection and request. A slower client is cut off, so
+/// that an idle or trickling connection cannot hold the server's memory or file descriptors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To complete the TLS handshake, and to send a request's headers (counted from the end of
+    /// the previous request: also how long an idle kept-alive connection stays open).
+    pub header: std::time::Duration,
+    /// For a sync request's body to arrive: 1 MiB at 2G speed takes about two minutes.
+    pub body: std::time::Duration,
+}
+
+impl Timeouts {
+    /// For a whole request: its body, then the work (the response is written at the client's
+    /// pace afterwards).
+    pub fn request(&self) -> std::time::Duration {
+        self.body + std::time::Duration::from_secs(30)
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header: std::time::Duration::from_secs(15),
+            body: std::time::Duration::from_secs(120),
+        }
+    }
+}
+
 /// The settings a TOML file may hold; every one optional.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +45,8 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub log_json: Option<bool>,
+    pub header_timeout_secs: Option<u64>,
+    pub body_timeout_secs: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -28,6 +58,7 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     pub log_json: bool,
     pub dev: bool,
+    pub timeouts: Timeouts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +126,20 @@ impl Config {
             tls_key: cli.tls_key.or(file.tls_key),
             log_json: cli.log_json.or(file.log_json).unwrap_or(false),
             dev,
+            timeouts: {
+                let default = Timeouts::default();
+                let secs = std::time::Duration::from_secs;
+                Timeouts {
+                    header: cli
+                        .header_timeout_secs
+                        .or(file.header_timeout_secs)
+                        .map_or(default.header, secs),
+                    body: cli
+                        .body_timeout_secs
+                        .or(file.body_timeout_secs)
+                        .map_or(default.body, secs),
+                }
+            },
         };
         if !dev && (config.tls_cert.is_none() || config.tls_key.is_none()) {
             return Err(ConfigError::MissingTls);

@@ -7,6 +7,7 @@
 //! (out of file descriptors) back off instead of spinning, and repeated warnings are logged at
 //! most once a second.
 
+use crate::config::Timeouts;
 use crate::http::{error::ApiError, routes, AppState, Peer};
 use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -22,14 +23,6 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 use warp::Reply;
 
-/// A TLS handshake slower than this, even on 2G, is a dead or hostile connection.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
-/// Time to send a request's headers, counted from the end of the previous request: it is
-/// also how long an idle kept-alive connection stays open.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
-/// Time for a whole request (body and work; the response is then written at the client's
-/// pace).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(150);
 /// How long requests in flight get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Connections open at once, overall (lowered to half the open-file limit) and per peer
@@ -137,6 +130,7 @@ pub async fn serve(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     state: AppState,
+    timeouts: Timeouts,
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -177,7 +171,7 @@ pub async fn serve(
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let _slot = slot;
-                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    let stream = match tokio::time::timeout(timeouts.header, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => stream,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -192,7 +186,7 @@ pub async fn serve(
                         request.extensions_mut().insert(Peer(peer.ip()));
                         let call = inner.call(request);
                         async move {
-                            match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+                            match tokio::time::timeout(timeouts.request(), call).await {
                                 Ok(answer) => answer,
                                 Err(_) => Ok(ApiError::Timeout.into_response()),
                             }
@@ -200,7 +194,7 @@ pub async fn serve(
                     });
                     let connection = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
-                        .header_read_timeout(HEADER_TIMEOUT)
+                        .header_read_timeout(timeouts.header)
                         .serve_connection(TokioIo::new(stream), service);
                     if let Err(e) = watcher.watch(connection).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -73,6 +73,26 @@ pub struct HttpsClient {
     connector: TlsConnector,
     server_name: ServerName<'static>,
     timeout: Duration,
+    /// The local address connections come from (another 127.x address on loopback, to act
+    /// as a different peer); the system's choice if `None`.
+    source: Option<std::net::IpAddr>,
+}
+
+/// Opens a TCP connection to `addr`, from `source` if given.
+pub async fn connect_from(
+    addr: SocketAddr,
+    source: Option<std::net::IpAddr>,
+) -> io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(addr).await
 }
 
 impl std::fmt::Debug for HttpsClient {
@@ -120,7 +140,20 @@ impl HttpsClient {
             connector: TlsConnector::from(Arc::new(config)),
             server_name,
             timeout: DEFAULT_TIMEOUT,
+            source: None,
         })
+    }
+
+    /// Connects from `source` (e.g. `127.0.0.2`) instead of the system's choice.
+    #[must_use]
+    pub fn with_source(mut self, source: std::net::IpAddr) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// The local address connections come from, if set.
+    pub fn source(&self) -> Option<std::net::IpAddr> {
+        self.source
     }
 
     /// Replaces the whole-request timeout (connect, handshake, request and response body).
@@ -164,7 +197,7 @@ impl HttpsClient {
         addr: SocketAddr,
     ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ClientError> {
         let open = async {
-            let tcp = TcpStream::connect(addr)
+            let tcp = connect_from(addr, self.source)
                 .await
                 .map_err(|cause| ClientError::Connect { addr, cause })?;
             tcp.set_nodelay(true)
@@ -188,7 +221,7 @@ impl HttpsClient {
         addr: SocketAddr,
         request: Request<Full<Bytes>>,
     ) -> Result<HttpResponse, ClientError> {
-        let tcp = TcpStream::connect(addr)
+        let tcp = connect_from(addr, self.source)
             .await
             .map_err(|cause| ClientError::Connect { addr, cause })?;
         // Requests are small and latency-bound; Nagle would only add delay.

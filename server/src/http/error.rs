@@ -124,6 +124,8 @@ impl Reply for ApiError {
     }
 }
 
+static DISK_FULL_LOG: crate::listener::RateLimitedLog = crate::listener::RateLimitedLog::new();
+
 /// How long a phone should wait before retrying a write while the disk is full.
 const DISK_FULL_RETRY_SECS: u64 = 300;
 
@@ -131,7 +133,9 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::DiskFull => {
-                tracing::error!("write refused: the data disk is full");
+                DISK_FULL_LOG.warn(|suppressed| {
+                    tracing::error!(suppressed, "write refused: the data disk is full");
+                });
                 ApiError::DiskFull
             }
             StorageError::TooLarge(why) => ApiError::PushTooLarge(why),

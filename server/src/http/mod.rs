@@ -166,20 +166,26 @@ async fn enrol(
     }))
 }
 
-/// Free bytes on the disk holding `dir`.
-fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+/// Free and total bytes of the disk holding `dir`.
+fn disk_space(dir: &std::path::Path) -> Option<(u64, u64)> {
     let stat = rustix::fs::statvfs(dir).ok()?;
-    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    Some((
+        stat.f_bavail.saturating_mul(stat.f_frsize),
+        stat.f_blocks.saturating_mul(stat.f_frsize),
+    ))
 }
 
-/// Below this much free space the server reports itself degraded: writes may start failing.
+/// Below this much free space (or a tenth of a smaller disk) the server reports itself
+/// degraded: writes may start failing.
 const LOW_DISK_BYTES: u64 = 64 * 1024 * 1024;
 
 /// `GET /v1/health`: 200 while the server can take writes, 503 when its disk is full (or
 /// nearly), so that monitoring sees it before phones do.
 fn health(state: AppState) -> warp::reply::Response {
-    let free = state.data_dir.as_deref().and_then(free_bytes);
-    let full = state.storage.disk_full() || free.is_some_and(|f| f < LOW_DISK_BYTES);
+    let space = state.data_dir.as_deref().and_then(disk_space);
+    let free = space.map(|(free, _)| free);
+    let low = space.is_some_and(|(free, total)| free < LOW_DISK_BYTES.min(total / 10));
+    let full = state.storage.disk_full() || low;
     let body = serde_json::json!({
         "status": if full { "degraded" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),

@@ -28,6 +28,7 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     /// The directory of the database, for the free-space figure in `/v1/health`.
     pub data_dir: Option<PathBuf>,
+    pub timeouts: crate::config::Timeouts,
     /// Token checks and other short reads: never queued behind a push or a password hash.
     auth_pool: WorkerPool,
     /// Decoding, ingesting and pulling sync requests.
@@ -102,11 +103,16 @@ fn busy(retry_after_secs: u64, what: &str) -> ApiError {
 }
 
 impl AppState {
-    pub fn new(storage: Arc<dyn Storage>, data_dir: Option<PathBuf>) -> std::io::Result<AppState> {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        data_dir: Option<PathBuf>,
+        timeouts: crate::config::Timeouts,
+    ) -> std::io::Result<AppState> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(AppState {
             storage,
             data_dir,
+            timeouts,
             auth_pool: WorkerPool::new("auth", 2)?,
             sync_pool: WorkerPool::new("sync", 4)?,
             api_pool: WorkerPool::new("api", 2)?,

@@ -22,9 +22,6 @@ use warp::http::header::{CONTENT_ENCODING, CONTENT_TYPE as CONTENT_TYPE_HEADER};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-/// A body must arrive within this time: 1 MiB at 2G speed (64 kbit/s) takes about two
-/// minutes, a phone's 64 KiB batch about 8 s.
-const BODY_TIMEOUT: Duration = Duration::from_secs(120);
 /// An oversized body is read and thrown away up to this much, so that a client still
 /// sending sees the 413 instead of a broken connection.
 const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
@@ -58,8 +55,8 @@ fn check_version(header: Option<String>) -> Result<(), ApiError> {
     }
 }
 
-/// Reads exactly `length` bytes of body within [`BODY_TIMEOUT`].
-async fn read_body<S, B>(body: S, length: u64) -> Result<Vec<u8>, ApiError>
+/// Reads exactly `length` bytes of body within `timeout`.
+async fn read_body<S, B>(body: S, length: u64, timeout: Duration) -> Result<Vec<u8>, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
@@ -84,7 +81,7 @@ where
         }
         Ok(())
     };
-    tokio::time::timeout(BODY_TIMEOUT, read)
+    tokio::time::timeout(timeout, read)
         .await
         .map_err(|_| ApiError::Timeout)??;
     if out.len() as u64 != length {
@@ -135,7 +132,7 @@ where
         return Err(ApiError::BodyTooLarge);
     }
     let _room = state.body_room(length)?;
-    let body = read_body(body, length).await?;
+    let body = read_body(body, length, state.timeouts.body).await?;
     let device = caller.device.id;
     let started = std::time::Instant::now();
 

@@ -47,6 +47,12 @@ const LONG_USERNAME_BYTES: usize = 10 * 1024;
 /// Word counts of the search probes; the largest one answered 200 is then repeated.
 const SEARCH_WORD_COUNTS: [usize; 10] = [1, 10, 100, 500, 999, 1000, 2000, 5000, 10_000, 20_000];
 const SEARCH_LOOPS: usize = 2;
+/// Changes per request at the server's limit, and how many such requests max-push has ready.
+const MAX_PUSH_CHANGES: usize = 1_000;
+const MAX_PUSH_REQUESTS: usize = 40;
+/// Edits full-record makes of one record before timing single edits: close to the server's
+/// 50,000-operation limit per record.
+const FULL_RECORD_EDITS: usize = 49_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attack {
@@ -63,6 +69,8 @@ pub enum Attack {
     EnrolLockout,
     ResendAmplification,
     SearchWords,
+    MaxPush,
+    FullRecord,
 }
 
 /// Who attacks.
@@ -87,7 +95,7 @@ impl Attacker {
 }
 
 impl Attack {
-    pub const ALL: [Attack; 13] = [
+    pub const ALL: [Attack; 15] = [
         Attack::NestedBomb,
         Attack::NestedBombLoop,
         Attack::HugeChange,
@@ -101,6 +109,8 @@ impl Attack {
         Attack::EnrolLockout,
         Attack::ResendAmplification,
         Attack::SearchWords,
+        Attack::MaxPush,
+        Attack::FullRecord,
     ];
 
     pub fn name(self) -> &'static str {
@@ -118,6 +128,8 @@ impl Attack {
             Attack::EnrolLockout => "enrol-lockout",
             Attack::ResendAmplification => "resend-amplification",
             Attack::SearchWords => "search-words",
+            Attack::MaxPush => "max-push",
+            Attack::FullRecord => "full-record",
         }
     }
 
@@ -136,6 +148,8 @@ impl Attack {
             Attack::EnrolLockout => "no flood: the victim's password failed every second; the victim enrols half-way through and retries every 5 s; another user enrols every second",
             Attack::ResendAmplification => "one record moved back and forth between 62.610.01 and 62.610.02 (both in scope), 25 moves per request, in a loop",
             Attack::SearchWords => "GET /v1/records?q= with 1 to 20,000 words, then the largest accepted query in two loops",
+            Attack::MaxPush => "requests of 1,000 new valid households each (the most one request may push), one after another",
+            Attack::FullRecord => "one household grown towards the 50,000-operation limit by 49,000 edits pushed 1,000 per request, then single edits of it timed",
         }
     }
 
@@ -169,6 +183,8 @@ impl Attack {
                 | Attack::WideRecord
                 | Attack::WideRecordSmall
                 | Attack::ResendAmplification
+                | Attack::MaxPush
+                | Attack::FullRecord
         )
     }
 
@@ -228,6 +244,14 @@ pub enum Plan {
         creation: Vec<u8>,
     },
     Search,
+    Stream {
+        bodies: Vec<Vec<u8>>,
+    },
+    Full {
+        record: RawRecord,
+        /// Every change of the record, oldest first, with its hash.
+        changes: Vec<([u8; 32], ChangeEntry)>,
+    },
 }
 
 pub async fn prepare(attack: Attack, env: &Env, notes: &Notes) -> BenchResult<Plan> {
@@ -260,6 +284,55 @@ pub async fn prepare(attack: Attack, env: &Env, notes: &Notes) -> BenchResult<Pl
             Ok(Plan::Resend { record, creation })
         }
         Attack::SearchWords => Ok(Plan::Search),
+        Attack::MaxPush => {
+            let started = Instant::now();
+            let bodies = build(|| {
+                (0..MAX_PUSH_REQUESTS)
+                    .map(|batch| {
+                        let push = (0..MAX_PUSH_CHANGES)
+                            .map(|i| {
+                                let name = format!("Y Tối đa {batch}-{i}");
+                                let mut record =
+                                    RawRecord::household(attacker_actor(), COMMUNE, &name)?;
+                                let change = record.commit()?;
+                                Ok(record.entry(change))
+                            })
+                            .collect::<BenchResult<Vec<_>>>()?;
+                        Ok(sync_body(&[], push))
+                    })
+                    .collect::<BenchResult<Vec<_>>>()
+            })
+            .await?;
+            notes.add(format!(
+                "{} requests of {MAX_PUSH_CHANGES} creations, gzip bodies {} each; built in {:.1} s",
+                bodies.len(),
+                kib(bodies.first().map_or(0, Vec::len)),
+                started.elapsed().as_secs_f64()
+            ));
+            Ok(Plan::Stream { bodies })
+        }
+        Attack::FullRecord => {
+            let started = Instant::now();
+            let (record, changes) = build(|| {
+                let mut record = RawRecord::household(attacker_actor(), COMMUNE, "Y Đầy")?;
+                let mut changes = Vec::with_capacity(FULL_RECORD_EDITS + 1);
+                let creation = record.commit()?;
+                changes.push(hashed(record.entry(creation))?);
+                for n in 0..FULL_RECORD_EDITS {
+                    record.put("f/village", format!("Thôn {n}"))?;
+                    let change = record.commit()?;
+                    changes.push(hashed(record.entry(change))?);
+                }
+                Ok((record, changes))
+            })
+            .await?;
+            notes.add(format!(
+                "{} changes built in {:.1} s",
+                changes.len(),
+                started.elapsed().as_secs_f64()
+            ));
+            Ok(Plan::Full { record, changes })
+        }
     }
 }
 
@@ -274,7 +347,86 @@ pub async fn run(plan: Plan, ctx: Ctx) {
         Plan::EnrolFlood { flooders } => run_enrol_flood(&ctx, flooders).await,
         Plan::Resend { record, creation } => run_resend(&ctx, record, creation).await,
         Plan::Search => run_search(&ctx).await,
+        Plan::Stream { bodies } => {
+            let acked = run_stream(&ctx, bodies, "request").await;
+            ctx.notes.add(format!("{acked} changes acked in all"));
+        }
+        Plan::Full { record, changes } => run_full(&ctx, record, changes).await,
     }
+}
+
+/// Posts `bodies` one after another, as one device must, until the deadline; returns how many
+/// changes were acked.
+async fn run_stream(ctx: &Ctx, bodies: Vec<Vec<u8>>, what: &str) -> usize {
+    let mut session = Session::new(ctx);
+    let mut outcomes = Outcomes::default();
+    let mut timings = Timings::default();
+    let mut acked = 0;
+    for body in bodies {
+        if !ctx.running() {
+            break;
+        }
+        match session.post(body).await {
+            Ok(a) => {
+                outcomes.add(a.status.to_string());
+                timings.0.push(a.elapsed);
+                acked += a.response.as_ref().map_or(0, |r| r.acked.len());
+            }
+            Err(e) => outcomes.add(e),
+        }
+    }
+    ctx.notes.add(format!(
+        "{} {what}s: {outcomes}; {timings}",
+        outcomes.total()
+    ));
+    acked
+}
+
+fn hashed(entry: ChangeEntry) -> BenchResult<([u8; 32], ChangeEntry)> {
+    let hash = fieldsync_core::record::decode_change(&entry.bytes)
+        .context("decoding a built change")?
+        .hash()
+        .0;
+    Ok((hash, entry))
+}
+
+/// Grows the record as a phone would push it: the oldest unacknowledged changes, up to the
+/// request limit, again and again (the server splits what it cannot take in one turn); for
+/// the first half of the window, then times single edits of it.
+async fn run_full(ctx: &Ctx, record: RawRecord, mut changes: Vec<([u8; 32], ChangeEntry)>) {
+    let mut session = Session::new(ctx);
+    let half = Instant::now() + ctx.deadline.saturating_duration_since(Instant::now()) / 2;
+    let mut outcomes = Outcomes::default();
+    let mut timings = Timings::default();
+    let mut acked = 0;
+    while Instant::now() < half && !changes.is_empty() {
+        let push: Vec<ChangeEntry> = changes
+            .iter()
+            .take(MAX_PUSH_CHANGES)
+            .map(|(_, e)| e.clone())
+            .collect();
+        match session.push(push).await {
+            Ok(a) => {
+                outcomes.add(a.status.to_string());
+                timings.0.push(a.elapsed);
+                let done: std::collections::BTreeSet<[u8; 32]> = a
+                    .response
+                    .iter()
+                    .flat_map(|r| r.acked.iter().chain(r.rejected.iter().map(|x| &x.hash)))
+                    .copied()
+                    .collect();
+                acked += done.len();
+                changes.retain(|(h, _)| !done.contains(h));
+            }
+            Err(e) => outcomes.add(e),
+        }
+    }
+    ctx.notes.add(format!(
+        "growing it: {} requests ({outcomes}; {timings}), {acked} changes answered, {} left",
+        outcomes.total(),
+        changes.len()
+    ));
+    run_wide(ctx, record, Vec::new()).await;
 }
 
 /// Runs CPU-heavy payload building off the async threads.
@@ -627,10 +779,14 @@ async fn prepare_wide(mut keys: usize, notes: &Notes) -> BenchResult<Plan> {
     }
 }
 
+/// Pushes `creation` (unless empty), then single-field edits of the record until the deadline,
+/// timing each.
 async fn run_wide(ctx: &Ctx, mut record: RawRecord, creation: Vec<u8>) {
     let mut session = Session::new(ctx);
-    let answer = session.push(vec![record.entry(creation)]).await;
-    ctx.notes.add(format!("creation: {}", describe(&answer)));
+    if !creation.is_empty() {
+        let answer = session.push(vec![record.entry(creation)]).await;
+        ctx.notes.add(format!("creation: {}", describe(&answer)));
+    }
     let mut outcomes = Outcomes::default();
     let mut timings = Timings::default();
     let mut n = 0;
@@ -746,7 +902,7 @@ async fn run_idle(ctx: &Ctx) {
         .until_deadline(async {
             (
                 raw::open_tls(&ctx.http, ctx.addr, IDLE_TLS_CONNECTIONS).await,
-                raw::open_tcp(ctx.addr, IDLE_TCP_CONNECTIONS).await,
+                raw::open_tcp(ctx.addr, ctx.http.source(), IDLE_TCP_CONNECTIONS).await,
             )
         })
         .await
@@ -864,15 +1020,20 @@ async fn run_enrol_flood(ctx: &Ctx, flooders: usize) {
         Duration::ZERO,
         second,
     ));
+    // The real users are elsewhere: their own phones, their own addresses.
+    let users = Ctx {
+        http: ctx.http.clone().with_source(crate::harness::USER_SOURCE),
+        ..ctx.clone()
+    };
     let half_way = ctx.deadline.saturating_duration_since(Instant::now()) / 2;
     let victim = tokio::spawn(enrol_every(
-        ctx.clone(),
+        users.clone(),
         "victim",
         password,
         half_way,
         5 * second,
     ));
-    let (probe, timings, _) = enrol_every(ctx.clone(), "probe", password, second, second).await;
+    let (probe, timings, _) = enrol_every(users, "probe", password, second, second).await;
     let mut outcomes = Outcomes::default();
     while let Some(Ok(o)) = flood.join_next().await {
         outcomes.merge(o);

@@ -18,6 +18,12 @@ use tempfile::TempDir;
 /// merger) also holds 62.610.02 and 51.102.
 pub const COMMUNE: &str = "62.610.01";
 pub const PASSWORD: &str = "abuse-bench-password";
+/// Where the attacker's connections come from; the bystander uses 127.0.0.1, and real users
+/// in the enrolment attacks [`USER_SOURCE`].
+pub const ATTACKER_SOURCE: std::net::IpAddr =
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+pub const USER_SOURCE: std::net::IpAddr =
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 3));
 /// Time the attack gets after the window to notice the deadline and return its notes.
 const ATTACK_GRACE: Duration = Duration::from_secs(5);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -258,7 +264,8 @@ async fn run_inner(attack: Attack, window: Duration) -> BenchResult<Row> {
     let deadline = Instant::now() + window;
     let ctx = Ctx {
         addr: env.addr(),
-        http: env.http.clone(),
+        // The attacker is another peer than the bystander (on loopback, another address).
+        http: env.http.clone().with_source(ATTACKER_SOURCE),
         token,
         deadline,
         notes: notes.clone(),

@@ -98,18 +98,25 @@ pub async fn open_tls(
     collect(tasks, n).await
 }
 
-/// Opens `n` plain TCP connections that will never start a TLS handshake.
-pub async fn open_tcp(addr: SocketAddr, n: usize) -> (Vec<TcpStream>, usize) {
+/// Opens `n` plain TCP connections from `source` that will never start a TLS handshake.
+pub async fn open_tcp(
+    addr: SocketAddr,
+    source: Option<std::net::IpAddr>,
+    n: usize,
+) -> (Vec<TcpStream>, usize) {
     let gate = Arc::new(Semaphore::new(OPENING_AT_ONCE));
     let mut tasks = JoinSet::new();
     for _ in 0..n {
         let gate = gate.clone();
         tasks.spawn(async move {
             let _permit = gate.acquire_owned().await.ok()?;
-            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-                .await
-                .ok()?
-                .ok()
+            tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                fieldsync_tests::https::connect_from(addr, source),
+            )
+            .await
+            .ok()?
+            .ok()
         });
     }
     collect(tasks, n).await

@@ -325,19 +325,7 @@ pub fn enrol(
     device_name: &str,
     actor_key: Option<[u8; 32]>,
 ) -> Result<(Device, String, User), AccountError> {
-    let found = storage.user_by_name(username)?;
-    let ok = match &found {
-        Some((_, hash)) => verify_password(password, hash),
-        None => {
-            // Same work for unknown names, so timing does not reveal which names exist.
-            let _ = hash_password(password);
-            false
-        }
-    };
-    // A disabled account answers like a wrong password: nothing to learn from trying.
-    let Some((user, _)) = found.filter(|(u, _)| ok && !u.disabled) else {
-        return Err(AccountError::BadCredentials);
-    };
+    let user = login(storage, username, password)?;
     let (token, hash) = new_token();
     // Control characters (a newline, say) would forge lines in device listings.
     let name: String = device_name
@@ -350,6 +338,24 @@ pub fn enrol(
         .map(fieldsync_core::record::actor_for_key);
     let device = storage.enrol_device(user.id, &name, &hash, actor)?;
     Ok((device, token, user))
+}
+
+/// Checks a username and password: the account, or `BadCredentials` (also for a disabled
+/// account, which answers like a wrong password: nothing to learn from trying).
+pub fn login(storage: &dyn Storage, username: &str, password: &str) -> Result<User, AccountError> {
+    let found = storage.user_by_name(username)?;
+    let ok = match &found {
+        Some((_, hash)) => verify_password(password, hash),
+        None => {
+            // Same work for unknown names, so timing does not reveal which names exist.
+            let _ = hash_password(password);
+            false
+        }
+    };
+    found
+        .filter(|(u, _)| ok && !u.disabled)
+        .map(|(u, _)| u)
+        .ok_or(AccountError::BadCredentials)
 }
 
 /// The caller behind a bearer token, if the token is known and not revoked.

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod cli;
 pub mod config;
+pub mod dates;
 pub mod http;
 pub mod listener;
 pub mod restore;

@@ -18,37 +18,11 @@ pub struct Scope {
 
 impl Scope {
     pub fn for_user(user: &User) -> Scope {
-        let areas = Areas::bundled();
-        let mut scope = Scope {
+        Scope {
+            all: user.areas.iter().any(|a| a == "*"),
+            communes: communes_of(&user.areas),
             sensitive: user.sensitive_access,
-            ..Scope::default()
-        };
-        for assigned in &user.areas {
-            if assigned == "*" {
-                scope.all = true;
-                continue;
-            }
-            let Some(area) = areas.get(assigned) else {
-                continue;
-            };
-            for commune in areas.communes() {
-                let c = commune.code.as_str();
-                let current = areas.current(c);
-                let under = |code: &str| {
-                    areas
-                        .ancestor(code, area.level)
-                        .is_some_and(|a| a.code == area.code)
-                };
-                let same_unit =
-                    area.level == AreaLevel::Commune && current == areas.current(&area.code);
-                if c == area.code || same_unit || under(c) || under(current) {
-                    scope.communes.insert(c.to_owned());
-                    // An old district also covers the new communes its communes merged into.
-                    scope.communes.insert(current.to_owned());
-                }
-            }
         }
-        scope
     }
 
     /// Everything: for server-side writes.
@@ -79,6 +53,38 @@ impl Scope {
         }
         Some(out)
     }
+}
+
+/// Every commune (old and new) the area codes cover, across the 2025 merger both ways: a
+/// current commune also covers the old communes merged into it; an old commune covers its
+/// successor and the communes merged with it; a province or district covers the communes
+/// under it, and an old one also the current communes its communes became. Unknown codes
+/// (and `*`) cover nothing here.
+pub fn communes_of(area_codes: &[String]) -> BTreeSet<String> {
+    let areas = Areas::bundled();
+    let mut out = BTreeSet::new();
+    for assigned in area_codes {
+        let Some(area) = areas.get(assigned) else {
+            continue;
+        };
+        for commune in areas.communes() {
+            let c = commune.code.as_str();
+            let current = areas.current(c);
+            let under = |code: &str| {
+                areas
+                    .ancestor(code, area.level)
+                    .is_some_and(|a| a.code == area.code)
+            };
+            let same_unit =
+                area.level == AreaLevel::Commune && current == areas.current(&area.code);
+            if c == area.code || same_unit || under(c) || under(current) {
+                out.insert(c.to_owned());
+                // An old district also covers the new communes its communes merged into.
+                out.insert(current.to_owned());
+            }
+        }
+    }
+    out
 }
 
 /// A log stream: one commune's ordinary records, or its sensitive ones.

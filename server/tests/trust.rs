@@ -149,11 +149,15 @@ fn a_record_type_never_changes_and_a_case_never_reaches_non_sensitive_eyes() {
         communes: BTreeSet::new(),
         sensitive: false,
     };
+    let query = fieldsync_server::storage::RecordQuery {
+        limit: 1000,
+        ..Default::default()
+    };
     let listed = world
         .storage
-        .list_merged(&supervisor_scope, None, None, 1000)
+        .list_records(&supervisor_scope, &query)
         .unwrap();
-    assert!(listed.iter().all(|r| r.id != case));
+    assert!(listed.records.iter().all(|r| r.id != case));
     let merged = world.storage.merged_record(case).unwrap().unwrap();
     assert!(!merged.visible_to(&supervisor_scope));
     assert_eq!(merged.record_type, RecordType::SupportCase);

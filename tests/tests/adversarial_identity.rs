@@ -25,7 +25,8 @@ async fn listed_ids(env: &Env, token: &str, record_type: &str) -> Vec<Uuid> {
     )
     .await;
     assert_eq!(status, 200, "{list}");
-    list.as_array()
+    list["records"]
+        .as_array()
         .unwrap()
         .iter()
         .map(|r| Uuid::parse_str(r["id"].as_str().unwrap()).unwrap())

@@ -221,8 +221,8 @@ async fn an_invented_commune_is_refused_even_for_an_account_of_every_area() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
-    assert_eq!(list[0]["commune"], MO_RAI);
+    assert_eq!(list["records"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["records"][0]["commune"], MO_RAI);
 
     // The phone's own edits (in real communes) still sync, anywhere.
     phone

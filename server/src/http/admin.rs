@@ -3,7 +3,9 @@
 //! the one account endpoint every user has, changing their own password.
 
 use super::error::ApiError;
-use super::{auth_header, caller, json_body, require_role, respond, with_state, AppState, Peer};
+use super::{
+    caller, credentials, json_body, require_role, respond, with_state, AppState, Credentials, Peer,
+};
 use crate::accounts::{self, Authority};
 use crate::storage::sqlite::now_ms;
 use crate::storage::{AccountUpdate, Caller, NewUser, Role, User};
@@ -28,18 +30,28 @@ struct OwnPassword {
     new_password: String,
 }
 
-async fn admin(state: &AppState, auth: Option<String>) -> Result<Caller, ApiError> {
+/// What the audit log keeps of an account: its role, areas and permissions (no password).
+fn account_detail(user: &User) -> String {
+    format!(
+        "role {}, areas {}, sensitive {}, may grant {}, disabled {}",
+        user.role.as_str(),
+        user.areas.join(","),
+        user.sensitive_access,
+        user.can_grant_sensitive,
+        user.disabled
+    )
+}
+
+async fn admin(state: &AppState, auth: Credentials) -> Result<Caller, ApiError> {
     let caller = caller(state, auth).await?;
     require_role(&caller, &[Role::Admin])?;
     Ok(caller)
 }
 
-async fn create_user(
-    state: AppState,
-    auth: Option<String>,
-    user: NewUser,
-) -> Result<Json, ApiError> {
-    let by = admin(&state, auth).await?.user;
+async fn create_user(state: AppState, auth: Credentials, user: NewUser) -> Result<Json, ApiError> {
+    let peer = auth.peer;
+    let admin = admin(&state, auth).await?;
+    let by = admin.user.clone();
     let user = state
         .hashing(move |storage| {
             Ok(accounts::create_user(
@@ -49,11 +61,21 @@ async fn create_user(
             )?)
         })
         .await?;
+    let detail = account_detail(&user);
+    state
+        .audit(
+            Some(&admin),
+            peer,
+            "account_create",
+            Some(user.username.clone()),
+            Some(detail),
+        )
+        .await?;
     tracing::info!(user = %user.username, role = user.role.as_str(), "user created");
     Ok(warp::reply::json(&user))
 }
 
-async fn list_users(state: AppState, auth: Option<String>) -> Result<Json, ApiError> {
+async fn list_users(state: AppState, auth: Credentials) -> Result<Json, ApiError> {
     let by = admin(&state, auth).await?.user;
     let users: Vec<User> = state
         .blocking(move |storage| {
@@ -70,10 +92,12 @@ async fn list_users(state: AppState, auth: Option<String>) -> Result<Json, ApiEr
 async fn update_user(
     username: String,
     state: AppState,
-    auth: Option<String>,
+    auth: Credentials,
     update: AccountUpdate,
 ) -> Result<Json, ApiError> {
-    let by = admin(&state, auth).await?.user;
+    let peer = auth.peer;
+    let admin = admin(&state, auth).await?;
+    let by = admin.user.clone();
     let user = state
         .blocking(move |storage| {
             Ok(accounts::update_user(
@@ -84,6 +108,16 @@ async fn update_user(
             )?)
         })
         .await?;
+    let detail = account_detail(&user);
+    state
+        .audit(
+            Some(&admin),
+            peer,
+            "account_change",
+            Some(user.username.clone()),
+            Some(detail),
+        )
+        .await?;
     tracing::info!(user = %user.username, disabled = user.disabled, "account changed");
     Ok(warp::reply::json(&user))
 }
@@ -91,7 +125,7 @@ async fn update_user(
 async fn set_areas(
     username: String,
     state: AppState,
-    auth: Option<String>,
+    auth: Credentials,
     body: Areas,
 ) -> Result<Json, ApiError> {
     let update = AccountUpdate {
@@ -104,10 +138,12 @@ async fn set_areas(
 async fn reset_password(
     username: String,
     state: AppState,
-    auth: Option<String>,
+    auth: Credentials,
     body: NewPassword,
 ) -> Result<Json, ApiError> {
-    let by = admin(&state, auth).await?.user;
+    let peer = auth.peer;
+    let admin = admin(&state, auth).await?;
+    let by = admin.user.clone();
     let name = username.clone();
     state
         .hashing(move |storage| {
@@ -119,6 +155,15 @@ async fn reset_password(
             )?)
         })
         .await?;
+    state
+        .audit(
+            Some(&admin),
+            peer,
+            "password_reset",
+            Some(username.clone()),
+            None,
+        )
+        .await?;
     tracing::info!(user = %username, "password reset by an admin");
     Ok(warp::reply::json(
         &serde_json::json!({ "password_changed": username }),
@@ -127,11 +172,12 @@ async fn reset_password(
 
 async fn change_own_password(
     state: AppState,
-    auth: Option<String>,
+    auth: Credentials,
     peer: Option<Peer>,
     body: OwnPassword,
 ) -> Result<Json, ApiError> {
-    let me = caller(&state, auth).await?.user.username;
+    let me_caller = caller(&state, auth).await?;
+    let me = me_caller.user.username.clone();
     if body.old_password.len() > accounts::MAX_PASSWORD_BYTES
         || body.new_password.len() > accounts::MAX_PASSWORD_BYTES
     {
@@ -160,13 +206,22 @@ async fn change_own_password(
         Err(_) => drop(attempt),
     }
     result?;
+    state
+        .audit(
+            Some(&me_caller),
+            Some(source),
+            "password_change",
+            Some(me.clone()),
+            None,
+        )
+        .await?;
     tracing::info!(user = %me, "own password changed");
     Ok(warp::reply::json(
         &serde_json::json!({ "password_changed": me }),
     ))
 }
 
-async fn list_devices(state: AppState, auth: Option<String>) -> Result<Json, ApiError> {
+async fn list_devices(state: AppState, auth: Credentials) -> Result<Json, ApiError> {
     let by = admin(&state, auth).await?.user;
     let devices = state
         .blocking(move |storage| {
@@ -187,8 +242,10 @@ async fn list_devices(state: AppState, auth: Option<String>) -> Result<Json, Api
     Ok(warp::reply::json(&devices))
 }
 
-async fn revoke(id: String, state: AppState, auth: Option<String>) -> Result<Json, ApiError> {
-    let by = admin(&state, auth).await?.user;
+async fn revoke(id: String, state: AppState, auth: Credentials) -> Result<Json, ApiError> {
+    let peer = auth.peer;
+    let admin = admin(&state, auth).await?;
+    let by = admin.user.clone();
     let id =
         Uuid::parse_str(&id).map_err(|_| ApiError::BadRequest("device id is not a UUID".into()))?;
     state
@@ -209,13 +266,22 @@ async fn revoke(id: String, state: AppState, auth: Option<String>) -> Result<Jso
             Ok(storage.revoke_device(id)?)
         })
         .await?;
+    state
+        .audit(
+            Some(&admin),
+            peer,
+            "device_revoke",
+            Some(id.to_string()),
+            None,
+        )
+        .await?;
     tracing::info!(device = %id, "device revoked");
     Ok(warp::reply::json(
         &serde_json::json!({ "revoked": id.to_string() }),
     ))
 }
 
-async fn stats(state: AppState, auth: Option<String>) -> Result<Json, ApiError> {
+async fn stats(state: AppState, auth: Credentials) -> Result<Json, ApiError> {
     admin(&state, auth).await?;
     Ok(warp::reply::json(
         &state.blocking(|storage| Ok(storage.stats()?)).await?,
@@ -228,53 +294,53 @@ pub fn routes(
     let create = warp::path!("v1" / "admin" / "users")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(auth_header())
+        .and(credentials())
         .and(json_body())
         .then(|s, a, b| async move { respond(create_user(s, a, b).await) });
     let users = warp::path!("v1" / "admin" / "users")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(auth_header())
+        .and(credentials())
         .then(|s, a| async move { respond(list_users(s, a).await) });
     let update = warp::path!("v1" / "admin" / "users" / String)
         .and(warp::patch())
         .and(with_state(state.clone()))
-        .and(auth_header())
+        .and(credentials())
         .and(json_body())
         .then(|u, s, a, b| async move { respond(update_user(u, s, a, b).await) });
     let areas = warp::path!("v1" / "admin" / "users" / String / "areas")
         .and(warp::put())
         .and(with_state(state.clone()))
-        .and(auth_header())
+        .and(credentials())
         .and(json_body())
         .then(|u, s, a, b| async move { respond(set_areas(u, s, a, b).await) });
     let password = warp::path!("v1" / "admin" / "users" / String / "password")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(auth_header())
+        .and(credentials())
         .and(json_body())
         .then(|u, s, a, b| async move { respond(reset_password(u, s, a, b).await) });
     let own_password = warp::path!("v1" / "account" / "password")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(auth_header())
+        .and(credentials())
         .and(warp::ext::optional::<Peer>())
         .and(json_body())
         .then(|s, a, p, b| async move { respond(change_own_password(s, a, p, b).await) });
     let devices = warp::path!("v1" / "admin" / "devices")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(auth_header())
+        .and(credentials())
         .then(|s, a| async move { respond(list_devices(s, a).await) });
     let revoke = warp::path!("v1" / "admin" / "devices" / String / "revoke")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(auth_header())
+        .and(credentials())
         .then(|d, s, a| async move { respond(revoke(d, s, a).await) });
     let stats = warp::path!("v1" / "admin" / "stats")
         .and(warp::get())
         .and(with_state(state))
-        .and(auth_header())
+        .and(credentials())
         .then(|s, a| async move { respond(stats(s, a).await) });
     create
         .or(users)

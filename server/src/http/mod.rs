@@ -2,13 +2,18 @@
 //! answering errors as JSON. The TLS listener that carries them is in [`crate::listener`].
 
 mod admin;
+mod audit;
+mod auth;
 pub mod error;
 mod records;
+mod session;
 mod state;
 mod sync;
+mod web;
 
 use crate::accounts;
 use crate::storage::{Caller, Role};
+pub(crate) use auth::{caller, credentials, Credentials};
 use error::ApiError;
 use serde::{Deserialize, Serialize};
 pub use state::AppState;
@@ -23,23 +28,6 @@ pub const MAX_REQUEST_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub std::net::IpAddr);
 
-/// Resolves the bearer token of a request to its caller, or 401.
-pub(crate) async fn caller(
-    state: &AppState,
-    authorization: Option<String>,
-) -> Result<Caller, ApiError> {
-    let token = authorization
-        .as_deref()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized)?
-        .to_owned();
-    state
-        .auth(move |storage| accounts::authorise(storage, &token)?.ok_or(ApiError::Unauthorized))
-        .await
-}
-
 pub(crate) fn require_role(caller: &Caller, roles: &[Role]) -> Result<(), ApiError> {
     if roles.contains(&caller.user.role) {
         Ok(())
@@ -52,10 +40,6 @@ pub(crate) fn with_state(
     state: AppState,
 ) -> impl Filter<Extract = (AppState,), Error = std::convert::Infallible> + Clone {
     warp::any().map(move || state.clone())
-}
-
-pub(crate) fn auth_header() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization")
 }
 
 /// A JSON body of at most 64 KiB, whatever Content-Type the client sent (curl's default is a
@@ -75,6 +59,11 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned + Send>(
 pub(crate) struct InvalidJson(pub String);
 
 impl warp::reject::Reject for InvalidJson {}
+
+/// Turns a handler's JSON result into a response, errors included.
+pub(crate) fn respond_json(result: Result<serde_json::Value, ApiError>) -> warp::reply::Response {
+    respond(result.map(|v| warp::reply::json(&v)))
+}
 
 /// Turns a handler result into a response, errors included.
 pub(crate) fn respond<T: Reply>(result: Result<T, ApiError>) -> warp::reply::Response {
@@ -155,6 +144,15 @@ async fn enrol(
         Err(_) => drop(attempt),
     }
     let (device, token, user) = result?;
+    state
+        .audit(
+            None,
+            Some(source),
+            "enrol",
+            Some(user.username.clone()),
+            Some(format!("device {}", device.id)),
+        )
+        .await?;
     tracing::info!(device = %device.id, user = %user.username, "device enrolled");
     Ok(warp::reply::json(&EnrolResponse {
         device_id: device.id.to_string(),
@@ -221,7 +219,13 @@ pub fn routes(
         .unify()
         .or(admin::routes(state.clone()))
         .unify()
-        .or(records::routes(state))
+        .or(records::routes(state.clone()))
+        .unify()
+        .or(session::routes(state.clone()))
+        .unify()
+        .or(audit::routes(state))
+        .unify()
+        .or(web::routes())
         .unify()
         .recover(error::recover)
         .unify()

@@ -1,85 +1,301 @@
-//! Supervisor endpoints over the merged view: list and read merged records with their
-//! validation problems and field conflicts, within the supervisor's areas.
+//! Supervisors' endpoints over the merged view: the filtered, counted, paged record list; a
+//! record with its review, problems and conflicts (naming the person and device behind each
+//! value); its history; and the review and edits. A record the caller may not see answers
+//! exactly as an unknown one. Every look at a support case is written to the audit log.
 
 use super::error::ApiError;
-use super::{auth_header, caller, json_body, require_role, respond, with_state, AppState};
-use crate::storage::{RecordEdit, Role};
+use super::{
+    caller, credentials, json_body, require_role, respond_json, with_state, AppState, Credentials,
+};
+use crate::dates::{iso_utc, vietnam_day_start};
+use crate::scope::communes_of;
+use crate::storage::{Caller, MergedRecord, RecordEdit, RecordQuery, Role};
+use fieldsync_core::model::Areas;
+use fieldsync_core::record::ReviewPhase;
 use fieldsync_core::RecordType;
 use serde::Deserialize;
+use serde_json::{json, Value as Json};
 use uuid::Uuid;
-use warp::reply::{Json, Response};
+use warp::reply::Response;
 use warp::Filter;
 
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ListQuery {
     #[serde(rename = "type")]
     record_type: Option<String>,
+    commune: Option<String>,
+    review: Option<String>,
+    conflicts: Option<bool>,
+    problems: Option<bool>,
+    deleted: Option<bool>,
+    changed_since: Option<String>,
     q: Option<String>,
     limit: Option<u32>,
+    offset: Option<u32>,
 }
 
-async fn list(state: AppState, auth: Option<String>, query: ListQuery) -> Result<Json, ApiError> {
-    let caller = caller(&state, auth).await?;
+fn bad(what: &str) -> ApiError {
+    ApiError::BadRequest(what.to_owned())
+}
+
+impl ListQuery {
+    fn into_query(self) -> Result<RecordQuery, ApiError> {
+        let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let record_type = nonempty(self.record_type)
+            .map(|t| RecordType::parse(&t).ok_or_else(|| bad(&format!("unknown record type {t}"))))
+            .transpose()?;
+        let communes = nonempty(self.commune)
+            .map(|code| {
+                if Areas::bundled().get(&code).is_none() {
+                    return Err(bad(&format!("unknown area code {code}")));
+                }
+                Ok(communes_of(&[code]))
+            })
+            .transpose()?;
+        let review = nonempty(self.review)
+            .map(|r| {
+                ReviewPhase::parse(&r).ok_or_else(|| bad(&format!("unknown review state {r}")))
+            })
+            .transpose()?;
+        let changed_since_ms = nonempty(self.changed_since)
+            .map(|d| vietnam_day_start(&d).ok_or_else(|| bad("changed_since: a date YYYY-MM-DD")))
+            .transpose()?;
+        Ok(RecordQuery {
+            record_type,
+            communes,
+            review,
+            conflicts: self.conflicts,
+            problems: self.problems,
+            deleted: self.deleted.unwrap_or(false),
+            changed_since_ms,
+            search: nonempty(self.q),
+            limit: self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
+            offset: self.offset.unwrap_or(0),
+        })
+    }
+}
+
+fn commune_name(code: Option<&str>) -> Option<String> {
+    Areas::bundled().get(code?).map(|a| a.name.clone())
+}
+
+async fn supervisor_or_admin(state: &AppState, auth: Credentials) -> Result<Caller, ApiError> {
+    let caller = caller(state, auth).await?;
     require_role(&caller, &[Role::Supervisor, Role::Admin])?;
-    let record_type = match query.record_type.as_deref() {
-        None | Some("") => None,
-        Some(t) => Some(
-            RecordType::parse(t)
-                .ok_or_else(|| ApiError::BadRequest(format!("unknown record type {t}")))?,
-        ),
-    };
+    Ok(caller)
+}
+
+async fn list(state: AppState, auth: Credentials, query: ListQuery) -> Result<Json, ApiError> {
+    let caller = supervisor_or_admin(&state, auth).await?;
+    let query = query.into_query()?;
     let scope = caller.scope();
-    let limit = query.limit.unwrap_or(200).min(1000);
-    let records = state
+    let (offset, limit) = (query.offset, query.limit);
+    let page = state
+        .blocking(move |storage| Ok(storage.list_records(&scope, &query)?))
+        .await?;
+    let records: Vec<Json> = page
+        .records
+        .iter()
+        .map(|r| {
+            let mut row = serde_json::to_value(r).unwrap_or(Json::Null);
+            row["commune_name"] = json!(commune_name(r.commune.as_deref()));
+            row["updated_at"] = json!(iso_utc(r.updated_ms));
+            row
+        })
+        .collect();
+    Ok(json!({
+        "total": page.total,
+        "offset": offset,
+        "limit": limit,
+        "records": records,
+        "counts": page.counts,
+    }))
+}
+
+/// The record if `caller` may see it; 404 otherwise, the same as for an unknown id.
+async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<MergedRecord, ApiError> {
+    let id =
+        Uuid::parse_str(id).map_err(|_| ApiError::BadRequest("record id is not a UUID".into()))?;
+    let scope = caller.scope();
+    state
+        .blocking(move |storage| Ok(storage.merged_record(id)?))
+        .await?
+        .filter(|r| r.visible_to(&scope))
+        .ok_or_else(|| ApiError::NotFound("record".into()))
+}
+
+/// Writes a look at a support case to the audit log; the look is refused if it cannot be.
+async fn audit_look(
+    state: &AppState,
+    caller: &Caller,
+    peer: Option<std::net::IpAddr>,
+    record: &MergedRecord,
+    what: &str,
+) -> Result<(), ApiError> {
+    if record.sensitive {
+        state
+            .audit(
+                Some(caller),
+                peer,
+                "view_case",
+                Some(record.id.to_string()),
+                Some(what.to_owned()),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// The record as the page shows it: values, sets, review, problems, and conflicts with the
+/// person and device behind each value.
+async fn record_json(state: &AppState, record: MergedRecord) -> Result<Json, ApiError> {
+    let id = record.id;
+    let actors: Vec<String> = record
+        .conflicts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["values"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v["device"].as_str().map(str::to_owned))
+        .collect();
+    let fallback = fieldsync_core::record::Review {
+        state: record.review,
+        comment: record.view["review_comment"].as_str().map(str::to_owned),
+        changed_fields: Vec::new(),
+    };
+    let (review, authors) = state
         .blocking(move |storage| {
-            Ok(storage.list_merged(&scope, record_type, query.q.as_deref(), limit)?)
+            // A record whose document cannot be read still shows its merged row; only what
+            // changed since its approval is missing then.
+            let review = storage.record_review(id).unwrap_or_else(|e| {
+                tracing::error!(record = %id, error = %e, "reading the record's review");
+                None
+            });
+            Ok((review, storage.authors(&actors)?))
         })
         .await?;
-    Ok(warp::reply::json(&records))
+    let conflicts: Vec<Json> = record
+        .conflicts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let values: Vec<Json> = c["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| {
+                    let author = v["device"]
+                        .as_str()
+                        .and_then(|a| authors.get(a))
+                        .cloned()
+                        .unwrap_or_default();
+                    json!({ "value": v["value"], "author": author })
+                })
+                .collect();
+            json!({ "field": c["field"], "values": values })
+        })
+        .collect();
+    let view = &record.view;
+    Ok(json!({
+        "id": record.id,
+        "record_type": record.record_type,
+        "commune": record.commune,
+        "commune_name": commune_name(record.commune.as_deref()),
+        "status": record.status,
+        "title": record.title,
+        "fields": view["fields"],
+        "sets": view["sets"],
+        "merged_into": view["merged_into"],
+        "review": review.unwrap_or(fallback),
+        "problems": record.problems,
+        "conflicts": conflicts,
+        "updated_at": iso_utc(record.updated_ms),
+        "view": record.view,
+    }))
 }
 
-async fn get(id: String, state: AppState, auth: Option<String>) -> Result<Json, ApiError> {
-    let caller = caller(&state, auth).await?;
-    require_role(&caller, &[Role::Supervisor, Role::Admin])?;
-    let id =
-        Uuid::parse_str(&id).map_err(|_| ApiError::BadRequest("record id is not a UUID".into()))?;
-    let record = state
-        .blocking(move |storage| Ok(storage.merged_record(id)?))
+async fn get(id: String, state: AppState, auth: Credentials) -> Result<Json, ApiError> {
+    let peer = auth.peer;
+    let caller = supervisor_or_admin(&state, auth).await?;
+    let record = visible(&state, &caller, &id).await?;
+    audit_look(&state, &caller, peer, &record, "record").await?;
+    record_json(&state, record).await
+}
+
+async fn history(id: String, state: AppState, auth: Credentials) -> Result<Json, ApiError> {
+    let peer = auth.peer;
+    let caller = supervisor_or_admin(&state, auth).await?;
+    let record = visible(&state, &caller, &id).await?;
+    audit_look(&state, &caller, peer, &record, "history").await?;
+    let record_id = record.id;
+    let entries = state
+        .blocking(move |storage| Ok(storage.record_history(record_id)?))
         .await?;
-    let scope = caller.scope();
-    match record {
-        Some(r) if r.visible_to(&scope) => Ok(warp::reply::json(&r)),
-        // Out of scope looks the same as absent: no hint that a sensitive record exists.
-        _ => Err(ApiError::NotFound("record".into())),
-    }
+    let changes: Vec<Json> = entries
+        .into_iter()
+        .map(|e| json!({ "received_at": iso_utc(e.received_ms), "author": e.author, "ops": e.ops }))
+        .collect();
+    Ok(json!({ "changes": changes }))
 }
 
 async fn edit(
     id: String,
     state: AppState,
-    auth: Option<String>,
+    auth: Credentials,
     edit: RecordEdit,
 ) -> Result<Json, ApiError> {
+    let peer = auth.peer;
     let caller = caller(&state, auth).await?;
     require_role(&caller, &[Role::Supervisor])?;
-    let id =
-        Uuid::parse_str(&id).map_err(|_| ApiError::BadRequest("record id is not a UUID".into()))?;
+    let record = visible(&state, &caller, &id).await?;
+    let record_id = record.id;
     let scope = caller.scope();
     let device = caller.device.id;
-    let record = state
+    let (action, detail) = match &edit {
+        RecordEdit::Review { state, comment } => (
+            "review",
+            format!(
+                "{}{}",
+                state.as_str(),
+                comment
+                    .as_deref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        RecordEdit::SetField { field, .. } => ("edit", format!("set {field}")),
+        RecordEdit::ClearField { field } => ("edit", format!("clear {field}")),
+    };
+    let updated = state
         .blocking(move |storage| {
-            let in_scope = storage
-                .merged_record(id)?
-                .is_some_and(|r| r.visible_to(&scope));
-            if !in_scope {
-                return Err(ApiError::NotFound("record".into()));
-            }
-            storage.edit_record(device, &scope, id, &edit)?;
-            Ok(storage.merged_record(id)?)
+            storage.edit_record(device, &scope, record_id, &edit)?;
+            storage
+                .merged_record(record_id)?
+                .ok_or_else(|| ApiError::NotFound("record".into()))
         })
         .await?;
-    tracing::info!(record = %id, %device, "supervisor edit");
-    Ok(warp::reply::json(&record))
+    state
+        .audit(
+            Some(&caller),
+            peer,
+            action,
+            Some(record_id.to_string()),
+            Some(detail),
+        )
+        .await?;
+    tracing::info!(record = %record_id, %device, action, "supervisor edit");
+    record_json(&state, updated).await
+}
+
+async fn areas(state: AppState, auth: Credentials) -> Result<Json, ApiError> {
+    caller(&state, auth).await?;
+    let areas: Vec<_> = Areas::bundled().all().collect();
+    Ok(json!({ "areas": areas }))
 }
 
 pub fn routes(
@@ -88,19 +304,36 @@ pub fn routes(
     let list = warp::path!("v1" / "records")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(auth_header())
+        .and(credentials())
         .and(warp::query::<ListQuery>())
-        .then(|s, a, q| async move { respond(list(s, a, q).await) });
+        .then(|s, a, q| async move { respond_json(list(s, a, q).await) });
     let get = warp::path!("v1" / "records" / String)
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(auth_header())
-        .then(|id, s, a| async move { respond(get(id, s, a).await) });
+        .and(credentials())
+        .then(|id, s, a| async move { respond_json(get(id, s, a).await) });
+    let history = warp::path!("v1" / "records" / String / "history")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(credentials())
+        .then(|id, s, a| async move { respond_json(history(id, s, a).await) });
     let edit = warp::path!("v1" / "records" / String / "edits")
         .and(warp::post())
-        .and(with_state(state))
-        .and(auth_header())
+        .and(with_state(state.clone()))
+        .and(credentials())
         .and(json_body())
-        .then(|id, s, a, e| async move { respond(edit(id, s, a, e).await) });
-    list.or(get).unify().or(edit).unify()
+        .then(|id, s, a, e| async move { respond_json(edit(id, s, a, e).await) });
+    let areas = warp::path!("v1" / "areas")
+        .and(warp::get())
+        .and(with_state(state))
+        .and(credentials())
+        .then(|s, a| async move { respond_json(areas(s, a).await) });
+    list.or(get)
+        .unify()
+        .or(history)
+        .unify()
+        .or(edit)
+        .unify()
+        .or(areas)
+        .unify()
 }

@@ -179,6 +179,30 @@ impl AppState {
         result
     }
 
+    /// Appends to the audit log: who (`caller`, if known), from where, did what to what.
+    pub(crate) async fn audit(
+        &self,
+        caller: Option<&Caller>,
+        peer: Option<std::net::IpAddr>,
+        action: &str,
+        target: Option<String>,
+        detail: Option<String>,
+    ) -> Result<(), ApiError> {
+        let entry = crate::storage::AuditEntry {
+            at_ms: crate::storage::sqlite::now_ms(),
+            user_id: caller.map(|c| c.user.id),
+            username: caller.map(|c| c.user.username.clone()),
+            device_id: caller.map(|c| c.device.id),
+            action: action.to_owned(),
+            target,
+            detail,
+            peer: peer.map(|p| p.to_string()),
+            ..Default::default()
+        };
+        self.blocking(move |storage| Ok(storage.audit(&entry)?))
+            .await
+    }
+
     /// Admits one sync of `caller`: one at a time per device, a few per account.
     pub(crate) fn sync_slot(&self, caller: &Caller) -> Result<SyncSlot, ApiError> {
         let mut syncing = self

@@ -5,7 +5,7 @@
 
 use super::error::ApiError;
 use super::{
-    auth_header, caller, respond, with_state, AppState, MAX_REQUEST_BYTES,
+    caller, credentials, respond, with_state, AppState, Credentials, MAX_REQUEST_BYTES,
     MAX_REQUEST_MESSAGE_BYTES,
 };
 use crate::scope::Cursor;
@@ -34,7 +34,7 @@ pub fn route(
         .and(warp::post())
         .and(with_state(state))
         .and(warp::header::optional::<String>(VERSION_HEADER))
-        .and(auth_header())
+        .and(credentials())
         .and(warp::header::optional::<u64>("content-length"))
         .and(warp::body::stream())
         .then(|state, version, auth, length, body| async move {
@@ -114,7 +114,7 @@ where
 async fn handle<S, B>(
     state: AppState,
     version: Option<String>,
-    auth: Option<String>,
+    auth: Credentials,
     length: Option<u64>,
     body: S,
 ) -> Result<Response, ApiError>

@@ -5,6 +5,7 @@ pub mod sqlite;
 
 use crate::scope::{Cursor, Scope};
 use fieldsync_core::protocol::{ChangeEntry, NeedEntry, Rejection, SyncRequest, SyncResponse};
+use fieldsync_core::record::{Review, ReviewPhase};
 use fieldsync_core::RecordType;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -86,6 +87,9 @@ pub struct Device {
     pub username: String,
     pub name: String,
     pub revoked: bool,
+    /// `phone` (enrolled with `POST /v1/enrol`) or `browser` (a session of the supervisors'
+    /// page, which expires).
+    pub kind: String,
 }
 
 /// The identity behind an authorised request.
@@ -93,6 +97,10 @@ pub struct Device {
 pub struct Caller {
     pub device: Device,
     pub user: User,
+    /// For a browser session: the token every request that changes something must carry.
+    pub session_csrf: Option<String>,
+    /// For a browser session: when it ends (unix ms).
+    pub session_expires_ms: Option<i64>,
 }
 
 impl Caller {
@@ -156,6 +164,100 @@ pub struct MergedRecord {
     /// Ever a sensitive type: shown only to callers with sensitive access.
     #[serde(skip)]
     pub sensitive: bool,
+    pub review: ReviewPhase,
+    /// When the server last received a change of it (unix ms).
+    pub updated_ms: i64,
+}
+
+/// What a supervisor asks the record list for.
+#[derive(Clone, Debug, Default)]
+pub struct RecordQuery {
+    pub record_type: Option<RecordType>,
+    /// Communes to keep (an area filter already expanded across the 2025 merger).
+    pub communes: Option<std::collections::BTreeSet<String>>,
+    pub review: Option<ReviewPhase>,
+    pub conflicts: Option<bool>,
+    pub problems: Option<bool>,
+    /// Deleted and merged records instead of the others.
+    pub deleted: bool,
+    pub changed_since_ms: Option<i64>,
+    pub search: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// One row of the record list.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordSummary {
+    pub id: Uuid,
+    pub record_type: RecordType,
+    pub commune: Option<String>,
+    pub status: String,
+    pub review: ReviewPhase,
+    pub title: String,
+    pub n_conflicts: u32,
+    pub n_problems: u32,
+    #[serde(skip)]
+    pub updated_ms: i64,
+}
+
+/// For each filter of the list, how many records each value gives with the others kept.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FilterCounts {
+    #[serde(rename = "type")]
+    pub record_type: std::collections::BTreeMap<String, u64>,
+    pub review: std::collections::BTreeMap<String, u64>,
+    pub conflicts: u64,
+    pub problems: u64,
+    pub deleted: u64,
+}
+
+/// A page of the record list.
+#[derive(Clone, Debug, Default)]
+pub struct RecordPage {
+    pub total: u64,
+    pub records: Vec<RecordSummary>,
+    pub counts: FilterCounts,
+}
+
+/// Who wrote a change: the person and the device, as far as the server knows them (changes of
+/// the demo seed have neither).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Author {
+    pub username: Option<String>,
+    pub device_name: Option<String>,
+    pub device_id: Option<Uuid>,
+}
+
+/// One key a change wrote, and the value (`None`: cleared, removed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HistoryOp {
+    pub key: String,
+    pub value: Option<fieldsync_core::Value>,
+}
+
+/// One change of a record's history.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryEntry {
+    #[serde(skip)]
+    pub received_ms: i64,
+    pub author: Author,
+    pub ops: Vec<HistoryOp>,
+}
+
+/// One line of the audit log.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    #[serde(skip)]
+    pub at_ms: i64,
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
+    pub device_id: Option<Uuid>,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+    pub peer: Option<String>,
 }
 
 impl MergedRecord {
@@ -183,6 +285,8 @@ pub enum RecordEdit {
         field: String,
         value: fieldsync_core::Value,
     },
+    /// Clear an optional field (also resolves a conflict on it).
+    ClearField { field: String },
 }
 
 /// Counts useful to operators and tests.
@@ -304,13 +408,29 @@ pub trait Storage: Send + Sync + 'static {
         edit: &RecordEdit,
     ) -> StorageResult<()>;
     fn merged_record(&self, id: Uuid) -> StorageResult<Option<MergedRecord>>;
-    fn list_merged(
+    /// A page of the records `scope` may see that match `query`.
+    fn list_records(&self, scope: &Scope, query: &RecordQuery) -> StorageResult<RecordPage>;
+    /// The review of a record, with what changed since its approval.
+    fn record_review(&self, id: Uuid) -> StorageResult<Option<Review>>;
+    /// Every change of a record, oldest first, with who made it and what it wrote.
+    fn record_history(&self, id: Uuid) -> StorageResult<Vec<HistoryEntry>>;
+    /// The person and device behind each Automerge actor (as written in conflicts).
+    fn authors(
         &self,
-        scope: &Scope,
-        record_type: Option<RecordType>,
-        search: Option<&str>,
-        limit: u32,
-    ) -> StorageResult<Vec<MergedRecord>>;
+        actors: &[String],
+    ) -> StorageResult<std::collections::BTreeMap<String, Author>>;
+    /// Starts a session of the supervisors' page: a browser device with a CSRF token.
+    fn create_session(
+        &self,
+        user_id: i64,
+        token_hash: &[u8],
+        csrf: &str,
+        expires_ms: i64,
+    ) -> StorageResult<Device>;
+    /// Appends to the audit log (which nothing changes afterwards).
+    fn audit(&self, entry: &AuditEntry) -> StorageResult<()>;
+    /// Audit entries, newest first, older than `before` if given.
+    fn list_audit(&self, before: Option<i64>, limit: u32) -> StorageResult<Vec<AuditEntry>>;
     fn stats(&self) -> StorageResult<Stats>;
     /// Whether the last write failed for lack of disk space (and none succeeded since).
     fn disk_full(&self) -> bool;

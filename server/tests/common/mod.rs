@@ -98,6 +98,7 @@ impl World {
         Caller {
             device: caller.device.clone(),
             user,
+            ..caller.clone()
         }
     }
 

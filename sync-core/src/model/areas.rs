@@ -123,6 +123,11 @@ impl Areas {
         None
     }
 
+    /// Every unit, old and new, in code order.
+    pub fn all(&self) -> impl Iterator<Item = &Area> {
+        self.by_code.values()
+    }
+
     /// Every commune, old and new.
     pub fn communes(&self) -> impl Iterator<Item = &Area> {
         self.by_code

@@ -11,12 +11,14 @@
 //! fields on one phone are still two different changes.
 
 mod check;
+mod review;
 mod view;
 
 pub use check::{
     check_layout, decode_change, Fields, LayoutError, Shape, MAX_CHANGE_BYTES, MAX_DOC_OPS,
     MAX_OPS_PER_CHANGE, MAX_REVIEW_COMMENT_CHARS, MAX_SET_MEMBERS,
 };
+pub use review::{ChangedField, Review, ReviewPhase};
 pub use view::{ConflictValue, FieldConflict, RecordView, ReviewState, Status};
 
 use crate::error::{CoreError, Result};
@@ -218,6 +220,11 @@ impl RecordDoc {
         comment: Option<&str>,
     ) -> Result<Option<RecordChange>> {
         self.require_type()?;
+        // Written anew even when the state is the same: an approval covers what its own change
+        // has seen (see `Review`), so approving again after an edit must be a new change.
+        if self.view()?.review == state {
+            self.doc.delete(ROOT, KEY_REVIEW)?;
+        }
         self.doc.put(ROOT, KEY_REVIEW, state.as_str())?;
         match comment {
             Some(c) => self.doc.put(ROOT, KEY_REVIEW_COMMENT, c)?,
@@ -393,7 +400,8 @@ fn to_scalar(value: &Value) -> ScalarValue {
     }
 }
 
-pub(crate) fn from_scalar(scalar: &ScalarValue) -> Option<Value> {
+/// A stored scalar as a field value (`None` for kinds fieldsync never writes).
+pub fn from_scalar(scalar: &ScalarValue) -> Option<Value> {
     match scalar {
         ScalarValue::Boolean(b) => Some(Value::Bool(*b)),
         ScalarValue::Int(i) => Some(Value::Int(*i)),

@@ -231,21 +231,76 @@ pub fn enrol_device(
         username,
         name: name.to_owned(),
         revoked: false,
+        kind: "phone".into(),
     })
 }
 
-pub fn caller_by_token(conn: &Connection, token_hash: &[u8]) -> StorageResult<Option<Caller>> {
-    let row: Option<(Vec<u8>, i64, String, bool)> = conn
+/// A browser session of the supervisors' page: a device of kind `browser` with a CSRF token
+/// and an expiry.
+pub fn create_session(
+    conn: &Connection,
+    user_id: i64,
+    token_hash: &[u8],
+    csrf: &str,
+    expires_ms: i64,
+) -> StorageResult<Device> {
+    let id = Uuid::now_v7();
+    conn.execute(
+        "INSERT INTO devices (id, user_id, name, token_hash, kind, csrf, expires_ms)
+         VALUES (?1, ?2, 'Trình duyệt', ?3, 'browser', ?4, ?5)",
+        params![id.as_bytes(), user_id, token_hash, csrf, expires_ms],
+    )?;
+    let username: String =
+        conn.query_row("SELECT username FROM users WHERE id = ?1", [user_id], |r| {
+            r.get(0)
+        })?;
+    Ok(Device {
+        id,
+        user_id,
+        username,
+        name: "Trình duyệt".into(),
+        revoked: false,
+        kind: "browser".into(),
+    })
+}
+
+/// (id, user id, name, revoked, kind, CSRF token, expiry).
+type DeviceRow = (
+    Vec<u8>,
+    i64,
+    String,
+    bool,
+    String,
+    Option<String>,
+    Option<i64>,
+);
+
+pub fn caller_by_token(
+    conn: &Connection,
+    token_hash: &[u8],
+    now_ms: i64,
+) -> StorageResult<Option<Caller>> {
+    let row: Option<DeviceRow> = conn
         .query_row(
-            "SELECT id, user_id, name, revoked FROM devices WHERE token_hash = ?1",
+            "SELECT id, user_id, name, revoked, kind, csrf, expires_ms FROM devices WHERE token_hash = ?1",
             [token_hash],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
         )
         .optional()?;
-    let Some((id, user_id, name, revoked)) = row else {
+    let Some((id, user_id, name, revoked, kind, csrf, expires_ms)) = row else {
         return Ok(None);
     };
-    if revoked {
+    if revoked || expires_ms.is_some_and(|e| e <= now_ms) {
         return Ok(None);
     }
     let user = user_by_id(conn, user_id)?;
@@ -259,8 +314,11 @@ pub fn caller_by_token(conn: &Connection, token_hash: &[u8]) -> StorageResult<Op
             username: user.username.clone(),
             name,
             revoked,
+            kind,
         },
         user,
+        session_csrf: csrf,
+        session_expires_ms: expires_ms,
     }))
 }
 
@@ -277,7 +335,7 @@ pub fn revoke_device(conn: &Connection, device_id: Uuid) -> StorageResult<()> {
 
 pub fn list_devices(conn: &Connection) -> StorageResult<Vec<Device>> {
     let mut stmt = conn.prepare(
-        "SELECT d.id, d.user_id, u.username, d.name, d.revoked FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.id",
+        "SELECT d.id, d.user_id, u.username, d.name, d.revoked, d.kind FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.id",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok((
@@ -286,16 +344,18 @@ pub fn list_devices(conn: &Connection) -> StorageResult<Vec<Device>> {
             r.get(2)?,
             r.get(3)?,
             r.get(4)?,
+            r.get(5)?,
         ))
     })?;
     rows.map(|row| {
-        let (id, user_id, username, name, revoked) = row?;
+        let (id, user_id, username, name, revoked, kind) = row?;
         Ok(Device {
             id: uuid_col(id)?,
             user_id,
             username,
             name,
             revoked,
+            kind,
         })
     })
     .collect()

@@ -168,6 +168,7 @@ impl<'a> Ingest<'a> {
                 continue;
             }
             let view = loaded.doc.view().ok();
+            let review = loaded.doc.review().unwrap_or_default();
             let state = loaded.state.as_ref();
             self.tx.execute(
                 "INSERT INTO records (id, record_type, commune, snapshot, sensitive) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -182,7 +183,13 @@ impl<'a> Ingest<'a> {
                 ],
             )?;
             if let Some(view) = &view {
-                merged::refresh(self.tx, view, state.is_some_and(|s| s.sensitive))?;
+                merged::refresh(
+                    self.tx,
+                    view,
+                    &review,
+                    state.is_some_and(|s| s.sensitive),
+                    self.now_ms,
+                )?;
             }
         }
         self.outcome.need = self
@@ -458,8 +465,8 @@ impl<'a> Ingest<'a> {
         let stream = after.stream();
         loaded.state = Some(after);
         self.tx.execute(
-            "INSERT INTO changes (hash, record_id, bytes, origin_device) VALUES (?1, ?2, ?3, ?4)",
-            params![&hash.0[..], record_id.as_bytes(), bytes, origin.as_bytes()],
+            "INSERT INTO changes (hash, record_id, bytes, origin_device, received_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![&hash.0[..], record_id.as_bytes(), bytes, origin.as_bytes(), self.now_ms],
         )?;
         if let Some(stream) = stream {
             log_new_history(self.tx, record_id, &stream)?;

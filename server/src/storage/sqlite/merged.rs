@@ -1,25 +1,39 @@
-//! The merged view: one row per record with its current values, validation problems and field
-//! conflicts, refreshed on every ingest, for supervisors.
+//! The merged view: one row per record with its current values, review state, validation
+//! problems and field conflicts, refreshed on every ingest, for supervisors; and the filtered,
+//! counted, paged lists they read from it.
 
 use super::uuid_col;
 use crate::scope::Scope;
-use crate::storage::{MergedRecord, StorageError, StorageResult};
+use crate::storage::{
+    FilterCounts, MergedRecord, RecordPage, RecordQuery, RecordSummary, StorageError, StorageResult,
+};
 use fieldsync_core::model::validate_record;
+use fieldsync_core::record::{Review, ReviewPhase};
 use fieldsync_core::search::query_terms;
 use fieldsync_core::{RecordType, RecordView};
+use rusqlite::types::ToSql;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// Rewrites a record's row; `sensitive` is whether the record was ever a sensitive type.
-pub fn refresh(tx: &Transaction<'_>, view: &RecordView, sensitive: bool) -> StorageResult<()> {
+pub fn refresh(
+    tx: &Transaction<'_>,
+    view: &RecordView,
+    review: &Review,
+    sensitive: bool,
+    now_ms: i64,
+) -> StorageResult<()> {
     let problems = validate_record(view.record_type, &view.fields);
     tx.execute(
-        "INSERT INTO merged (id, record_type, commune, status, title, search_text, view, problems, conflicts, n_problems, n_conflicts, sensitive)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+        "INSERT INTO merged (id, record_type, commune, status, title, search_text, view, problems, conflicts,
+                             n_problems, n_conflicts, sensitive, review, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT(id) DO UPDATE SET record_type = excluded.record_type, commune = excluded.commune,
            status = excluded.status, title = excluded.title, search_text = excluded.search_text,
            view = excluded.view, problems = excluded.problems, conflicts = excluded.conflicts,
-           n_problems = excluded.n_problems, n_conflicts = excluded.n_conflicts, sensitive = excluded.sensitive",
+           n_problems = excluded.n_problems, n_conflicts = excluded.n_conflicts,
+           sensitive = excluded.sensitive, review = excluded.review, updated_ms = excluded.updated_ms",
         params![
             view.id.as_bytes(),
             view.record_type.as_str(),
@@ -33,114 +47,283 @@ pub fn refresh(tx: &Transaction<'_>, view: &RecordView, sensitive: bool) -> Stor
             problems.len() as i64,
             view.conflicts.len() as i64,
             sensitive,
+            review.state.as_str(),
+            now_ms,
         ],
     )?;
     Ok(())
 }
 
 const COLUMNS: &str =
-    "id, record_type, commune, status, title, view, problems, conflicts, sensitive";
+    "id, record_type, commune, status, title, view, problems, conflicts, sensitive, review, updated_ms";
 
-/// (id, type, commune, status, title, view JSON, problems JSON, conflicts JSON, sensitive).
-type Row = (
-    Vec<u8>,
-    String,
-    Option<String>,
-    String,
-    String,
-    String,
-    String,
-    String,
-    bool,
-);
-
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-    ))
+fn json(s: &str) -> StorageResult<serde_json::Value> {
+    serde_json::from_str(s).map_err(|e| StorageError::Corrupt(format!("merged row: {e}")))
 }
 
-fn to_record(row: Row) -> StorageResult<Option<MergedRecord>> {
-    let (id, record_type, commune, status, title, view, problems, conflicts, sensitive) = row;
-    let Some(record_type) = RecordType::parse(&record_type) else {
-        return Ok(None);
-    };
-    let json = |s: &str| -> StorageResult<serde_json::Value> {
-        serde_json::from_str(s).map_err(|e| StorageError::Corrupt(format!("merged row: {e}")))
-    };
-    Ok(Some(MergedRecord {
-        id: uuid_col(id)?,
-        record_type,
-        commune,
-        status,
-        title,
-        view: json(&view)?,
-        problems: json(&problems)?,
-        conflicts: json(&conflicts)?,
-        sensitive: sensitive || record_type.is_sensitive(),
-    }))
+fn record_type(name: &str) -> StorageResult<RecordType> {
+    RecordType::parse(name)
+        .ok_or_else(|| StorageError::Corrupt(format!("merged row of unknown type {name}")))
+}
+
+fn review(name: &str) -> ReviewPhase {
+    ReviewPhase::parse(name).unwrap_or_default()
+}
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MergedRow> {
+    Ok(MergedRow {
+        id: r.get(0)?,
+        record_type: r.get(1)?,
+        commune: r.get(2)?,
+        status: r.get(3)?,
+        title: r.get(4)?,
+        view: r.get(5)?,
+        problems: r.get(6)?,
+        conflicts: r.get(7)?,
+        sensitive: r.get(8)?,
+        review: r.get(9)?,
+        updated_ms: r.get(10)?,
+    })
+}
+
+struct MergedRow {
+    id: Vec<u8>,
+    record_type: String,
+    commune: Option<String>,
+    status: String,
+    title: String,
+    view: String,
+    problems: String,
+    conflicts: String,
+    sensitive: bool,
+    review: String,
+    updated_ms: i64,
+}
+
+impl MergedRow {
+    fn into_record(self) -> StorageResult<MergedRecord> {
+        let record_type = record_type(&self.record_type)?;
+        Ok(MergedRecord {
+            id: uuid_col(self.id)?,
+            record_type,
+            commune: self.commune,
+            status: self.status,
+            title: self.title,
+            view: json(&self.view)?,
+            problems: json(&self.problems)?,
+            conflicts: json(&self.conflicts)?,
+            sensitive: self.sensitive || record_type.is_sensitive(),
+            review: review(&self.review),
+            updated_ms: self.updated_ms,
+        })
+    }
 }
 
 pub fn get(conn: &Connection, id: Uuid) -> StorageResult<Option<MergedRecord>> {
-    let row = conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM merged WHERE id = ?1"),
-            [id.as_bytes()],
-            from_row,
-        )
-        .optional()?;
-    match row {
-        Some(row) => to_record(row),
-        None => Ok(None),
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM merged WHERE id = ?1"),
+        [id.as_bytes()],
+        from_row,
+    )
+    .optional()?
+    .map(MergedRow::into_record)
+    .transpose()
+}
+
+/// SQL conditions and their parameters.
+#[derive(Default)]
+struct Conditions {
+    clauses: Vec<String>,
+    args: Vec<Box<dyn ToSql>>,
+}
+
+impl Conditions {
+    fn push(&mut self, clause: impl Into<String>) {
+        self.clauses.push(clause.into());
+    }
+
+    fn arg(&mut self, value: impl ToSql + 'static) -> String {
+        self.args.push(Box::new(value));
+        format!("?{}", self.args.len())
+    }
+
+    fn communes(&mut self, communes: &std::collections::BTreeSet<String>) {
+        if communes.is_empty() {
+            self.push("0");
+            return;
+        }
+        let list: Vec<String> = communes.iter().map(|c| self.arg(c.clone())).collect();
+        self.push(format!("commune IN ({})", list.join(", ")));
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    fn params(&self) -> Vec<&dyn ToSql> {
+        self.args.iter().map(|a| a.as_ref()).collect()
     }
 }
 
-pub fn list(
-    conn: &Connection,
-    scope: &Scope,
-    record_type: Option<RecordType>,
-    search: Option<&str>,
-    limit: u32,
-) -> StorageResult<Vec<MergedRecord>> {
-    let mut sql = format!("SELECT {COLUMNS}, commune FROM merged WHERE 1 = 1");
-    let mut args: Vec<String> = Vec::new();
-    if let Some(t) = record_type {
-        args.push(t.as_str().to_owned());
-        sql.push_str(&format!(" AND record_type = ?{}", args.len()));
+/// Which filters to apply: all of the query's, or all but one (for that filter's counts).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Leave {
+    Nothing,
+    Type,
+    Review,
+    Conflicts,
+    Problems,
+    Deleted,
+}
+
+fn conditions(scope: &Scope, query: &RecordQuery, leave: Leave) -> Conditions {
+    let mut c = Conditions::default();
+    if !scope.all {
+        c.communes(&scope.communes);
     }
     if !scope.sensitive {
-        sql.push_str(" AND record_type != 'support_case' AND sensitive = 0");
+        c.push("sensitive = 0 AND record_type != 'support_case'");
     }
-    for term in search.map(query_terms).unwrap_or_default() {
-        args.push(format!("%{term}%"));
-        sql.push_str(&format!(" AND search_text LIKE ?{}", args.len()));
+    if let Some(communes) = &query.communes {
+        c.communes(communes);
     }
-    sql.push_str(" ORDER BY n_conflicts DESC, n_problems DESC, title");
+    if let (Some(t), false) = (query.record_type, leave == Leave::Type) {
+        let p = c.arg(t.as_str());
+        c.push(format!("record_type = {p}"));
+    }
+    if let (Some(r), false) = (query.review, leave == Leave::Review) {
+        let p = c.arg(r.as_str());
+        c.push(format!("review = {p}"));
+    }
+    if let (Some(with), false) = (query.conflicts, leave == Leave::Conflicts) {
+        c.push(if with {
+            "n_conflicts > 0"
+        } else {
+            "n_conflicts = 0"
+        });
+    }
+    if let (Some(with), false) = (query.problems, leave == Leave::Problems) {
+        c.push(if with {
+            "n_problems > 0"
+        } else {
+            "n_problems = 0"
+        });
+    }
+    if leave != Leave::Deleted {
+        c.push(if query.deleted {
+            "status != 'active'"
+        } else {
+            "status = 'active'"
+        });
+    }
+    if let Some(since) = query.changed_since_ms {
+        let p = c.arg(since);
+        c.push(format!("updated_ms >= {p}"));
+    }
+    for term in query.search.as_deref().map(query_terms).unwrap_or_default() {
+        // Folded text holds only letters, digits and spaces, so LIKE needs no escaping.
+        let p = c.arg(format!("%{term}%"));
+        c.push(format!("search_text LIKE {p}"));
+    }
+    c
+}
+
+fn count(conn: &Connection, c: &Conditions, extra: &str) -> StorageResult<u64> {
+    let mut sql = format!("SELECT COUNT(*) FROM merged{}", c.sql());
+    if !extra.is_empty() {
+        sql.push_str(if c.clauses.is_empty() {
+            " WHERE "
+        } else {
+            " AND "
+        });
+        sql.push_str(extra);
+    }
+    Ok(conn.query_row(&sql, c.params().as_slice(), |r| r.get(0))?)
+}
+
+fn grouped(
+    conn: &Connection,
+    c: &Conditions,
+    column: &str,
+) -> StorageResult<BTreeMap<String, u64>> {
+    let sql = format!(
+        "SELECT {column}, COUNT(*) FROM merged{} GROUP BY {column}",
+        c.sql()
+    );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
-        Ok((from_row(r)?, r.get::<_, Option<String>>(9)?))
+    let rows = stmt.query_map(c.params().as_slice(), |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
     })?;
-    let mut out = Vec::new();
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One page of the records `scope` may see that match `query`, with the total and, for each
+/// filter, how many records each of its values would give with the other filters kept.
+pub fn list(conn: &Connection, scope: &Scope, query: &RecordQuery) -> StorageResult<RecordPage> {
+    let all = conditions(scope, query, Leave::Nothing);
+    let total = count(conn, &all, "")?;
+    let sql = format!(
+        "SELECT id, record_type, commune, status, review, title, n_conflicts, n_problems, updated_ms
+         FROM merged{} ORDER BY updated_ms DESC, id LIMIT {} OFFSET {}",
+        all.sql(),
+        query.limit,
+        query.offset
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(all.params().as_slice(), |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, u32>(6)?,
+            r.get::<_, u32>(7)?,
+            r.get::<_, i64>(8)?,
+        ))
+    })?;
+    let mut records = Vec::new();
     for row in rows {
-        let (row, commune) = row?;
-        let in_scope = scope.all || commune.as_ref().is_some_and(|c| scope.communes.contains(c));
-        if !in_scope {
-            continue;
-        }
-        if let Some(rec) = to_record(row)? {
-            out.push(rec);
-        }
-        if out.len() >= limit as usize {
-            break;
-        }
+        let (id, t, commune, status, rv, title, n_conflicts, n_problems, updated_ms) = row?;
+        records.push(RecordSummary {
+            id: uuid_col(id)?,
+            record_type: record_type(&t)?,
+            commune,
+            status,
+            review: review(&rv),
+            title,
+            n_conflicts,
+            n_problems,
+            updated_ms,
+        });
     }
-    Ok(out)
+    let counts = FilterCounts {
+        record_type: grouped(conn, &conditions(scope, query, Leave::Type), "record_type")?,
+        review: grouped(conn, &conditions(scope, query, Leave::Review), "review")?,
+        conflicts: count(
+            conn,
+            &conditions(scope, query, Leave::Conflicts),
+            "n_conflicts > 0",
+        )?,
+        problems: count(
+            conn,
+            &conditions(scope, query, Leave::Problems),
+            "n_problems > 0",
+        )?,
+        deleted: count(
+            conn,
+            &conditions(scope, query, Leave::Deleted),
+            "status != 'active'",
+        )?,
+    };
+    Ok(RecordPage {
+        total,
+        records,
+        counts,
+    })
 }

@@ -5,22 +5,26 @@
 //! never wait for the writer, and one request holds the writer for a bounded time only.
 
 mod accounts;
+mod audit;
+mod history;
 mod ingest;
 mod merged;
 mod pull;
 mod schema;
 
 use super::{
-    AccountUpdate, Caller, Device, MergedRecord, NewUser, PullPage, PushOutcome, Pushed,
-    RecordEdit, Stats, Storage, StorageError, StorageResult, User,
+    AccountUpdate, AuditEntry, Author, Caller, Device, HistoryEntry, MergedRecord, NewUser,
+    PullPage, PushOutcome, Pushed, RecordEdit, RecordPage, RecordQuery, Stats, Storage,
+    StorageError, StorageResult, User,
 };
 use crate::scope::{Cursor, Scope};
 use fieldsync_core::protocol::RejectCode;
 use fieldsync_core::record::decode_change;
-use fieldsync_core::RecordType;
+use fieldsync_core::record::Review;
 use ingest::{Authors, Ingest};
 use rusqlite::Connection;
 use rusqlite::OptionalExtension;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -210,7 +214,7 @@ impl Storage for SqliteStorage {
     }
 
     fn caller_by_token(&self, token_hash: &[u8]) -> StorageResult<Option<Caller>> {
-        self.read(|c| accounts::caller_by_token(c, token_hash))
+        self.read(|c| accounts::caller_by_token(c, token_hash, now_ms()))
     }
 
     fn revoke_device(&self, device_id: Uuid) -> StorageResult<()> {
@@ -296,14 +300,51 @@ impl Storage for SqliteStorage {
         self.read(|c| merged::get(c, id))
     }
 
-    fn list_merged(
+    fn list_records(&self, scope: &Scope, query: &RecordQuery) -> StorageResult<RecordPage> {
+        self.read(|c| merged::list(c, scope, query))
+    }
+
+    fn record_review(&self, id: Uuid) -> StorageResult<Option<Review>> {
+        self.read(|c| {
+            let snapshot: Option<Vec<u8>> = c
+                .query_row(
+                    "SELECT snapshot FROM records WHERE id = ?1",
+                    [id.as_bytes()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(snapshot) = snapshot else {
+                return Ok(None);
+            };
+            let mut doc = fieldsync_core::RecordDoc::load(id, &snapshot, Uuid::nil())?;
+            Ok(Some(doc.review()?))
+        })
+    }
+
+    fn record_history(&self, id: Uuid) -> StorageResult<Vec<HistoryEntry>> {
+        self.read(|c| history::history(c, id))
+    }
+
+    fn authors(&self, actors: &[String]) -> StorageResult<BTreeMap<String, Author>> {
+        self.read(|c| history::authors(c, actors))
+    }
+
+    fn create_session(
         &self,
-        scope: &Scope,
-        record_type: Option<RecordType>,
-        search: Option<&str>,
-        limit: u32,
-    ) -> StorageResult<Vec<MergedRecord>> {
-        self.read(|c| merged::list(c, scope, record_type, search, limit))
+        user_id: i64,
+        token_hash: &[u8],
+        csrf: &str,
+        expires_ms: i64,
+    ) -> StorageResult<Device> {
+        self.write(|c| accounts::create_session(c, user_id, token_hash, csrf, expires_ms))
+    }
+
+    fn audit(&self, entry: &AuditEntry) -> StorageResult<()> {
+        self.write(|c| audit::append(c, entry))
+    }
+
+    fn list_audit(&self, before: Option<i64>, limit: u32) -> StorageResult<Vec<AuditEntry>> {
+        self.read(|c| audit::list(c, before, limit))
     }
 
     fn backup(&self, path: &Path) -> StorageResult<()> {
@@ -363,6 +404,7 @@ fn edit_record(
     let change = match edit {
         RecordEdit::Review { state, comment } => doc.set_review(*state, comment.as_deref())?,
         RecordEdit::SetField { field, value } => doc.set_field(field, value)?,
+        RecordEdit::ClearField { field } => doc.clear_field(field)?,
     };
     if let Some(change) = change {
         let mut ingest = Ingest::new(&tx, device, scope, Authors::Server, now_ms());

@@ -6,7 +6,7 @@ use fieldsync_core::record::decode_change;
 use rusqlite::{params, Connection, Transaction};
 
 /// Bump with every schema change and add the step to [`upgrade`].
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 const V1: &str = "
 CREATE TABLE users (
@@ -135,6 +135,38 @@ INSERT INTO user_areas (user_id, area)
   SELECT id, '*' FROM users WHERE role = 'admin' AND id NOT IN (SELECT user_id FROM user_areas);
 ";
 
+/// Version 3: the supervisors' workspace. When the server received each change (for the
+/// history and "changed since"), browser sessions as devices with a CSRF token and an expiry,
+/// the review state (with "changed since approval") and last change time in the merged view,
+/// and the append-only audit log.
+const V3_FROM_V2: &str = "
+ALTER TABLE changes ADD COLUMN received_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN kind TEXT NOT NULL DEFAULT 'phone';
+ALTER TABLE devices ADD COLUMN csrf TEXT;
+ALTER TABLE devices ADD COLUMN expires_ms INTEGER;
+ALTER TABLE merged ADD COLUMN review TEXT NOT NULL DEFAULT 'pending';
+ALTER TABLE merged ADD COLUMN updated_ms INTEGER NOT NULL DEFAULT 0;
+UPDATE merged SET review = COALESCE(json_extract(view, '$.review'), 'pending');
+CREATE INDEX merged_by_review ON merged(review);
+CREATE INDEX merged_by_updated ON merged(updated_ms);
+-- Who did what, when, from where: appended to, never changed (the triggers refuse it).
+CREATE TABLE audit (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms     INTEGER NOT NULL,
+    user_id   INTEGER,
+    username  TEXT,
+    device_id BLOB,
+    action    TEXT NOT NULL,
+    target    TEXT,
+    detail    TEXT,
+    peer      TEXT
+);
+CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+";
+
 /// Brings the database to [`VERSION`], creating it if empty.
 pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -153,6 +185,9 @@ pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
     if found < 2 {
         tx.execute_batch(V2_FROM_V1)?;
         migrate_history_to_v2(&tx)?;
+    }
+    if found < 3 {
+        tx.execute_batch(V3_FROM_V2)?;
     }
     new_identity(&tx)?;
     tx.pragma_update(None, "user_version", VERSION)?;

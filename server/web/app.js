@@ -8,12 +8,12 @@
 // ---- Strings ----------------------------------------------------------------------------
 const L = {
 vi: {
-  app: 'fieldsync · Dự án 8', loading: 'Đang tải…', saving: 'Đang lưu…', close: 'Đóng', retry: 'Thử lại',
+  app: 'fieldsync · Dự án 8', loading: 'Đang tải…', saving: 'Đang lưu…', close: 'Đóng',
   save: 'Lưu', cancel: 'Huỷ', yes: 'Có', no: 'Không', all: 'Tất cả', empty: 'Chưa nhập', choose: '— Chọn —',
   'nav.records': 'Hồ sơ', 'nav.users': 'Tài khoản', 'nav.devices': 'Thiết bị', 'nav.audit': 'Nhật ký',
   'nav.main': 'Điều hướng chính', logout: 'Đăng xuất', lang: 'Ngôn ngữ',
   'role.collector': 'Cán bộ thu thập', 'role.supervisor': 'Giám sát', 'role.admin': 'Quản trị',
-  'login.title': 'Đăng nhập', 'login.sub': 'Trang xét duyệt hồ sơ dành cho cán bộ giám sát và quản trị viên.',
+  'login.sub': 'Trang xét duyệt hồ sơ dành cho cán bộ giám sát và quản trị viên.',
   'login.user': 'Tên đăng nhập', 'login.pass': 'Mật khẩu', 'login.go': 'Đăng nhập', 'login.busy': 'Đang đăng nhập…',
   'login.need': 'Hãy nhập tên đăng nhập và mật khẩu.',
   'login.foot': 'Dự án 8: Thực hiện bình đẳng giới và giải quyết những vấn đề cấp thiết đối với phụ nữ và trẻ em',
@@ -123,12 +123,12 @@ vi: {
   'sup.loan': 'Vay vốn', 'sup.referral': 'Giới thiệu, chuyển gửi', 'sup.temporary_shelter': 'Tạm lánh',
 },
 en: {
-  app: 'fieldsync · Project 8', loading: 'Loading…', saving: 'Saving…', close: 'Close', retry: 'Try again',
+  app: 'fieldsync · Project 8', loading: 'Loading…', saving: 'Saving…', close: 'Close',
   save: 'Save', cancel: 'Cancel', yes: 'Yes', no: 'No', all: 'All', empty: 'Not entered', choose: '— Choose —',
   'nav.records': 'Records', 'nav.users': 'Accounts', 'nav.devices': 'Devices', 'nav.audit': 'Audit log',
   'nav.main': 'Main navigation', logout: 'Log out', lang: 'Language',
   'role.collector': 'Collector', 'role.supervisor': 'Supervisor', 'role.admin': 'Administrator',
-  'login.title': 'Log in', 'login.sub': 'Record review for supervisors and administrators.',
+  'login.sub': 'Record review for supervisors and administrators.',
   'login.user': 'Username', 'login.pass': 'Password', 'login.go': 'Log in', 'login.busy': 'Logging in…',
   'login.need': 'Enter your username and password.',
   'login.foot': 'Project 8: gender equality and urgent issues for women and children',
@@ -234,7 +234,7 @@ en: {
 }};
 
 // ---- Domain tables (docs/data-model.md) -------------------------------------------------
-// Field order and kind per record type; a kind is text unless given after ':'.
+// Field order and kind per record type; a field is text unless a kind follows ':'.
 const SCHEMA = {
   household: 'commune:commune village head_name head_person_id:ref ethnicity:eth poverty:code:poverty especially_difficult_village:bool address',
   person: 'commune:commune household_id:ref full_name sex:code:sex birth:dateyear ethnicity:eth national_id disability:code:disability phone',
@@ -242,8 +242,7 @@ const SCHEMA = {
   activity: 'commune:commune kind:code:ak date:date place group_id:ref topic counselling_topic:code:ct attendees:set:ref participants:int opinions_raised:int opinions_answered:int',
   support_case: 'commune:commune person_id:ref case_kind:code:ck opened:date status:code:cs support:set:code:sup trusted_address_id:ref case_notes:long',
 };
-const TYPES = Object.keys(SCHEMA);
-const REVIEWS = ['pending', 'returned', 'changed', 'approved'];
+const TYPES = Object.keys(SCHEMA), REVIEWS = ['pending', 'returned', 'changed', 'approved'];
 const CODES = {
   poverty: 'poor near_poor none', sex: 'female male', disability: 'none mild severe especially_severe',
   gk: 'communication_team savings_loan_group livelihood_group cooperative trusted_address children_club victim_livelihood_model',
@@ -252,6 +251,7 @@ const CODES = {
   ck: 'domestic_violence trafficking sexual_abuse', cs: 'open supported closed',
   sup: 'essentials_travel medical psychological legal_aid schooling_vocational hardship_allowance loan referral temporary_shelter',
 };
+// The 54 ethnic groups; a record stores the two-digit code, i.e. the position here.
 const ETH = ('Kinh|Tày|Thái|Hoa|Khơ-me|Mường|Nùng|Hmông|Dao|Gia-rai|Ngái|Ê-đê|Ba-na|Xơ-đăng|Sán Chay|Cơ-ho|Chăm|Sán Dìu|Hrê|Mnông|' +
   'Ra-glai|Xtiêng|Bru-Vân Kiều|Thổ|Giáy|Cơ-tu|Gié-Triêng|Mạ|Khơ-mú|Co|Tà-ôi|Chơ-ro|Kháng|Xinh-mun|Hà Nhì|Chu-ru|Lào|La Chí|' +
   'La Ha|Phù Lá|La Hủ|Lự|Lô Lô|Chứt|Mảng|Pà Thẻn|Cơ Lao|Cống|Bố Y|Si La|Pu Péo|Brâu|Ơ Đu|Rơ-măm').split('|');
@@ -259,18 +259,15 @@ const FIELDS = {};
 for (const ty of TYPES) FIELDS[ty] = SCHEMA[ty].split(' ').map(s => { const i = s.indexOf(':'); return i < 0 ? [s, 'text'] : [s.slice(0, i), s.slice(i + 1)]; });
 const fkind = (ty, f) => ((FIELDS[ty] || []).find(x => x[0] === f) || [f, f[0] === '$' ? 'bool' : 'text'])[1];
 
-// ---- State, strings, small helpers ------------------------------------------------------
+// ---- State, strings, DOM helpers --------------------------------------------------------------
 const S = { user: null, csrf: null, lang: 'vi', next: null, flash: null, lastList: '#/records', titles: new Map(), areasP: null, A: null };
 try { S.lang = localStorage.getItem('fieldsync.lang') === 'en' ? 'en' : 'vi'; } catch (e) { /* storage off */ }
-const has = k => k in L[S.lang] || k in L.vi;
-function t(k, p) {
-  let s = L[S.lang][k] ?? L.vi[k] ?? k;
-  if (p) s = s.replace(/\{(\w+)\}/g, (_, x) => p[x] ?? '');
-  return s;
-}
+const has = k => k in L.vi;
+const t = (k, p) => (L[S.lang][k] ?? L.vi[k] ?? k).replace(/\{(\w+)\}/g, (_, x) => (p && p[x]) ?? '');
 const flabel = (ty, f) => (has(`f.${ty}.${f}`) ? t(`f.${ty}.${f}`) : has('f.' + f) ? t('f.' + f) : f);
 const num = n => Number(n || 0).toLocaleString(S.lang === 'vi' ? 'vi-VN' : 'en-US');
-const PROPS = new Set(['value', 'checked', 'disabled', 'selected', 'required', 'multiple']);
+const PROPS = new Set(['value', 'checked', 'disabled', 'selected', 'required']);
+// h('tag', {attr, class, test: data-test, onX: handler}, ...children (nodes, text, arrays; null/false skipped))
 function h(tag, a, ...kids) {
   const e = document.createElement(tag);
   for (const k in a || {}) {
@@ -282,61 +279,61 @@ function h(tag, a, ...kids) {
     else if (PROPS.has(k)) e[k] = v;
     else e.setAttribute(k, v === true ? '' : v);
   }
-  add(e, kids);
-  return e;
+  return add(e, kids);
 }
 function add(e, kids) {
-  for (const k of kids) {
-    if (k == null || k === false) continue;
-    if (Array.isArray(k)) add(e, k); else e.append(k instanceof Node ? k : String(k));
-  }
+  for (const k of kids) if (Array.isArray(k)) add(e, k); else if (k != null && k !== false) e.append(k);
   return e;
 }
+const put = (e, ...kids) => { e.textContent = ''; return add(e, kids); };
+const btn = (label, cls, test, onclick, type) => h('button', { type: type || 'button', class: 'btn ' + (cls || ''), test, onclick }, label);
+const td = (...k) => h('td', null, ...k);
+const muted = s => h('span', { class: 'muted' }, s);
+const msgRow = (n, s) => h('tr', null, h('td', { colspan: n, class: 'loadrow' }, s));
+const table = (test, heads, body, cls) => h('div', { class: 'tablewrap' }, h('table', { class: 'grid ' + (cls || ''), test },
+  h('thead', null, h('tr', null, heads.map(k => h('th', { scope: 'col' }, k && t(k))))), body));
 let uid = 0;
-const nid = () => 'i' + (++uid);
-// A labelled control: <div class=fld><label for>..</label>control hint</div>
+// A labelled control.
 function field(label, control, hint) {
-  control.id = control.id || nid();
-  return h('div', { class: 'fld' }, h('label', { for: control.id }, label), control, hint && h('p', { class: 'hint' }, hint));
+  control.id = control.id || 'i' + ++uid;
+  return h('div', { class: 'fld' }, h('label', { for: control.id }, label), control, hint && (hint instanceof Node ? hint : h('p', { class: 'hint' }, hint)));
 }
+const check = (c, label, ...more) => h('label', { class: 'check' }, c, ' ', label, ...more);
 const DTF = new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Ho_Chi_Minh', day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
 function fmtTime(iso) {
-  const d = new Date(iso);
+  const d = new Date(iso), p = {};
   if (!iso || isNaN(d)) return iso || '';
-  const p = {};
   for (const x of DTF.formatToParts(d)) p[x.type] = x.value;
   return `${p.day}/${p.month}/${p.year} ${p.hour}:${p.minute}`;
 }
 const fmtDate = s => (/^\d{4}-\d\d-\d\d$/.test(s) ? s.slice(8) + '/' + s.slice(5, 7) + '/' + s.slice(0, 4) : s);
 
-// ---- API ----------------------------------------------------------------------------------
+// ---- API --------------------------------------------------------------------------------------
 class ApiError extends Error {
   constructor(status, code, message, retry) { super(message); Object.assign(this, { status, code, retry }); }
 }
-const STATUS_CODE = { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 408: 'request_timeout', 409: 'conflict', 413: 'payload_too_large', 429: 'too_many_requests', 503: 'disk_full' };
+const BY_STATUS = { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 408: 'request_timeout', 409: 'conflict', 413: 'payload_too_large', 429: 'too_many_requests', 503: 'disk_full' };
 const cache = new Map();
+// One JSON request. A 401 (other than at login) ends the session and shows the login page.
 async function api(method, path, body, opt = {}) {
   const hd = { Accept: 'application/json', 'X-Requested-With': 'fieldsync' };
   if (method !== 'GET') { hd['Content-Type'] = 'application/json'; if (S.csrf) hd['X-CSRF-Token'] = S.csrf; cache.clear(); }
-  const ac = new AbortController();
-  const tm = setTimeout(() => ac.abort(), 120000);
+  const ac = new AbortController(), tm = setTimeout(() => ac.abort(), 120000);
   if (opt.signal) opt.signal.addEventListener('abort', () => ac.abort());
-  let res;
+  let res, data = null;
   try {
     res = await fetch(path, { method, headers: hd, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin', cache: 'no-store', signal: ac.signal });
+    const txt = await res.text();
+    try { data = txt ? JSON.parse(txt) : null; } catch (e) { /* not JSON */ }
   } catch (e) {
-    const err = new ApiError(0, 'network', '');
-    err.aborted = !!(opt.signal && opt.signal.aborted);
-    throw err;
+    throw Object.assign(new ApiError(0, 'network', ''), { aborted: !!(opt.signal && opt.signal.aborted) });
   } finally { clearTimeout(tm); }
-  let data = null;
-  try { const txt = await res.text(); data = txt ? JSON.parse(txt) : null; } catch (e) { /* not JSON */ }
   if (res.ok) return data;
-  const err = new ApiError(res.status, (data && data.error) || STATUS_CODE[res.status] || 'internal', (data && data.message) || '', parseInt(res.headers.get('Retry-After'), 10) || 0);
+  const err = new ApiError(res.status, (data && data.error) || BY_STATUS[res.status] || 'internal', (data && data.message) || '', parseInt(res.headers.get('Retry-After'), 10) || 0);
   if (res.status === 401 && !opt.login) { err.handled = true; expire(); }
   throw err;
 }
-// GET with a small memory of answers, reused only to redraw a page in another language.
+// A GET whose answer is kept briefly, reused only to redraw the page in the other language.
 function get(path, ctx) {
   if (ctx && ctx.reuse && cache.has(path)) return Promise.resolve(cache.get(path));
   return api('GET', path, undefined, { signal: ctx && ctx.signal }).then(d => {
@@ -353,105 +350,82 @@ function expire() {
   go('#/login');
 }
 
-// ---- Areas (the 2025 merger crosswalk) -------------------------------------------------------
+// ---- Areas and the 2025 merger --------------------------------------------------------------
+// Loaded once, when a page first needs names (never for the login page).
 function areas() {
-  if (!S.areasP) {
-    S.areasP = api('GET', '/v1/areas').then(d => {
-      const by = new Map();
-      for (const a of (d && d.areas) || []) by.set(a.code, a);
-      S.A = by;
-      return by;
-    }, e => { S.areasP = null; throw e; });
-  }
-  return S.areasP;
+  return S.areasP || (S.areasP = api('GET', '/v1/areas').then(d => {
+    S.A = new Map(((d && d.areas) || []).map(a => [a.code, a]));
+    return S.A;
+  }, e => { S.areasP = null; throw e; }));
 }
 const area = c => S.A && S.A.get(c);
-function current(c) { let a = area(c); for (let i = 0; a && a.successor && i < 20; i++) { c = a.successor; a = area(c); } return c; }
-function ancestor(c, level) { let a = area(c); for (let i = 0; a && i < 20; i++) { if (a.level === level) return a.code; a = area(a.parent); } return null; }
-// The communes the user's areas cover, across the merger both ways (as server/src/scope.rs).
+function current(c) { for (let a = area(c), i = 0; a && a.successor && i < 20; i++) a = area(c = a.successor); return c; }
+function ancestor(c, level) { for (let a = area(c), i = 0; a && i < 20; i++, a = area(a.parent)) if (a.level === level) return a.code; return null; }
+// The communes the user's areas cover, across the merger both ways (as server/src/scope.rs); null = all.
 function scopeSet() {
   const mine = (S.user && S.user.areas) || [];
-  if (!S.A || mine.includes('*') || !mine.length) return null;
+  if (!S.A || !mine.length || mine.includes('*')) return null;
   const out = new Set();
   for (const code of mine) {
     const ar = area(code);
     if (!ar) continue;
+    const under = x => ancestor(x, ar.level) === ar.code;
     for (const c of S.A.values()) {
       if (c.level !== 'commune') continue;
       const cur = current(c.code);
-      const under = x => ancestor(x, ar.level) === ar.code;
-      if (c.code === code || (ar.level === 'commune' && cur === current(code)) || under(c.code) || under(cur)) { out.add(c.code); out.add(cur); }
+      if (c.code === code || (ar.level === 'commune' && cur === current(code)) || under(c.code) || under(cur)) out.add(c.code).add(cur);
     }
   }
   return out;
 }
-// A commune shown by name; an old one also says what it became.
-function communeEl(code, name) {
-  const e = h('span', { class: 'commune', 'data-commune': code || '' });
-  fillCommune(e, name);
+const levelName = a => (a.level === 'district' && !/^(Thành phố|Thị xã|Huyện)/.test(a.name) ? (S.lang === 'vi' ? 'Huyện ' + a.name : a.name + ' district') : a.name);
+// A commune by name; a pre-merger one also says what it became (full: even under the same name).
+function communeEl(code, name, full) {
+  const e = h('span', { class: 'commune', 'data-commune': code || '', 'data-name': name || '', 'data-full': full ? '1' : null });
+  fillCommune(e);
   return e;
 }
-function fillCommune(e, name) {
-  const code = e.dataset.commune, a = area(code);
-  e.replaceChildren(name || (a && a.name) || code || '—');
-  if (a && a.valid_to && a.successor) {
-    const s = area(a.successor);
-    e.append(h('span', { class: 'old' }, ' · ' + t('area.now', { n: s ? s.name : a.successor })));
-  }
+function fillCommune(e) {
+  const code = e.dataset.commune, a = area(code), s = a && a.valid_to && a.successor && area(a.successor);
+  const name = e.dataset.name || (a && a.name) || code || '—';
+  put(e, name, s && (s.name !== name || e.dataset.full) && h('span', { class: 'old' }, ' · ' + (s.name !== name ? t('area.now', { n: s.name }) : t('area.old'))));
 }
-function fillCommunes(root) { areas().then(() => root.querySelectorAll('[data-commune]').forEach(e => fillCommune(e, e.firstChild && e.firstChild.nodeType === 3 && e.firstChild.data !== e.dataset.commune ? e.firstChild.data : ''))).catch(() => {}); }
-const levelName = a => (a.level === 'district' && !/^(Thành phố|Thị xã|Huyện)/.test(a.name) ? (S.lang === 'vi' ? 'Huyện ' + a.name : a.name + ' district') : a.name);
-// The datalist of area codes with their names, for the account forms.
-function areaDatalist() {
-  let dl = document.getElementById('areas-dl');
-  if (dl) return dl;
-  dl = h('datalist', { id: 'areas-dl' });
-  document.body.append(dl);
-  areas().then(by => {
-    for (const a of by.values()) dl.append(h('option', { value: a.code, label: levelName(a) + (a.valid_to ? ' (' + t('area.old') + ')' : '') }));
-  }).catch(() => {});
-  return dl;
-}
-function areaNames(codes) {
-  return (codes || []).map(c => (c === '*' ? t('u.allAreas') : area(c) ? levelName(area(c)) : c)).join(', ');
-}
+const fillCommunes = root => areas().then(() => root.querySelectorAll('[data-commune]').forEach(fillCommune)).catch(() => {});
+const areaNames = codes => (codes || []).map(c => (c === '*' ? t('u.allAreas') : area(c) ? levelName(area(c)) : c)).join(', ');
 
-// ---- Values in words ------------------------------------------------------------------------
+// ---- Values in words ----------------------------------------------------------------------------
+const title = r => (r.record_type === 'support_case' && has('ck.' + r.title) ? t('ck.' + r.title) : r.title || t('notitle'));
 function refLink(id) {
   const k = S.titles.get(id);
-  return h('a', { href: '#/records/' + encodeURIComponent(id), 'data-ref': id, class: 'ref' }, k && k.title ? k.title : t('rec.open') + ' ' + String(id).slice(0, 8) + '…');
+  return h('a', { href: '#/records/' + encodeURIComponent(id), 'data-ref': id }, k && k.title ? title(k) : t('rec.open') + ' ' + id.slice(0, 8) + '…');
 }
-// Titles of linked records, fetched a few at a time once the page is drawn.
+// Names the links to other records once the page is drawn, fetching a few records at a time.
 function fillRefs(root, ctx) {
-  const want = [...new Set([...root.querySelectorAll('a[data-ref]')].map(a => a.dataset.ref))].filter(id => !S.titles.has(id)).slice(0, 60);
+  const links = id => root.querySelectorAll(`a[data-ref="${CSS.escape(id)}"]`);
   const show = id => {
     const k = S.titles.get(id);
-    root.querySelectorAll(`a[data-ref="${CSS.escape(id)}"]`).forEach(a => {
-      if (k && k.title) { a.textContent = title(k); a.title = t('type.' + k.record_type); } else if (k) a.append(h('span', { class: 'muted' }, ' (' + t('rec.gone') + ')'));
-    });
+    links(id).forEach(a => { if (k.title) { a.textContent = title(k); a.title = t('type.' + k.record_type); } else a.append(muted(' (' + t('rec.gone') + ')')); });
   };
-  root.querySelectorAll('a[data-ref]').forEach(a => S.titles.has(a.dataset.ref) && show(a.dataset.ref));
-  let i = 0;
+  const ids = [...new Set([...root.querySelectorAll('a[data-ref]')].map(a => a.dataset.ref))];
+  ids.filter(id => S.titles.has(id)).forEach(show);
+  const want = ids.filter(id => !S.titles.has(id)).slice(0, 60);
   const next = () => {
-    if (i >= want.length || !ctx.alive()) return;
-    const id = want[i++];
+    const id = want.shift();
+    if (!id || !ctx.alive()) return;
     api('GET', '/v1/records/' + encodeURIComponent(id), undefined, { signal: ctx.signal })
-      .then(r => S.titles.set(id, { title: r.title, record_type: r.record_type }), e => { if (!e.aborted && e.status === 404) S.titles.set(id, {}); })
-      .then(() => { if (ctx.alive()) show(id); next(); });
+      .then(r => S.titles.set(id, { title: r.title, record_type: r.record_type }), e => { if (e.status === 404 || e.status === 403) S.titles.set(id, {}); })
+      .then(() => { if (ctx.alive() && S.titles.has(id)) show(id); next(); });
   };
-  for (let n = 0; n < 3; n++) next();
-}
-function title(r) {
-  if (r.record_type === 'support_case' && has('ck.' + r.title)) return t('ck.' + r.title);
-  return r.title || t('notitle');
+  next(); next(); next();
 }
 function fmt(kind, v) {
-  if (v == null || v === '') return h('span', { class: 'muted' }, t('empty'));
-  if (kind.startsWith('code:')) { const k = kind.slice(5) + '.' + v; return has(k) ? t(k) : String(v); }
+  if (v == null || v === '') return muted(t('empty'));
+  if (kind.startsWith('set:')) return !v.length ? muted(t('empty')) : h('ul', { class: 'setlist' }, v.map(m => h('li', null, fmt(kind.slice(4), m))));
+  if (kind.startsWith('code:')) return has(kind.slice(5) + '.' + v) ? t(kind.slice(5) + '.' + v) : String(v);
   switch (kind) {
-    case 'bool': return v === true || v === 'true' ? t('yes') : t('no');
+    case 'bool': return t(v === true || v === 'true' ? 'yes' : 'no');
     case 'eth': return ETH[parseInt(v, 10) - 1] || String(v);
-    case 'commune': return communeEl(v);
+    case 'commune': return communeEl(v, '', true);
     case 'date': case 'dateyear': return fmtDate(String(v));
     case 'int': return typeof v === 'number' ? num(v) : String(v);
     case 'ref': return refLink(String(v));
@@ -459,28 +433,24 @@ function fmt(kind, v) {
   }
   return String(v);
 }
-function fmtSet(kind, list) {
-  if (!list || !list.length) return h('span', { class: 'muted' }, t('empty'));
-  const k = kind.slice(4);
-  return h('ul', { class: 'setlist' }, list.map(m => h('li', null, fmt(k, m))));
-}
 const who = a => ((a && a.username) || t('who.unknown')) + ' — ' + ((a && a.device_name) || t('dev.unknown'));
+const badge = (state, test) => h('span', { class: 'badge rv-' + state, test, 'data-state': state }, t('review.' + state));
 
-// ---- Notices and errors ---------------------------------------------------------------------
-function showError(e) {
+// ---- Banners ---------------------------------------------------------------------------------
+// Shows an error by its code in the user's language, with the server's words where they help.
+function showError(e, text) {
   if (!e || e.aborted || e.handled) return;
-  if (!(e instanceof ApiError)) { console.error(e); e = new ApiError(0, 'internal', String(e.message || e)); }
+  if (!(e instanceof ApiError)) { console.error(e); e = new ApiError(0, 'internal', ''); }
   const box = document.querySelector('[data-test=error]');
   if (!box) return;
   const code = has('err.' + e.code) ? e.code : 'internal';
-  box.replaceChildren(
-    h('div', { class: 'msg' }, h('strong', null, t('err.' + code, { s: e.retry || 30 })),
-      e.message && ['bad_request', 'conflict', 'forbidden', 'internal', 'not_found'].includes(code) ? h('span', { class: 'detail' }, ' ' + t('err.detail') + ': ' + e.message) : null),
-    h('button', { type: 'button', class: 'x', 'aria-label': t('close'), test: 'error-close', onclick: clearError }, '×'));
+  put(box, h('div', { class: 'msg' }, h('strong', null, text || t('err.' + code, { s: e.retry || 30 })),
+    !text && e.message && ['bad_request', 'conflict', 'forbidden', 'not_found'].includes(code) && h('span', { class: 'detail' }, t('err.detail') + ': ' + e.message)),
+  h('button', { type: 'button', class: 'x', 'aria-label': t('close'), test: 'error-close', onclick: clearError }, '×'));
   box.hidden = false;
   box.scrollIntoView({ block: 'nearest' });
 }
-function clearError() { const b = document.querySelector('[data-test=error]'); if (b) { b.hidden = true; b.replaceChildren(); } }
+function clearError() { const b = document.querySelector('[data-test=error]'); if (b) put(b).hidden = true; }
 let noticeTimer;
 function notice(msg) {
   const n = document.querySelector('[data-test=notice]');
@@ -489,18 +459,18 @@ function notice(msg) {
   clearTimeout(noticeTimer);
   noticeTimer = setTimeout(() => { n.hidden = true; }, 5000);
 }
-// Runs an action from a button: busy state, errors shown, button restored.
-async function act(btn, fn) {
-  const txt = btn.textContent;
-  btn.disabled = true; btn.classList.add('busy'); btn.textContent = t('saving');
+// Runs a button's action: busy while it runs, errors shown, the button restored.
+async function act(b, fn) {
+  const txt = b.textContent;
+  b.disabled = true; b.classList.add('busy'); b.textContent = t('saving');
   clearError();
-  try { return await fn(); } catch (e) { showError(e); return undefined; } finally { if (btn.isConnected) { btn.disabled = false; btn.classList.remove('busy'); btn.textContent = txt; } }
+  try { return await fn(); } catch (e) { showError(e); } finally { if (b.isConnected) { b.disabled = false; b.classList.remove('busy'); b.textContent = txt; } }
 }
 
-// ---- Router ---------------------------------------------------------------------------------
-// A route: re (matched against the hash path), page(ctx) → optional {update(params)} for changes of
-// the query alone, nav (a menu label key) and roles (who may open it; none = every signed-in user).
-// The duplicates queue and plan progress will be two more entries here.
+// ---- Router -------------------------------------------------------------------------------------
+// re: matched against the hash path; page(ctx) may return {update(params)} to take a change of the
+// query alone without redrawing; nav: menu label key; roles: who may open it (none: any signed-in
+// user). The duplicates queue ("Trùng lặp") and plan progress ("Tiến độ") will be two more entries.
 const ROUTES = [
   { re: /^login$/, page: pLogin, pub: true },
   { re: /^records$/, page: pRecords, nav: 'nav.records', key: 'records' },
@@ -510,411 +480,347 @@ const ROUTES = [
   { re: /^audit$/, page: pAudit, nav: 'nav.audit', key: 'audit', roles: ['admin'] },
 ];
 let gen = 0, cur = null;
-function parseHash() {
-  const raw = location.hash.replace(/^#\/?/, ''), i = raw.indexOf('?');
-  return { path: decodeURIComponent(i < 0 ? raw : raw.slice(0, i)), q: new URLSearchParams(i < 0 ? '' : raw.slice(i + 1)) };
-}
 function go(hash, replace) {
-  if (location.hash === hash) return render();
-  if (replace) { history.replaceState(null, '', hash); render(); } else location.hash = hash;
+  if (location.hash === hash) render();
+  else if (replace) { history.replaceState(null, '', hash); render(); } else location.hash = hash;
 }
 function render(reuse) {
-  const { path, q } = parseHash();
+  const raw = location.hash.replace(/^#\/?/, ''), qi = raw.indexOf('?');
+  const path = decodeURIComponent(qi < 0 ? raw : raw.slice(0, qi)), q = new URLSearchParams(qi < 0 ? '' : raw.slice(qi + 1));
   let r = null, m = null;
   for (const x of ROUTES) if ((m = x.re.exec(path))) { r = x; break; }
   if (!r) return go(S.user ? '#/records' : '#/login', true);
   if (!r.pub && !S.user) { S.next = location.hash; return go('#/login', true); }
   if (r.pub && S.user) return go('#/records', true);
   if (r.roles && !r.roles.includes(S.user.role)) return go('#/records', true);
-  const key = path;
-  if (!reuse && cur && cur.r === r && cur.key === key && cur.inst && cur.inst.update) { cur.inst.update(q); return; }
-  gen++;
+  if (!reuse && cur && cur.r === r && cur.path === path && cur.inst && cur.inst.update) return cur.inst.update(q);
+  const g = ++gen, ac = new AbortController();
   if (cur) cur.ac.abort();
-  const ac = new AbortController(), g = gen;
-  const main = shell(r);
-  const ctx = { q, m, main, reuse, signal: ac.signal, alive: () => g === gen };
-  cur = { r, key, ac, inst: null };
+  const ctx = { q, m, main: shell(r), reuse, signal: ac.signal, alive: () => g === gen };
+  cur = { r, path, ac, inst: null };
   Promise.resolve().then(() => r.page(ctx)).then(inst => { if (ctx.alive()) cur.inst = inst; }, showError);
-}
-function langSwitch() {
-  return h('div', { class: 'lang', role: 'group', 'aria-label': t('lang'), test: 'lang' },
-    ['vi', 'en'].map(l => h('button', { type: 'button', class: l === S.lang ? 'on' : '', 'aria-pressed': String(l === S.lang), test: 'lang-' + l, lang: l, onclick: () => setLang(l) }, l.toUpperCase())));
 }
 function setLang(l) {
   S.lang = l;
   try { localStorage.setItem('fieldsync.lang', l); } catch (e) { /* storage off */ }
   document.documentElement.lang = l;
-  cur = null;
   render(true);
 }
-// The page frame: the top bar (when signed in) and the main area with its banners.
+const langSwitch = () => h('div', { class: 'lang', role: 'group', 'aria-label': t('lang'), test: 'lang' }, ['vi', 'en'].map(l =>
+  h('button', { type: 'button', class: l === S.lang ? 'on' : null, 'aria-pressed': String(l === S.lang), test: 'lang-' + l, lang: l, onclick: () => setLang(l) }, l.toUpperCase())));
+// The frame: the top bar when signed in, the banners, and the page's own area (returned).
 function shell(r) {
-  const app = document.getElementById('app');
-  const main = h('div', { class: 'page' });
+  const app = document.getElementById('app'), main = h('div', { class: 'page' }), u = S.user;
   const banners = [h('div', { class: 'banner err', role: 'alert', test: 'error', hidden: true }), h('div', { class: 'banner ok', role: 'status', test: 'notice', hidden: true })];
   document.title = t('app');
-  if (!S.user) {
-    app.replaceChildren(h('main', { class: 'login-wrap' }, banners, main));
-    return main;
-  }
-  const u = S.user;
-  const links = ROUTES.filter(x => x.nav && (!x.roles || x.roles.includes(u.role)))
-    .map(x => h('a', { href: '#/' + x.key, class: x.key === r.key ? 'on' : '', 'aria-current': x.key === r.key ? 'page' : null, test: 'nav-' + x.key }, t(x.nav)));
-  app.replaceChildren(
-    h('header', { class: 'top' },
-      h('a', { class: 'brand', href: '#/records' }, t('app')),
-      h('nav', { 'aria-label': t('nav.main') }, links),
-      h('div', { class: 'me' },
-        h('span', { class: 'who', test: 'user' }, h('strong', null, u.username), ' · ', t('role.' + u.role)),
-        langSwitch(),
-        h('button', { type: 'button', class: 'btn ghost', test: 'logout', onclick: logout }, t('logout')))),
-    h('main', { class: 'wrap' }, banners, main));
+  if (!u) return put(app, h('main', { class: 'login-wrap' }, banners, main)) && main;
+  put(app, h('header', { class: 'top' },
+    h('a', { class: 'brand', href: '#/records' }, t('app')),
+    h('nav', { 'aria-label': t('nav.main') }, ROUTES.filter(x => x.nav && (!x.roles || x.roles.includes(u.role))).map(x =>
+      h('a', { href: '#/' + x.key, class: x.key === r.key ? 'on' : null, 'aria-current': x.key === r.key ? 'page' : null, test: 'nav-' + x.key }, t(x.nav)))),
+    h('div', { class: 'me' }, h('span', { class: 'who', test: 'user' }, h('strong', null, u.username), ' · ', t('role.' + u.role)),
+      langSwitch(), btn(t('logout'), 'ghost', 'logout', logout))),
+  h('main', { class: 'wrap' }, banners, main));
   return main;
 }
 async function logout() {
-  try { await api('DELETE', '/v1/session', undefined, { login: true }); } catch (e) { /* gone already */ }
+  try { await api('DELETE', '/v1/session', undefined, { login: true }); } catch (e) { /* ended already */ }
   S.user = S.csrf = null; cache.clear(); S.titles.clear();
   S.flash = 'login.out';
   go('#/login');
 }
 
-// ---- Login ----------------------------------------------------------------------------------
+// ---- Login ------------------------------------------------------------------------------------
 function pLogin(ctx) {
-  const user = h('input', { name: 'username', autocomplete: 'username', required: true, test: 'login-username', autocapitalize: 'off', spellcheck: 'false' });
-  const pass = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true, test: 'login-password' });
-  const btn = h('button', { type: 'submit', class: 'btn primary wide', test: 'login-submit' }, t('login.go'));
-  const msg = S.flash && h('p', { class: 'flash', test: 'login-flash' }, t(S.flash));
+  const user = h('input', { name: 'username', autocomplete: 'username', test: 'login-username', autocapitalize: 'off', spellcheck: 'false' });
+  const pass = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', test: 'login-password' });
+  const b = btn(t('login.go'), 'primary wide', 'login-submit', null, 'submit');
+  const flash = S.flash && h('p', { class: 'flash', test: 'login-flash' }, t(S.flash));
   S.flash = null;
-  const form = h('form', { class: 'card login', test: 'login-form', novalidate: true, onsubmit: async ev => {
+  ctx.main.append(h('form', { class: 'card login', test: 'login-form', novalidate: true, onsubmit: async ev => {
     ev.preventDefault();
     clearError();
-    if (!user.value.trim() || !pass.value) { showError(new ApiError(400, 'bad_request', '')); document.querySelector('[data-test=error] strong').textContent = t('login.need'); return; }
-    btn.disabled = true; btn.textContent = t('login.busy');
+    if (!user.value.trim() || !pass.value) return showError(new ApiError(400, 'bad_request', ''), t('login.need'));
+    b.disabled = true; b.textContent = t('login.busy');
     try {
       const s = await api('POST', '/v1/session', { username: user.value.trim(), password: pass.value }, { login: true });
       S.user = s.user; S.csrf = s.csrf_token;
       const next = S.next; S.next = null;
       go(next && !next.startsWith('#/login') ? next : '#/records');
     } catch (e) {
-      btn.disabled = false; btn.textContent = t('login.go');
-      showError(e);
-      if (e.code === 'forbidden') document.querySelector('[data-test=error] strong').textContent = t('login.collector');
+      b.disabled = false; b.textContent = t('login.go');
+      showError(e, e.code === 'forbidden' ? t('login.collector') : null);
       pass.select();
     }
   } },
   h('div', { class: 'login-top' }, h('div', { class: 'logo', 'aria-hidden': 'true' }), langSwitch()),
-  h('h1', null, t('app')), h('p', { class: 'sub' }, t('login.sub')), msg,
-  field(t('login.user'), user), field(t('login.pass'), pass), btn);
-  ctx.main.append(form, h('p', { class: 'foot' }, t('login.foot')));
+  h('h1', null, t('app')), h('p', { class: 'sub' }, t('login.sub')), flash,
+  field(t('login.user'), user), field(t('login.pass'), pass), b), h('p', { class: 'foot' }, t('login.foot')));
   user.focus();
 }
 
-// ---- Record list ----------------------------------------------------------------------------
+// ---- Record list ----------------------------------------------------------------------------------
+// Filters live in the hash (#/records?type=person&review=pending&page=2) so a view can be bookmarked.
 const FILTERS = ['commune', 'type', 'review', 'conflicts', 'problems', 'deleted', 'changed_since', 'q'];
 function pRecords(ctx) {
-  const main = ctx.main;
   let ac = null, timer = 0, params = ctx.q;
-  const sel = (test, onchange) => h('select', { test, onchange });
-  const commune = sel('filter-commune', () => set({ commune: commune.value }));
-  const type = sel('filter-type', () => set({ type: type.value }));
-  const review = sel('filter-review', () => set({ review: review.value }));
-  const box = (name, label) => {
-    const c = h('input', { type: 'checkbox', test: 'filter-' + name, onchange: () => set({ [name]: c.checked ? 'true' : '' }) });
-    const cnt = h('span', { class: 'cnt' });
-    return { c, cnt, el: h('label', { class: 'check' }, c, ' ', t(label), ' ', cnt) };
-  };
-  const conflicts = box('conflicts', 'list.conflicts'), problems = box('problems', 'list.problems'), deleted = box('deleted', 'list.deleted');
-  const since = h('input', { type: 'date', test: 'filter-changed-since', max: '2100-12-31', onchange: () => set({ changed_since: since.value }) });
-  const q = h('input', { type: 'search', test: 'filter-q', placeholder: t('list.qph'), autocomplete: 'off', oninput: () => { clearTimeout(timer); timer = setTimeout(() => set({ q: q.value.trim() }), 500); } });
-  const total = h('span', { class: 'total', test: 'total', 'aria-live': 'polite' });
-  const tbody = h('tbody');
-  const table = h('table', { class: 'grid records', test: 'records-table' },
-    h('thead', null, h('tr', null, ['col.title', 'col.type', 'col.commune', 'col.review', 'col.flags', 'col.updated'].map(k => h('th', { scope: 'col' }, t(k))))), tbody);
-  const prev = h('button', { type: 'button', class: 'btn', test: 'page-prev', onclick: () => set({ page: String(pg() - 1) }, true) }, t('prev'));
-  const next = h('button', { type: 'button', class: 'btn', test: 'page-next', onclick: () => set({ page: String(pg() + 1) }, true) }, t('next'));
-  const info = h('span', { class: 'pinfo', test: 'page-info' });
-  const range = h('span', { class: 'muted' });
-  const pager = h('div', { class: 'pager', test: 'pager' }, prev, info, next, range);
-  const emptyBox = h('div', { class: 'empty', test: 'empty', hidden: true }, h('p', null, h('strong', null, t('list.empty'))), h('p', { class: 'muted' }, t('list.emptyHint')),
-    h('button', { type: 'button', class: 'btn', onclick: () => go('#/records') }, t('list.clear')));
-  const tableWrap = h('div', { class: 'tablewrap' }, table);
-  main.append(h('div', { class: 'list-layout' },
-    h('aside', { class: 'filters card', 'aria-label': t('list.filters') },
-      h('h2', null, t('list.filters')),
-      field(t('list.commune'), commune), field(t('list.type'), type), field(t('list.review'), review),
-      h('fieldset', null, h('legend', null, t('list.only')), conflicts.el, problems.el, deleted.el),
-      field(t('list.since'), since),
-      h('button', { type: 'button', class: 'btn ghost wide', test: 'clear-filters', onclick: () => go('#/records') }, t('list.clear'))),
-    h('section', { class: 'results' },
-      h('form', { class: 'search', role: 'search', onsubmit: ev => { ev.preventDefault(); clearTimeout(timer); set({ q: q.value.trim() }); } },
-        field(t('list.q'), q, t('list.qhint')), h('button', { type: 'submit', class: 'btn primary', test: 'search-submit' }, t('list.qgo'))),
-      h('div', { class: 'res-head' }, h('h1', null, t('nav.records')), total),
-      tableWrap, emptyBox, pager)));
-  const pg = () => Math.max(1, parseInt(params.get('page'), 10) || 1);
-  function set(ch, keepPage) {
+  const v = k => params.get(k) || '', pg = () => Math.max(1, parseInt(v('page'), 10) || 1);
+  const set = (ch, keepPage) => {
     const p = new URLSearchParams(params);
     for (const k in ch) if (ch[k]) p.set(k, ch[k]); else p.delete(k);
     if (!keepPage) p.delete('page');
-    const s = p.toString();
-    go('#/records' + (s ? '?' + s : ''));
-  }
-  function opts(s, list, value, counts, allLabel) {
-    const sum = counts ? Object.values(counts).reduce((a, b) => a + b, 0) : null;
-    s.replaceChildren(h('option', { value: '' }, allLabel + (sum != null ? ` (${num(sum)})` : '')),
-      list.map(([v, label]) => h('option', { value: v, selected: v === value }, label + (counts ? ` (${num(counts[v] || 0)})` : ''))));
-    s.value = value || '';
-  }
-  function communeOptions(value) {
-    const groups = [];
+    go('#/records' + (p.toString() ? '?' + p : ''));
+  };
+  const sel = (name) => { const s = h('select', { test: 'filter-' + name, onchange: () => set({ [name]: s.value }) }); return s; };
+  const commune = sel('commune'), type = sel('type'), review = sel('review');
+  const box = name => {
+    const c = h('input', { type: 'checkbox', test: 'filter-' + name, onchange: () => set({ [name]: c.checked ? 'true' : '' }) });
+    return { c, n: h('span', { class: 'cnt' }), name };
+  };
+  const boxes = [box('conflicts'), box('problems'), box('deleted')];
+  const since = h('input', { type: 'date', test: 'filter-changed-since', max: '2100-12-31', onchange: () => set({ changed_since: since.value }) });
+  const q = h('input', { type: 'search', test: 'filter-q', placeholder: t('list.qph'), autocomplete: 'off', oninput: () => { clearTimeout(timer); timer = setTimeout(() => set({ q: q.value.trim() }), 600); } });
+  const total = h('span', { class: 'total', test: 'total', 'aria-live': 'polite' }), tbody = h('tbody');
+  const tableWrap = table('records-table', ['col.title', 'col.type', 'col.commune', 'col.review', 'col.flags', 'col.updated'], tbody, 'records');
+  const prev = btn(t('prev'), '', 'page-prev', () => set({ page: String(pg() - 1) }, true));
+  const next = btn(t('next'), '', 'page-next', () => set({ page: String(pg() + 1) }, true));
+  const info = h('span', { class: 'pinfo', test: 'page-info' }), range = muted('');
+  const pager = h('div', { class: 'pager', test: 'pager' }, prev, info, next, range);
+  const clear = () => go('#/records');
+  const empty = h('div', { class: 'empty', test: 'empty', hidden: true }, h('p', null, h('strong', null, t('list.empty'))),
+    h('p', { class: 'muted' }, t('list.emptyHint')), btn(t('list.clear'), '', null, clear));
+  ctx.main.append(h('div', { class: 'list-layout' },
+    h('aside', { class: 'filters card', 'aria-label': t('list.filters') }, h('h2', null, t('list.filters')),
+      field(t('list.commune'), commune), field(t('list.type'), type), field(t('list.review'), review),
+      h('fieldset', null, h('legend', null, t('list.only')), boxes.map(b => check(b.c, t('list.' + b.name), ' ', b.n))),
+      field(t('list.since'), since), btn(t('list.clear'), 'ghost wide', 'clear-filters', clear)),
+    h('section', { class: 'results' },
+      h('form', { class: 'search', role: 'search', onsubmit: ev => { ev.preventDefault(); clearTimeout(timer); set({ q: q.value.trim() }); } },
+        field(t('list.q'), q, t('list.qhint')), btn(t('list.qgo'), 'primary', 'search-submit', null, 'submit')),
+      h('div', { class: 'res-head' }, h('h1', null, t('nav.records')), total), tableWrap, empty, pager)));
+  // Select options, with the counts of the last answer beside them.
+  const opts = (s, list, counts) => {
+    const sum = counts && Object.values(counts).reduce((a, b) => a + b, 0), c = n => (counts ? ` (${num(n)})` : '');
+    put(s, h('option', { value: '' }, t('all') + c(sum)), list.map(x => h('option', { value: x }, t(s === type ? 'type.' + x : 'review.' + x) + c(counts && counts[x]))));
+    s.value = v(s === type ? 'type' : 'review');
+  };
+  const types = () => TYPES.filter(x => x !== 'support_case' || S.user.sensitive_access || v('type') === x);
+  // Communes: today's, then (before 1 Jul 2025) each old district followed by its old communes.
+  function communeOptions() {
+    const val = v('commune'), groups = [];
     if (S.A) {
-      const sc = scopeSet(), ok = c => !sc || sc.has(c), by = (a, b) => a.name.localeCompare(b.name, 'vi');
-      const all = [...S.A.values()];
+      const sc = scopeSet(), ok = c => !sc || sc.has(c), by = (a, b) => a.name.localeCompare(b.name, 'vi'), all = [...S.A.values()];
+      const opt = (a, label) => h('option', { value: a.code }, label || a.name);
       const now = all.filter(a => a.level === 'commune' && !a.valid_to && ok(a.code)).sort(by);
-      if (now.length) groups.push(h('optgroup', { label: t('list.now') }, now.map(a => h('option', { value: a.code }, a.name))));
+      if (now.length) groups.push(h('optgroup', { label: t('list.now') }, now.map(a => opt(a))));
       const old = [];
       for (const d of all.filter(a => a.level === 'district' && a.valid_to).sort(by)) {
         const cs = all.filter(a => a.level === 'commune' && a.parent === d.code && ok(a.code)).sort(by);
-        if (!cs.length) continue;
-        old.push(h('option', { value: d.code }, t('list.district', { n: levelName(d) })));
-        for (const c of cs) old.push(h('option', { value: c.code }, '\u2003' + c.name + (c.successor && area(c.successor) ? ' → ' + area(c.successor).name : '')));
+        if (cs.length) old.push(opt(d, t('list.district', { n: levelName(d) })), cs.map(c => opt(c, '\u2003' + c.name + (area(c.successor) ? ' → ' + area(c.successor).name : ''))));
       }
       if (old.length) groups.push(h('optgroup', { label: t('list.before') }, old));
     }
-    commune.replaceChildren(h('option', { value: '' }, t('list.allCommunes')), groups);
-    if (value && ![...commune.options].some(o => o.value === value)) commune.append(h('option', { value }, (area(value) && levelName(area(value))) || value));
-    commune.value = value || '';
+    put(commune, h('option', { value: '' }, t('list.allCommunes')), groups);
+    if (val && ![...commune.options].some(o => o.value === val)) commune.append(h('option', { value: val }, area(val) ? levelName(area(val)) : val));
+    commune.value = val;
   }
   function row(r) {
-    const flags = [];
-    if (r.n_conflicts) flags.push(h('span', { class: 'badge warn', test: 'row-conflicts' }, t('n.conflicts', { n: r.n_conflicts })));
-    if (r.n_problems) flags.push(h('span', { class: 'badge bad', test: 'row-problems' }, t('n.problems', { n: r.n_problems })));
-    if (r.status && r.status !== 'active') flags.push(h('span', { class: 'badge grey' }, t('status.' + r.status)));
     const href = '#/records/' + encodeURIComponent(r.id);
-    return h('tr', { test: 'record-row', 'data-id': r.id, class: 'click', onclick: ev => { if (!ev.target.closest('a') && !getSelection().toString()) go(href); } },
-      h('td', null, h('a', { href, class: 'rtitle' }, title(r))),
-      h('td', null, t('type.' + r.record_type)),
-      h('td', null, communeEl(r.commune, r.commune_name)),
-      h('td', null, badge(r.review || 'pending', 'row-review')),
-      h('td', { class: 'flags' }, flags),
+    return h('tr', { test: 'record-row', 'data-id': r.id, class: 'click', onclick: ev => { if (!ev.target.closest('a') && !String(getSelection())) go(href); } },
+      td(h('a', { href, class: 'rtitle' }, title(r))), h('td', { class: 'nowrap' }, t('type.' + r.record_type)),
+      td(communeEl(r.commune, r.commune_name)), td(badge(r.review || 'pending', 'row-review')),
+      td(h('div', { class: 'flags' }, r.n_conflicts > 0 && h('span', { class: 'badge warn', test: 'row-conflicts' }, t('n.conflicts', { n: r.n_conflicts })),
+        r.n_problems > 0 && h('span', { class: 'badge bad', test: 'row-problems' }, t('n.problems', { n: r.n_problems })),
+        r.status && r.status !== 'active' && h('span', { class: 'badge' }, t('status.' + r.status)))),
       h('td', { class: 'nowrap' }, fmtTime(r.updated_at)));
   }
   async function update(p) {
     params = p;
-    const v = k => p.get(k) || '';
-    communeOptions(v('commune'));
-    const types = TYPES.filter(x => x !== 'support_case' || (S.user && S.user.sensitive_access) || v('type') === x);
-    opts(type, types.map(x => [x, t('type.' + x)]), v('type'), null, t('all'));
-    opts(review, REVIEWS.map(x => [x, t('review.' + x)]), v('review'), null, t('all'));
-    conflicts.c.checked = v('conflicts') === 'true'; problems.c.checked = v('problems') === 'true'; deleted.c.checked = v('deleted') === 'true';
+    communeOptions();
+    opts(type, types()); opts(review, REVIEWS);
+    for (const b of boxes) b.c.checked = v(b.name) === 'true';
     since.value = v('changed_since');
     if (document.activeElement !== q) q.value = v('q');
-    const api = new URLSearchParams();
-    for (const k of FILTERS) if (v(k)) api.set(k, v(k));
-    api.set('limit', '50'); api.set('offset', String((pg() - 1) * 50));
+    const qs = new URLSearchParams();
+    for (const k of FILTERS) if (v(k)) qs.set(k, v(k));
+    qs.set('limit', '50'); qs.set('offset', String((pg() - 1) * 50));
     if (ac) ac.abort();
-    ac = new AbortController();
-    const mine = ac;
+    const mine = ac = new AbortController();
     tableWrap.classList.add('busy'); tableWrap.setAttribute('aria-busy', 'true');
     if (!tbody.firstChild) tbody.append(h('tr', { test: 'loading' }, h('td', { colspan: 6, class: 'loadrow' }, t('loading'))));
     total.textContent = t('loading');
     let d;
-    try {
-      d = await get('/v1/records?' + api, { reuse: ctx.reuse, signal: mine.signal });
-    } catch (e) {
-      if (mine !== ac) return;
-      tableWrap.classList.remove('busy'); tableWrap.removeAttribute('aria-busy'); total.textContent = '';
-      tbody.replaceChildren();
-      return showError(e);
-    }
-    ctx.reuse = false;
+    try { d = await get('/v1/records?' + qs, { reuse: ctx.reuse, signal: mine.signal }); } catch (e) { d = e; }
     if (mine !== ac || !ctx.alive()) return;
+    ctx.reuse = false;
     tableWrap.classList.remove('busy'); tableWrap.removeAttribute('aria-busy');
-    const c = d.counts || {};
-    opts(type, types.map(x => [x, t('type.' + x)]), v('type'), c.type, t('all'));
-    opts(review, REVIEWS.map(x => [x, t('review.' + x)]), v('review'), c.review, t('all'));
-    conflicts.cnt.textContent = c.conflicts != null ? `(${num(c.conflicts)})` : '';
-    problems.cnt.textContent = c.problems != null ? `(${num(c.problems)})` : '';
-    deleted.cnt.textContent = c.deleted != null ? `(${num(c.deleted)})` : '';
-    const n = d.total || 0, pages = Math.max(1, Math.ceil(n / 50)), off = d.offset || 0;
+    if (d instanceof Error) { total.textContent = ''; put(tbody); return showError(d); }
+    const c = d.counts || {}, recs = d.records || [], n = d.total || 0, pages = Math.max(1, Math.ceil(n / 50)), off = d.offset || 0;
+    opts(type, types(), c.type); opts(review, REVIEWS, c.review);
+    for (const b of boxes) b.n.textContent = c[b.name] != null ? `(${num(c[b.name])})` : '';
     total.textContent = t('list.total', { n: num(n) });
-    tbody.replaceChildren(...(d.records || []).map(row));
-    const none = !(d.records || []).length;
-    tableWrap.hidden = none && n === 0; emptyBox.hidden = !(none && n === 0);
+    put(tbody, recs.map(row));
+    tableWrap.hidden = !recs.length && !n; empty.hidden = !tableWrap.hidden;
     info.textContent = t('page', { p: num(pg()), n: num(pages) });
-    range.textContent = none ? '' : t('list.range', { a: num(off + 1), b: num(off + d.records.length) });
+    range.textContent = recs.length ? t('list.range', { a: num(off + 1), b: num(off + recs.length) }) : '';
     prev.disabled = pg() <= 1; next.disabled = pg() >= pages;
     pager.hidden = n <= 50 && pg() === 1;
     S.lastList = location.hash || '#/records';
     fillCommunes(tbody);
   }
-  areas().then(() => { if (ctx.alive()) communeOptions(params.get('commune') || ''); }).catch(() => {});
+  areas().then(() => ctx.alive() && communeOptions(), () => {});
   update(params);
   return { update };
 }
-function badge(state, test) {
-  return h('span', { class: 'badge rv-' + state, test: test || null, 'data-state': state }, t('review.' + state));
-}
 
-// ---- One record ---------------------------------------------------------------------------
+// ---- One record --------------------------------------------------------------------------------
 async function pRecord(ctx) {
-  const id = decodeURIComponent(ctx.m[1]), main = ctx.main;
-  const canEdit = S.user.role === 'supervisor';
-  main.append(h('p', { class: 'loading', test: 'loading' }, t('loading')));
-  const path = '/v1/records/' + encodeURIComponent(id);
-  const hist = h('div', { class: 'hist' });
+  const main = ctx.main, path = '/v1/records/' + encodeURIComponent(ctx.m[1]);
+  const canEdit = S.user.role === 'supervisor', hist = h('div');
+  main.append(h('p', { class: 'loading muted', test: 'loading' }, t('loading')));
   let rec = await get(path, ctx);
   if (!ctx.alive()) return;
-  async function edit(body, btn, okMsg) {
-    const r = await act(btn, () => api('POST', path + '/edits', body));
+  // Sends an edit; the answer is the record as it now stands.
+  async function edit(body, b, ok) {
+    const r = await act(b, () => api('POST', path + '/edits', body));
     if (!r || !ctx.alive()) return;
-    rec = r; draw(); notice(okMsg || t('rec.saved'));
-    loadHistory();
+    rec = r; draw(); notice(ok || t('rec.saved')); loadHistory();
   }
   function draw() {
-    const ty = rec.record_type, f = rec.fields || {}, sets = rec.sets || {};
-    const conf = rec.conflicts || [], probs = rec.problems || [];
+    const ty = rec.record_type, f = rec.fields || {}, sets = rec.sets || {}, conf = rec.conflicts || [], probs = rec.problems || [];
     const inConf = new Set(conf.map(c => c.field)), probF = new Set(probs.map(p => p.field));
-    S.titles.set(rec.id, { title: rec.title, record_type: ty });
     const names = (FIELDS[ty] || []).map(x => x[0]);
     for (const k of [...Object.keys(f), ...Object.keys(sets)]) if (!names.includes(k) && k[0] !== '$') names.push(k);
-    const rows = names.map(n => {
-      const kind = fkind(ty, n);
-      const val = kind.startsWith('set:') ? fmtSet(kind, sets[n]) : fmt(kind, n === 'commune' && f[n] == null ? rec.commune : f[n]);
-      return [h('dt', { class: probF.has(n) ? 'bad' : null }, flabel(ty, n)),
-        h('dd', { test: 'field-' + n, 'data-field': n }, n === 'commune' && rec.commune_name ? communeEl(rec.commune, rec.commune_name) : val,
-          inConf.has(n) && h('button', { type: 'button', class: 'badge warn linkish', onclick: () => document.getElementById('c-' + n).scrollIntoView({ behavior: 'smooth' }) }, t('rec.inConflict')),
-          probF.has(n) && h('span', { class: 'badge bad' }, '!'))];
-    });
-    const statusNote = rec.status === 'deleted' ? h('div', { class: 'note bad', test: 'record-deleted' }, t('rec.deleted'))
-      : rec.status === 'merged' ? h('div', { class: 'note', test: 'record-merged' }, t('rec.merged'), ' ', rec.merged_into ? refLink(rec.merged_into) : '') : null;
-    const head = h('div', { class: 'rec-head' },
+    S.titles.set(rec.id, { title: rec.title, record_type: ty });
+    const rows = names.map(n => [h('dt', { class: probF.has(n) ? 'bad' : null }, flabel(ty, n)),
+      h('dd', { test: 'field-' + n, 'data-field': n },
+        n === 'commune' ? communeEl(f.commune || rec.commune, f.commune && f.commune !== rec.commune ? '' : rec.commune_name, true) : fmt(fkind(ty, n), fkind(ty, n).startsWith('set:') ? sets[n] : f[n]),
+        inConf.has(n) && h('button', { type: 'button', class: 'badge warn', onclick: () => document.getElementById('c-' + n).scrollIntoView({ behavior: 'smooth' }) }, t('rec.inConflict')),
+        probF.has(n) && h('span', { class: 'badge bad', 'aria-hidden': 'true' }, '!'))]);
+    put(main, h('div', { class: 'rec-head' },
       h('a', { href: S.lastList, class: 'back', test: 'back' }, t('rec.back')),
       h('div', { class: 'kind' }, t('type.' + ty)),
       h('h1', { test: 'record-title' }, title(rec)),
       h('div', { class: 'meta' }, communeEl(rec.commune, rec.commune_name), h('span', { class: 'sep' }, '·'),
         t('rec.updated') + ': ' + fmtTime(rec.updated_at), h('span', { class: 'sep' }, '·'), badge((rec.review && rec.review.state) || 'pending'),
-        rec.status !== 'active' && h('span', { class: 'badge grey' }, t('status.' + rec.status))));
-    const mainCol = h('div', { class: 'rec-main' },
-      ty === 'support_case' && h('div', { class: 'note', test: 'sensitive' }, t('rec.sensitive')), statusNote,
-      conf.length ? conflictsCard(ty, f, conf) : null,
-      probs.length ? h('section', { class: 'card', test: 'problems' }, h('h2', null, t('rec.problems'), h('span', { class: 'badge bad' }, num(probs.length))),
-        h('ul', { class: 'problems' }, probs.map(p => h('li', { test: 'problem-' + p.field }, h('strong', null, flabel(ty, p.field)), ': ',
-          has('p.' + p.code) ? t('p.' + p.code) : p.code, p.message && h('span', { class: 'muted' }, ` (${p.message})`))))) : null,
-      h('section', { class: 'card' }, h('h2', null, t('rec.fields')), h('dl', { class: 'fields', test: 'fields' }, rows)),
-      h('section', { class: 'card' }, h('h2', null, t('rec.history')), hist));
-    main.replaceChildren(head, h('div', { class: 'rec-layout' }, mainCol, h('aside', { class: 'rec-side' }, reviewCard(ty, f),
-      h('section', { class: 'card small' }, h('dl', { class: 'meta-dl' }, h('dt', null, t('rec.id')), h('dd', { class: 'mono', test: 'record-id' }, rec.id))))));
+        rec.status !== 'active' && h('span', { class: 'badge' }, t('status.' + rec.status)))),
+    h('div', { class: 'rec-layout' },
+      h('div', null,
+        ty === 'support_case' && h('div', { class: 'note', test: 'sensitive' }, t('rec.sensitive')),
+        rec.status === 'deleted' && h('div', { class: 'note bad', test: 'record-deleted' }, t('rec.deleted')),
+        rec.status === 'merged' && h('div', { class: 'note', test: 'record-merged' }, t('rec.merged'), ' ', rec.merged_into && refLink(rec.merged_into)),
+        conf.length > 0 && h('section', { class: 'card conflicts', test: 'conflicts' },
+          h('h2', null, t('rec.conflicts'), h('span', { class: 'badge warn' }, num(conf.length))),
+          h('p', { class: 'muted' }, t('rec.conflictsHelp')), conf.map(c => conflict(ty, f, c))),
+        probs.length > 0 && h('section', { class: 'card', test: 'problems' }, h('h2', null, t('rec.problems'), h('span', { class: 'badge bad' }, num(probs.length))),
+          h('ul', { class: 'problems' }, probs.map(p => h('li', { test: 'problem-' + p.field }, h('strong', null, flabel(ty, p.field)), ': ',
+            has('p.' + p.code) ? t('p.' + p.code) : p.code, p.message && muted(` (${p.message})`))))),
+        h('section', { class: 'card' }, h('h2', null, t('rec.fields')), h('dl', { class: 'fields', test: 'fields' }, rows)),
+        h('section', { class: 'card' }, h('h2', null, t('rec.history')), hist)),
+      h('aside', { class: 'rec-side' }, reviewCard(ty),
+        h('section', { class: 'card small' }, h('dl', { class: 'meta-dl' }, h('dt', null, t('rec.id')), h('dd', { class: 'mono', test: 'record-id' }, rec.id))))));
     document.title = title(rec) + ' · ' + t('app');
     fillRefs(main, ctx);
   }
-  function conflictsCard(ty, f, conf) {
-    return h('section', { class: 'card conflicts', test: 'conflicts' },
-      h('h2', null, t('rec.conflicts'), h('span', { class: 'badge warn' }, num(conf.length))),
-      h('p', { class: 'muted' }, t('rec.conflictsHelp')),
-      conf.map(c => {
-        const kind = fkind(ty, c.field), editable = canEdit && c.field[0] !== '$';
-        return h('div', { class: 'conflict', id: 'c-' + c.field, test: 'conflict-' + c.field },
-          h('h3', null, flabel(ty, c.field)),
-          h('ul', { class: 'cands' }, (c.values || []).map((v, i) => h('li', { class: 'cand', test: 'candidate-' + c.field },
-            h('div', { class: 'cval' }, fmt(kind, v.value), JSON.stringify(v.value) === JSON.stringify(f[c.field]) && h('span', { class: 'tag' }, t('rec.shown'))),
-            h('div', { class: 'who', test: 'author' }, who(v.author)),
-            editable && h('button', { type: 'button', class: 'btn', test: 'pick-' + c.field, 'data-index': i, onclick: ev => edit({ edit: 'set_field', field: c.field, value: v.value }, ev.currentTarget) }, t('rec.pick'))))),
-          editable ? customValue(ty, c.field, kind) : !canEdit ? null : h('p', { class: 'muted' }, t('rec.noConflictEdit')));
-      }));
+  // One field in conflict: each value with who wrote it, in the server's order.
+  function conflict(ty, f, c) {
+    const kind = fkind(ty, c.field), editable = canEdit && c.field[0] !== '$';
+    return h('div', { class: 'conflict', id: 'c-' + c.field, test: 'conflict-' + c.field }, h('h3', null, flabel(ty, c.field)),
+      h('ul', { class: 'cands' }, (c.values || []).map((x, i) => h('li', { class: 'cand', test: 'candidate-' + c.field },
+        h('div', { class: 'cval' }, fmt(kind, x.value), JSON.stringify(x.value) === JSON.stringify(f[c.field]) && h('span', { class: 'tag' }, t('rec.shown'))),
+        h('div', { class: 'who', test: 'author' }, who(x.author)),
+        editable && h('button', { type: 'button', class: 'btn', test: 'pick-' + c.field, 'data-index': i, onclick: ev => edit({ edit: 'set_field', field: c.field, value: x.value }, ev.currentTarget) }, t('rec.pick'))))),
+      editable ? customValue(c.field, kind) : canEdit && h('p', { class: 'muted' }, t('rec.noConflictEdit')));
   }
-  function customValue(ty, name, kind) {
-    const ctl = inputFor(kind, 'custom-' + name);
-    const err = h('p', { class: 'ferr', hidden: true });
-    const btn = h('button', { type: 'submit', class: 'btn primary', test: 'save-' + name }, t('save'));
+  function customValue(name, kind) {
+    const ctl = inputFor(kind, 'custom-' + name), err = h('p', { class: 'ferr', hidden: true }, t('err.value'));
+    const b = btn(t('save'), 'primary', 'save-' + name, null, 'submit');
+    ctl.id = 'i' + ++uid;
     return h('form', { class: 'custom', onsubmit: ev => {
       ev.preventDefault();
-      const v = valueOf(kind, ctl.value);
-      err.hidden = v !== null;
-      if (v === null) { err.textContent = t('err.value'); ctl.focus(); return; }
-      edit({ edit: 'set_field', field: name, value: v }, btn);
-    } }, h('label', { for: ctl.id = nid() }, t('rec.other')), h('div', { class: 'row' }, ctl, btn), err);
+      const val = valueOf(kind, ctl.value);
+      err.hidden = val !== null;
+      if (val === null) ctl.focus(); else edit({ edit: 'set_field', field: name, value: val }, b);
+    } }, h('label', { for: ctl.id }, t('rec.other')), h('div', { class: 'row' }, ctl, b), err);
   }
-  function reviewCard(ty, f) {
+  function reviewCard(ty) {
     const rv = rec.review || {}, st = rv.state || 'pending';
-    const ch = rv.changed_fields || [];
     const comment = h('textarea', { test: 'review-comment', rows: 3, maxlength: 2000 });
     const err = h('p', { class: 'ferr', test: 'review-error', hidden: true }, t('rec.needComment'));
-    const approve = h('button', { type: 'button', class: 'btn ok', test: 'approve', onclick: ev => {
-      const c = comment.value.trim();
-      edit(c ? { edit: 'review', state: 'approved', comment: c } : { edit: 'review', state: 'approved' }, ev.currentTarget, t('rec.approvedOk'));
-    } }, t('rec.approve'));
-    const ret = h('button', { type: 'button', class: 'btn danger', test: 'return', onclick: ev => {
-      const c = comment.value.trim();
-      err.hidden = !!c;
-      if (!c) { comment.setAttribute('aria-invalid', 'true'); comment.focus(); return; }
-      edit({ edit: 'review', state: 'returned', comment: c }, ev.currentTarget, t('rec.returnedOk'));
-    } }, t('rec.return'));
-    return h('section', { class: 'card review', test: 'review' },
-      h('h2', null, t('rec.review')),
+    const say = () => comment.value.trim();
+    return h('section', { class: 'card review', test: 'review' }, h('h2', null, t('rec.review')),
       h('div', { class: 'state' }, badge(st, 'review-state')),
       rv.comment && h('div', { class: 'comment' }, h('div', { class: 'lbl' }, t('rec.lastComment')), h('p', { test: 'review-comment-text' }, rv.comment)),
-      st === 'changed' && h('div', { class: 'changed', test: 'changed' }, h('h3', null, t('rec.changed')), h('p', { class: 'muted' }, t('rec.changedHelp')),
-        h('ul', { test: 'changed-fields' }, ch.map(c => h('li', { 'data-field': c.field }, h('strong', null, flabel(ty, c.field)), ': ',
-          h('span', { class: 'was' }, fmt(fkind(ty, c.field), c.approved)), ' → ', h('span', { class: 'now' }, fmt(fkind(ty, c.field), c.now)))))),
+      st === 'changed' && h('div', { class: 'changed', test: 'changed' }, h('h3', null, t('rec.changed')), h('p', null, t('rec.changedHelp')),
+        h('ul', { test: 'changed-fields' }, (rv.changed_fields || []).map(c => h('li', { 'data-field': c.field }, h('strong', null, flabel(ty, c.field)), ': ',
+          h('span', { class: 'was' }, fmt(fkind(ty, c.field), c.approved)), ' → ', fmt(fkind(ty, c.field), c.now))))),
       canEdit ? [
-        (rec.conflicts || []).length ? h('p', { class: 'note warn small' }, t('rec.resolveFirst')) : null,
+        (rec.conflicts || []).length > 0 && h('p', { class: 'note warn small' }, t('rec.resolveFirst')),
         field(t('rec.comment'), comment, t('rec.commentHint')), err,
-        h('div', { class: 'actions' }, approve, ret),
+        h('div', { class: 'actions' },
+          h('button', { type: 'button', class: 'btn ok', test: 'approve', disabled: st === 'approved', onclick: ev => edit(say() ? { edit: 'review', state: 'approved', comment: say() } : { edit: 'review', state: 'approved' }, ev.currentTarget, t('rec.approvedOk')) }, t('rec.approve')),
+          btn(t('rec.return'), 'danger', 'return', ev => {
+            err.hidden = !!say();
+            if (say()) edit({ edit: 'review', state: 'returned', comment: say() }, ev.currentTarget, t('rec.returnedOk'));
+            else { comment.setAttribute('aria-invalid', 'true'); comment.focus(); }
+          })),
         st !== 'pending' && h('button', { type: 'button', class: 'linkbtn', test: 'review-reset', onclick: ev => edit({ edit: 'review', state: 'pending' }, ev.currentTarget) }, t('rec.reset')),
       ] : h('p', { class: 'muted' }, t('rec.readonly')));
   }
+  // The history, newest first; the 30 latest changes, the rest on request.
   async function loadHistory() {
-    hist.replaceChildren(h('p', { class: 'muted' }, t('loading')));
+    put(hist, muted(t('loading')));
     let d;
-    try { d = await get(path + '/history', ctx); } catch (e) { hist.replaceChildren(); return showError(e); }
+    try { d = await get(path + '/history', ctx); } catch (e) { put(hist); return showError(e); }
     if (!ctx.alive()) return;
-    const ty = rec.record_type;
     const list = [...(d.changes || [])].sort((a, b) => String(b.received_at).localeCompare(String(a.received_at)));
-    if (!list.length) return hist.replaceChildren(h('p', { class: 'muted', test: 'history' }, t('h.none')));
+    if (!list.length) return put(hist, h('p', { class: 'muted', test: 'history' }, t('h.none')));
     const tbody = h('tbody');
-    const show = n => tbody.replaceChildren(...list.slice(0, n).map(c => h('tr', { test: 'history-row' },
-      h('td', { class: 'nowrap' }, fmtTime(c.received_at)),
-      h('td', null, (c.author && c.author.username) || t('who.unknown')),
-      h('td', null, (c.author && c.author.device_name) || t('dev.unknown')),
-      h('td', null, h('ul', { class: 'ops' }, describe(ty, c.ops || []))))));
+    const show = n => put(tbody, list.slice(0, n).map(c => h('tr', { test: 'history-row' }, h('td', { class: 'nowrap' }, fmtTime(c.received_at)),
+      td((c.author && c.author.username) || t('who.unknown')), td((c.author && c.author.device_name) || t('dev.unknown')),
+      td(h('ul', { class: 'ops' }, describe(rec.record_type, c.ops || []))))));
     show(30);
-    const more = list.length > 30 && h('button', { type: 'button', class: 'btn', test: 'history-more', onclick: () => { show(list.length); more.remove(); fillRefs(hist, ctx); } }, t('h.more', { n: num(list.length) }));
-    hist.replaceChildren(h('div', { class: 'tablewrap' }, h('table', { class: 'grid', test: 'history' },
-      h('thead', null, h('tr', null, ['h.time', 'h.who', 'h.device', 'h.what'].map(k => h('th', { scope: 'col' }, t(k))))), tbody)), more);
+    const more = list.length > 30 && btn(t('h.more', { n: num(list.length) }), '', 'history-more', () => { show(list.length); more.remove(); fillRefs(hist, ctx); });
+    put(hist, table('history', ['h.time', 'h.who', 'h.device', 'h.what'], tbody), more);
     fillRefs(hist, ctx);
   }
   draw();
   loadHistory();
 }
-// One change's operations in words.
+// One change's operations in words; members added to or removed from a set are listed together.
 function describe(ty, ops) {
-  const out = [], create = ops.some(o => o.key === '$type');
-  if (create) out.push(h('li', null, h('strong', null, t('h.create'))));
+  const out = [], sets = new Map(), create = ops.some(o => o.key === '$type');
+  const li = (...k) => out.push(h('li', null, ...k)), b = s => h('strong', null, s);
+  if (create) li(b(t('h.create')));
   for (const { key, value: v } of ops) {
-    const li = (...k) => out.push(h('li', null, ...k));
-    const slash = key.indexOf('/'), base = slash < 0 ? key : key.slice(0, slash), member = key.slice(slash + 1);
-    if (key === '$id' || key === '$type' || key === '$schema') continue;
-    if (key === '$deleted') { if (v === true) li(t('h.delete')); else if (!create) li(t('h.restore')); }
-    else if (key === '$review') li(t(v === 'approved' ? 'h.approved' : v === 'returned' ? 'h.returned' : 'h.pending'));
+    const i = key.indexOf('/'), base = i < 0 ? key : key.slice(0, i), member = key.slice(i + 1);
+    if (key === '$deleted') { if (v === true) li(b(t('h.delete'))); else if (!create) li(b(t('h.restore'))); }
+    else if (key === '$review') li(b(t(v === 'approved' ? 'h.approved' : v === 'returned' ? 'h.returned' : 'h.pending')));
     else if (key === '$review_comment') li(v ? t('h.comment', { c: v }) : t('h.nocomment'));
-    else if (key === '$merged_into') li(t('h.mergedInto'), ' ', v ? refLink(String(v)) : '—');
-    else if (base === '$absorbed') li(t('h.absorbed'), ' ', refLink(member));
-    else if (slash > 0 && fkind(ty, base).startsWith('set:')) li(flabel(ty, base), ': ', t(v == null || v === false ? 'h.remove' : 'h.add'), ' ', fmt(fkind(ty, base).slice(4), member));
-    else li(h('span', { class: 'fl' }, flabel(ty, key)), ': ', v == null ? h('em', { class: 'muted' }, t('cleared')) : fmt(fkind(ty, key), v));
+    else if (key === '$merged_into') li(b(t('h.mergedInto')), ' ', v ? refLink(String(v)) : '—');
+    else if (base === '$absorbed') li(b(t('h.absorbed')), ' ', refLink(member));
+    else if (key[0] === '$') continue;
+    else if (i > 0 && fkind(ty, base).startsWith('set:')) {
+      const k = base + (v == null || v === false ? '-' : '+');
+      if (!sets.has(k)) sets.set(k, []);
+      sets.get(k).push(member);
+    } else li(h('span', { class: 'fl' }, flabel(ty, key)), ': ', v == null ? h('em', { class: 'muted' }, t('cleared')) : fmt(fkind(ty, key), v));
+  }
+  for (const [k, ms] of sets) {
+    const base = k.slice(0, -1), kind = fkind(ty, base).slice(4);
+    li(h('span', { class: 'fl' }, flabel(ty, base)), ': ', t(k.endsWith('+') ? 'h.add' : 'h.remove'), ' ', ms.map((m, j) => [j ? ', ' : '', fmt(kind, m)]));
   }
   return out;
 }
-// An input suited to a field's kind, and its value in the API's terms (null = nothing entered).
+// An input suited to a field's kind, and its value in the API's terms (null: nothing entered).
 function inputFor(kind, test) {
   const choice = list => h('select', { test }, h('option', { value: '' }, t('choose')), list.map(([v, l]) => h('option', { value: v }, l)));
   if (kind.startsWith('code:')) { const s = kind.slice(5); return choice(CODES[s].split(' ').map(c => [c, t(s + '.' + c)])); }
   if (kind === 'bool') return choice([['true', t('yes')], ['false', t('no')]]);
   if (kind === 'eth') return choice(ETH.map((n, i) => [String(i + 1).padStart(2, '0'), n]));
   if (kind === 'commune' && S.A) return choice([...S.A.values()].filter(a => a.level === 'commune').map(a => [a.code, a.name + (a.valid_to ? ' (' + t('area.old') + ')' : '')]));
-  if (kind === 'int') return h('input', { type: 'number', test, step: 1, min: 0 });
-  if (kind === 'date') return h('input', { type: 'date', test });
   if (kind === 'long') return h('textarea', { test, rows: 3 });
-  return h('input', { test, placeholder: kind === 'dateyear' ? 'YYYY / YYYY-MM-DD' : null });
+  return h('input', { test, type: kind === 'int' ? 'number' : kind === 'date' ? 'date' : 'text', placeholder: kind === 'dateyear' ? 'YYYY / YYYY-MM-DD' : null });
 }
 function valueOf(kind, s) {
   s = s.trim();
@@ -924,178 +830,149 @@ function valueOf(kind, s) {
   return s;
 }
 
-// ---- Admin: accounts ----------------------------------------------------------------------
-// A comma-separated list of area codes, with a helper that adds a code by its name.
+// ---- Admin: accounts ------------------------------------------------------------------------------
+// Area codes typed comma-separated; a second box adds one by name (a datalist of the area list).
 function areaInput(codes, test) {
-  const dl = areaDatalist();
-  const list = h('input', { test, value: (codes || []).join(', '), autocomplete: 'off', oninput: () => preview() });
-  const pick = h('input', { list: dl.id, test: test + '-add', placeholder: t('u.addAreaPh'), autocomplete: 'off', onchange: () => {
-    const v = pick.value.trim();
-    if (!v) return;
-    const cur = value();
-    if (!cur.includes(v)) list.value = [...cur, v].join(', ');
+  let dl = document.getElementById('areas-dl');
+  if (!dl) {
+    dl = document.body.appendChild(h('datalist', { id: 'areas-dl' }));
+    areas().then(by => add(dl, [...by.values()].map(a => h('option', { value: a.code, label: levelName(a) + (a.valid_to ? ' (' + t('area.old') + ')' : '') }))), () => {});
+  }
+  const value = () => list.value.split(',').map(s => s.trim()).filter(Boolean);
+  const pv = h('p', { class: 'hint', 'aria-live': 'polite' });
+  const preview = () => {
+    const bad = S.A ? value().filter(c => c !== '*' && !area(c)) : [];
+    put(pv, value().length ? h('strong', null, areaNames(value())) : t('u.areasHint'), bad.length > 0 && h('span', { class: 'ferr' }, ' — ' + t('u.unknownArea', { c: bad.join(', ') })));
+  };
+  const list = h('input', { test, value: (codes || []).join(', '), autocomplete: 'off', oninput: preview });
+  const pick = h('input', { list: 'areas-dl', test: test + '-add', placeholder: t('u.addAreaPh'), autocomplete: 'off', onchange: () => {
+    const c = pick.value.trim();
+    if (c && !value().includes(c)) list.value = [...value(), c].join(', ');
     pick.value = ''; preview();
   } });
-  const pv = h('p', { class: 'hint', 'aria-live': 'polite' });
-  const value = () => list.value.split(',').map(s => s.trim()).filter(Boolean);
-  function preview() {
-    const v = value(), bad = S.A ? v.filter(c => c !== '*' && !area(c)) : [];
-    pv.replaceChildren(v.length ? areaNames(v) : t('u.areasHint'), bad.length ? h('span', { class: 'ferr' }, ' — ' + t('u.unknownArea', { c: bad.join(', ') })) : '');
-  }
-  areas().then(preview, () => {}); preview();
-  return { value, el: h('div', { class: 'areas-in' }, field(t('u.areas'), list, t('u.areasHint')), field(t('u.addArea'), pick), pv) };
+  areas().then(preview, () => {});
+  return { value, clear: () => { list.value = ''; preview(); }, el: [field(t('u.areas'), list, pv), field(t('u.addArea'), pick)] };
 }
 async function pUsers(ctx) {
-  const main = ctx.main, me = S.user;
-  const tbody = h('tbody');
-  const table = h('table', { class: 'grid', test: 'users-table' },
-    h('thead', null, h('tr', null, ['u.username', 'u.role', 'u.areas', 'u.sensitive', 'u.state', ''].map(k => h('th', { scope: 'col' }, k && t(k))))), tbody);
-  main.append(h('div', { class: 'admin-layout' },
-    h('section', null, h('h1', null, t('nav.users')), h('div', { class: 'tablewrap' }, table)),
-    createForm()));
-  tbody.append(h('tr', null, h('td', { colspan: 6, class: 'loadrow' }, t('loading'))));
-  let users = await get('/v1/admin/users', ctx);
-  if (!ctx.alive()) return;
-  await areas().catch(() => null);
-  draw();
-  function draw() {
-    tbody.replaceChildren(...(users.length ? users.map(row) : [h('tr', null, h('td', { colspan: 6, class: 'loadrow' }, t('u.none')))]));
-  }
+  const me = S.user, tbody = h('tbody', null, msgRow(6, t('loading')));
+  let users = [];
+  const path = u => '/v1/admin/users/' + encodeURIComponent(u.username);
+  const draw = () => put(tbody, users.length ? users.map(row) : msgRow(6, t('u.none')));
   const upd = u => { users = users.map(x => (x.username === u.username ? u : x)); draw(); };
+  const grantBox = (checked, test) => me.can_grant_sensitive && h('input', { type: 'checkbox', checked, test });
   function row(u) {
     const self = u.username === me.username;
     const tr = h('tr', { test: 'user-row', 'data-username': u.username, class: u.disabled ? 'dim' : null },
-      h('td', null, h('strong', null, u.username), self && h('span', { class: 'muted' }, ' ' + t('u.you'))),
-      h('td', null, t('role.' + u.role)),
-      h('td', null, areaNames(u.areas) || '—'),
-      h('td', null, u.sensitive_access ? t('yes') : t('no')),
-      h('td', null, h('span', { class: 'badge ' + (u.disabled ? 'grey' : 'good') }, t(u.disabled ? 'u.disabled' : 'u.active'))),
-      h('td', { class: 'acts' },
-        h('button', { type: 'button', class: 'btn small', test: 'user-edit', onclick: () => editRow(u, tr) }, t('u.edit')),
-        !self && h('button', { type: 'button', class: 'btn small' + (u.disabled ? '' : ' danger-o'), test: 'user-toggle', onclick: ev => act(ev.currentTarget, async () => {
-          upd(await api('PATCH', '/v1/admin/users/' + encodeURIComponent(u.username), { disabled: !u.disabled }));
+      td(h('strong', null, u.username), self && muted(' ' + t('u.you'))), td(t('role.' + u.role)), td(areaNames(u.areas) || '—'),
+      td(t(u.sensitive_access ? 'yes' : 'no')), td(h('span', { class: 'badge ' + (u.disabled ? '' : 'good') }, t(u.disabled ? 'u.disabled' : 'u.active'))),
+      h('td', { class: 'acts' }, btn(t('u.edit'), 'small', 'user-edit', () => editRow(u, tr)),
+        !self && btn(t(u.disabled ? 'u.enable' : 'u.disable'), 'small' + (u.disabled ? '' : ' danger-o'), 'user-toggle', ev => act(ev.currentTarget, async () => {
+          upd(await api('PATCH', path(u), { disabled: !u.disabled }));
           notice(t('u.saved', { u: u.username }));
-        }) }, t(u.disabled ? 'u.enable' : 'u.disable'))));
+        }))));
     return tr;
   }
+  // The editor under an account's row: areas and access, and a new password.
   function editRow(u, tr) {
     const open = tr.nextElementSibling && tr.nextElementSibling.classList.contains('edit');
     tbody.querySelectorAll('tr.edit').forEach(r => r.remove());
     if (open) return;
-    const ai = areaInput(u.areas, 'user-areas');
-    const sens = h('input', { type: 'checkbox', checked: !!u.sensitive_access, test: 'user-sensitive' });
-    const grant = h('input', { type: 'checkbox', checked: !!u.can_grant_sensitive, test: 'user-grant' });
-    const save = h('button', { type: 'submit', class: 'btn primary', test: 'user-save' }, t('save'));
+    const ai = areaInput(u.areas, 'user-areas'), sens = h('input', { type: 'checkbox', checked: !!u.sensitive_access, test: 'user-sensitive' });
+    const grant = grantBox(!!u.can_grant_sensitive, 'user-grant'), save = btn(t('save'), 'primary', 'user-save', null, 'submit');
     const pw = h('input', { type: 'password', autocomplete: 'new-password', minlength: 10, test: 'user-password' });
-    const pwBtn = h('button', { type: 'submit', class: 'btn', test: 'user-password-save' }, t('u.resetPw'));
-    const body = { };
-    tr.after(h('tr', { class: 'edit', test: 'user-edit-row' }, h('td', { colspan: 6 },
-      h('div', { class: 'edit-grid' },
-        h('form', { onsubmit: ev => { ev.preventDefault(); act(save, async () => {
-          Object.assign(body, { areas: ai.value(), sensitive_access: sens.checked });
-          if (me.can_grant_sensitive) body.can_grant_sensitive = grant.checked;
-          upd(await api('PATCH', '/v1/admin/users/' + encodeURIComponent(u.username), body));
-          notice(t('u.saved', { u: u.username }));
-        }); } },
-          h('h3', null, t('u.editing', { u: u.username })), ai.el,
-          h('label', { class: 'check' }, sens, ' ', t('u.sensitive')),
-          me.can_grant_sensitive && h('label', { class: 'check' }, grant, ' ', t('u.grant')),
-          h('div', { class: 'actions' }, save, h('button', { type: 'button', class: 'btn ghost', onclick: () => editRow(u, tr) }, t('close')))),
-        h('form', { onsubmit: ev => { ev.preventDefault(); act(pwBtn, async () => {
-          await api('POST', '/v1/admin/users/' + encodeURIComponent(u.username) + '/password', { password: pw.value });
-          pw.value = ''; notice(t('u.pwSet', { u: u.username }));
-        }); } }, h('h3', null, t('u.resetPw')), field(t('u.newPw'), pw, t('u.pwHint')), pwBtn)))));
+    const pwBtn = btn(t('u.resetPw'), '', 'user-password-save', null, 'submit');
+    tr.after(h('tr', { class: 'edit', test: 'user-edit-row' }, h('td', { colspan: 6 }, h('div', { class: 'edit-grid' },
+      h('form', { onsubmit: ev => { ev.preventDefault(); act(save, async () => {
+        const body = { areas: ai.value(), sensitive_access: sens.checked };
+        if (grant) body.can_grant_sensitive = grant.checked;
+        upd(await api('PATCH', path(u), body));
+        notice(t('u.saved', { u: u.username }));
+      }); } }, h('h3', null, t('u.editing', { u: u.username })), ai.el, check(sens, t('u.sensitive')), grant && check(grant, t('u.grant')),
+      h('div', { class: 'actions' }, save, btn(t('close'), 'ghost', null, () => editRow(u, tr)))),
+      h('form', { onsubmit: ev => { ev.preventDefault(); act(pwBtn, async () => {
+        await api('POST', path(u) + '/password', { password: pw.value });
+        pw.value = ''; notice(t('u.pwSet', { u: u.username }));
+      }); } }, h('h3', null, t('u.resetPw')), field(t('u.newPw'), pw, t('u.pwHint')), pwBtn)))));
   }
   function createForm() {
-    const name = h('input', { test: 'new-username', autocomplete: 'off', required: true, autocapitalize: 'off', spellcheck: 'false' });
-    const pw = h('input', { type: 'password', autocomplete: 'new-password', minlength: 10, required: true, test: 'new-password' });
+    const name = h('input', { test: 'new-username', autocomplete: 'off', autocapitalize: 'off', spellcheck: 'false' });
+    const pw = h('input', { type: 'password', autocomplete: 'new-password', minlength: 10, test: 'new-password' });
     const role = h('select', { test: 'new-role' }, ['collector', 'supervisor', 'admin'].map(r => h('option', { value: r }, t('role.' + r))));
-    const ai = areaInput([], 'new-areas');
-    const sens = h('input', { type: 'checkbox', test: 'new-sensitive' });
-    const grant = h('input', { type: 'checkbox', test: 'new-grant' });
-    const btn = h('button', { type: 'submit', class: 'btn primary', test: 'new-submit' }, t('u.create'));
-    const form = h('form', { class: 'card', test: 'user-create', onsubmit: ev => { ev.preventDefault(); act(btn, async () => {
+    const ai = areaInput([], 'new-areas'), sens = h('input', { type: 'checkbox', test: 'new-sensitive' }), grant = grantBox(false, 'new-grant');
+    const b = btn(t('u.create'), 'primary', 'new-submit', null, 'submit');
+    const form = h('form', { class: 'card', test: 'user-create', onsubmit: ev => { ev.preventDefault(); act(b, async () => {
       const body = { username: name.value.trim(), password: pw.value, role: role.value, areas: ai.value(), sensitive_access: sens.checked };
-      if (me.can_grant_sensitive) body.can_grant_sensitive = grant.checked;
-      try {
-        const u = await api('POST', '/v1/admin/users', body);
-        users = [...users.filter(x => x.username !== u.username), u]; draw();
-        notice(t('u.created', { u: u.username }));
-        form.reset(); ai.el.querySelector('input').value = '';
-      } catch (e) {
-        if (e.code === 'conflict') e.message = t('u.taken');
-        throw e;
-      }
+      if (grant) body.can_grant_sensitive = grant.checked;
+      const u = await api('POST', '/v1/admin/users', body).catch(e => { if (e.code !== 'conflict') throw e; showError(e, t('u.taken')); name.focus(); });
+      if (!u) return;
+      users = [...users.filter(x => x.username !== u.username), u]; draw();
+      notice(t('u.created', { u: u.username }));
+      form.reset(); ai.clear();
     }); } },
     h('h2', null, t('u.create')), field(t('u.username'), name), field(t('u.password'), pw, t('u.pwHint')), field(t('u.role'), role), ai.el,
-    h('label', { class: 'check' }, sens, ' ', t('u.sensitive')), me.can_grant_sensitive && h('label', { class: 'check' }, grant, ' ', t('u.grant')),
-    h('div', { class: 'actions' }, btn));
+    check(sens, t('u.sensitive')), grant && check(grant, t('u.grant')), h('div', { class: 'actions' }, b));
     return form;
   }
+  ctx.main.append(h('div', { class: 'admin-layout' }, h('section', null, h('h1', null, t('nav.users')),
+    table('users-table', ['u.username', 'u.role', 'u.areas', 'u.sensitive', 'u.state', ''], tbody)), createForm()));
+  users = await get('/v1/admin/users', ctx);
+  await areas().catch(() => null);
+  if (ctx.alive()) draw();
 }
 
-// ---- Admin: devices ----------------------------------------------------------------------------
+// ---- Admin: devices --------------------------------------------------------------------------------
 async function pDevices(ctx) {
-  const main = ctx.main;
-  const tbody = h('tbody', null, h('tr', null, h('td', { colspan: 5, class: 'loadrow' }, t('loading'))));
-  main.append(h('h1', null, t('nav.devices')), h('p', { class: 'muted lead' }, t('d.help')),
-    h('div', { class: 'tablewrap' }, h('table', { class: 'grid', test: 'devices-table' },
-      h('thead', null, h('tr', null, ['d.user', 'd.name', 'd.kind', 'd.state', ''].map(k => h('th', { scope: 'col' }, k && t(k))))), tbody)));
-  let list = await get('/v1/admin/devices', ctx);
+  const tbody = h('tbody', null, msgRow(5, t('loading')));
+  ctx.main.append(h('h1', null, t('nav.devices')), h('p', { class: 'muted lead' }, t('d.help')),
+    table('devices-table', ['d.user', 'd.name', 'd.kind', 'd.state', ''], tbody));
+  const list = [...await get('/v1/admin/devices', ctx)].sort((a, b) => (a.revoked - b.revoked) || String(a.username).localeCompare(String(b.username)));
   if (!ctx.alive()) return;
-  list = [...list].sort((a, b) => (a.revoked - b.revoked) || String(a.username).localeCompare(String(b.username)));
+  // Revoking asks in the row itself: no pop-up dialog.
   const row = d => {
     const acts = h('td', { class: 'acts' });
-    const ask = () => acts.replaceChildren(h('span', { class: 'ask' }, t('d.ask')),
-      h('button', { type: 'button', class: 'btn small danger', test: 'revoke-confirm', onclick: ev => act(ev.currentTarget, async () => {
+    const idle = () => put(acts, !d.revoked && btn(t('d.revoke'), 'small danger-o', 'revoke', () => put(acts, h('span', { class: 'ask' }, t('d.ask')),
+      btn(t('d.confirm'), 'small danger', 'revoke-confirm', ev => act(ev.currentTarget, async () => {
         await api('POST', '/v1/admin/devices/' + encodeURIComponent(d.id) + '/revoke', {});
         d.revoked = true; tr.replaceWith(row(d)); notice(t('d.done', { n: d.name || d.id }));
-      }) }, t('d.confirm')),
-      h('button', { type: 'button', class: 'btn small ghost', test: 'revoke-cancel', onclick: idle }, t('cancel')));
-    const idle = () => acts.replaceChildren(d.revoked ? '' : h('button', { type: 'button', class: 'btn small danger-o', test: 'revoke', onclick: ask }, t('d.revoke')));
+      })), btn(t('cancel'), 'small ghost', 'revoke-cancel', idle))));
     idle();
     const tr = h('tr', { test: 'device-row', 'data-id': d.id, class: d.revoked ? 'dim' : null },
-      h('td', null, h('strong', null, d.username || '—')), h('td', null, d.name || '—'),
-      h('td', null, t(d.kind === 'browser' ? 'd.browser' : 'd.phone')),
-      h('td', null, h('span', { class: 'badge ' + (d.revoked ? 'grey' : 'good') }, t(d.revoked ? 'd.revoked' : 'd.active'))), acts);
+      td(h('strong', null, d.username || '—')), td(d.name || '—'), td(t(d.kind === 'browser' ? 'd.browser' : 'd.phone')),
+      td(h('span', { class: 'badge ' + (d.revoked ? '' : 'good') }, t(d.revoked ? 'd.revoked' : 'd.active'))), acts);
     return tr;
   };
-  tbody.replaceChildren(...(list.length ? list.map(row) : [h('tr', null, h('td', { colspan: 5, class: 'loadrow' }, t('d.none')))]));
+  put(tbody, list.length ? list.map(row) : msgRow(5, t('d.none')));
 }
 
-// ---- Admin: audit log -----------------------------------------------------------------------
+// ---- Admin: audit log -------------------------------------------------------------------------------
+// Newest first, 100 a page; "older" asks for the entries before the last one shown.
 async function pAudit(ctx) {
-  const main = ctx.main, before = ctx.q.get('before');
-  const tbody = h('tbody', null, h('tr', null, h('td', { colspan: 6, class: 'loadrow' }, t('loading'))));
-  const older = h('button', { type: 'button', class: 'btn', test: 'audit-older', disabled: true }, t('a.older'));
-  const newest = h('button', { type: 'button', class: 'btn', test: 'audit-newest', disabled: !before, onclick: () => go('#/audit') }, t('a.newest'));
-  main.append(h('h1', null, t('a.title')), h('p', { class: 'muted lead' }, t('a.help')),
-    h('div', { class: 'tablewrap' }, h('table', { class: 'grid audit', test: 'audit-table' },
-      h('thead', null, h('tr', null, ['a.time', 'a.user', 'a.action', 'a.target', 'a.detail', 'a.peer'].map(k => h('th', { scope: 'col' }, t(k))))), tbody)),
-    h('div', { class: 'pager' }, newest, older));
+  const before = ctx.q.get('before'), tbody = h('tbody', null, msgRow(6, t('loading')));
+  const older = btn(t('a.older'), '', 'audit-older');
+  older.disabled = true;
+  ctx.main.append(h('h1', null, t('a.title')), h('p', { class: 'muted lead' }, t('a.help')),
+    table('audit-table', ['a.time', 'a.user', 'a.action', 'a.target', 'a.detail', 'a.peer'], tbody, 'audit'),
+    h('div', { class: 'pager' }, h('button', { type: 'button', class: 'btn', test: 'audit-newest', disabled: !before, onclick: () => go('#/audit') }, t('a.newest')), older));
   const d = await get('/v1/audit?limit=100' + (before ? '&before=' + encodeURIComponent(before) : ''), ctx);
   if (!ctx.alive()) return;
-  const es = (d && d.entries) || [];
-  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-  tbody.replaceChildren(...(es.length ? es.map(e => h('tr', { test: 'audit-row', 'data-seq': e.seq },
-    h('td', { class: 'nowrap' }, fmtTime(e.at)), h('td', null, e.username || '—'),
+  const es = (d && d.entries) || [], uuid = /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i;
+  put(tbody, es.length ? es.map(e => h('tr', { test: 'audit-row', 'data-seq': e.seq }, h('td', { class: 'nowrap' }, fmtTime(e.at)), td(e.username || '—'),
     h('td', { class: e.action === 'login_failed' ? 'bad' : null }, has('act.' + e.action) ? t('act.' + e.action) : e.action),
-    h('td', { class: 'mono' }, e.target && uuid.test(e.target) && ['view_case', 'review', 'edit'].includes(e.action) ? refLink(e.target) : e.target || '—'),
-    h('td', null, e.detail || ''), h('td', { class: 'mono' }, e.peer || ''))) : [h('tr', null, h('td', { colspan: 6, class: 'loadrow' }, t('a.none')))]));
+    h('td', { class: 'mono' }, e.target && uuid.test(e.target) && ['view_case', 'review', 'edit'].includes(e.action) ? h('a', { href: '#/records/' + e.target }, e.target) : e.target || '—'),
+    td(e.detail || ''), h('td', { class: 'mono' }, e.peer || ''))) : msgRow(6, t('a.none')));
   if (es.length >= 100) { older.disabled = false; older.onclick = () => go('#/audit?before=' + es[es.length - 1].seq); }
 }
 
-// ---- Start ------------------------------------------------------------------------------------
-async function boot() {
+// ---- Start ---------------------------------------------------------------------------------------
+(async () => {
   document.documentElement.lang = S.lang;
   window.addEventListener('hashchange', () => render());
   try {
     const s = await api('GET', '/v1/session', undefined, { login: true });
     if (s && s.user && s.user.role !== 'collector') { S.user = s.user; S.csrf = s.csrf_token; }
   } catch (e) {
-    if (e.status !== 401) { render(); showError(e); return; }
+    if (e.status !== 401) { render(); return showError(e); }
   }
   render();
-}
-boot();
+})();
 })();

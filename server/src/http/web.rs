@@ -89,7 +89,11 @@ pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> +
         .map(|e| serve("index.html", e));
     let asset = warp::path!(String).and(warp::get()).and(encoding).and_then(
         |name: String, e: Option<String>| async move {
-            if ASSETS.iter().any(|a| a.path == name) && !name.starts_with("v1") {
+            // The page itself is only at `/`, the API document only under `/v1`.
+            if ASSETS.iter().any(|a| a.path == name)
+                && name != "index.html"
+                && !name.starts_with("v1")
+            {
                 Ok(serve(&name, e))
             } else {
                 Err(warp::reject::not_found())

@@ -5,10 +5,10 @@
    server/src/http/openapi.json. Stable data-test attributes are for browser tests. */
 (() => {
 
-// ---- Strings ----------------------------------------------------------------------------
+// ---- Strings
 const L = {
 vi: {
-  app: 'fieldsync · Dự án 8', loading: 'Đang tải…', saving: 'Đang lưu…', close: 'Đóng',
+  app: 'fieldsync · Dự án 8', loading: 'Đang tải…', retry: 'Thử lại', saving: 'Đang lưu…', close: 'Đóng',
   save: 'Lưu', cancel: 'Huỷ', yes: 'Có', no: 'Không', all: 'Tất cả', empty: 'Chưa nhập', choose: '— Chọn —',
   'nav.records': 'Hồ sơ', 'nav.users': 'Tài khoản', 'nav.devices': 'Thiết bị', 'nav.audit': 'Nhật ký',
   'nav.main': 'Điều hướng chính', logout: 'Đăng xuất', lang: 'Ngôn ngữ',
@@ -44,7 +44,7 @@ vi: {
   'list.empty': 'Không có hồ sơ nào khớp với bộ lọc.', 'list.emptyHint': 'Hãy bỏ bớt điều kiện lọc hoặc đổi từ khoá tìm kiếm.',
   'col.title': 'Hồ sơ', 'col.type': 'Loại', 'col.commune': 'Xã', 'col.review': 'Xét duyệt',
   'col.flags': 'Cần xử lý', 'col.updated': 'Cập nhật lúc', page: 'Trang {p}/{n}',
-  prev: '‹ Trang trước', next: 'Trang sau ›', 'n.conflicts': '{n} xung đột', 'n.problems': '{n} lỗi dữ liệu',
+  prev: '‹ Trang trước', next: 'Trang sau ›', 'n.conflicts': '{n} xung đột', 'n.conflicts1': '1 xung đột', 'n.problems1': '1 lỗi dữ liệu', 'list.total1': '1 hồ sơ', 'n.problems': '{n} lỗi dữ liệu',
   notitle: '(chưa có tên)', 'area.now': 'nay là {n}', 'area.old': 'trước 01/7/2025',
   'rec.back': '‹ Danh sách hồ sơ', 'rec.fields': 'Thông tin hồ sơ', 'rec.conflicts': 'Xung đột dữ liệu',
   'rec.conflictsHelp': 'Các trường dưới đây được sửa trên nhiều thiết bị trước khi kịp đồng bộ với nhau. Hãy chọn giá trị đúng, hoặc nhập giá trị khác.',
@@ -75,7 +75,7 @@ vi: {
   'u.username': 'Tên đăng nhập', 'u.role': 'Vai trò', 'u.areas': 'Địa bàn', 'u.sensitive': 'Xem vụ việc nhạy cảm',
   'u.grant': 'Được cấp quyền xem vụ việc nhạy cảm cho người khác', 'u.state': 'Trạng thái',
   'u.active': 'Đang hoạt động', 'u.disabled': 'Đã khoá', 'u.edit': 'Sửa', 'u.disable': 'Khoá', 'u.enable': 'Mở khoá',
-  'u.create': 'Tạo tài khoản mới', 'u.password': 'Mật khẩu', 'u.pwHint': 'Ít nhất 10 ký tự.',
+  'u.create': 'Tạo tài khoản mới', 'u.createGo': 'Tạo tài khoản', 'u.password': 'Mật khẩu', 'u.pwHint': 'Ít nhất 10 ký tự.',
   'u.areasHint': 'Mã địa bàn, cách nhau bằng dấu phẩy, ví dụ: 62.610, 51.102', 'u.addArea': 'Thêm địa bàn',
   'u.addAreaPh': 'Gõ tên xã, huyện…', 'u.newPw': 'Mật khẩu mới', 'u.resetPw': 'Đặt lại mật khẩu',
   'u.created': 'Đã tạo tài khoản {u}.', 'u.saved': 'Đã lưu tài khoản {u}.', 'u.pwSet': 'Đã đặt mật khẩu mới cho {u}.',
@@ -123,7 +123,7 @@ vi: {
   'sup.loan': 'Vay vốn', 'sup.referral': 'Giới thiệu, chuyển gửi', 'sup.temporary_shelter': 'Tạm lánh',
 },
 en: {
-  app: 'fieldsync · Project 8', loading: 'Loading…', saving: 'Saving…', close: 'Close',
+  app: 'fieldsync · Project 8', loading: 'Loading…', retry: 'Try again', saving: 'Saving…', close: 'Close',
   save: 'Save', cancel: 'Cancel', yes: 'Yes', no: 'No', all: 'All', empty: 'Not entered', choose: '— Choose —',
   'nav.records': 'Records', 'nav.users': 'Accounts', 'nav.devices': 'Devices', 'nav.audit': 'Audit log',
   'nav.main': 'Main navigation', logout: 'Log out', lang: 'Language',
@@ -158,7 +158,7 @@ en: {
   'list.empty': 'No records match the filters.', 'list.emptyHint': 'Remove some filters or change the search words.',
   'col.title': 'Record', 'col.type': 'Type', 'col.commune': 'Commune', 'col.review': 'Review',
   'col.flags': 'To resolve', 'col.updated': 'Updated', page: 'Page {p}/{n}',
-  prev: '‹ Previous', next: 'Next ›', 'n.conflicts': '{n} conflicts', 'n.problems': '{n} problems',
+  prev: '‹ Previous', next: 'Next ›', 'n.conflicts': '{n} conflicts', 'n.conflicts1': '1 conflict', 'n.problems1': '1 problem', 'list.total1': '1 record', 'n.problems': '{n} problems',
   notitle: '(no name)', 'area.now': 'now {n}', 'area.old': 'before 1 Jul 2025',
   'rec.back': '‹ All records', 'rec.fields': 'Record details', 'rec.conflicts': 'Conflicting values',
   'rec.conflictsHelp': 'These fields were changed on several devices before they synced with each other. Pick the right value or enter another one.',
@@ -187,7 +187,7 @@ en: {
   'p.unknown_field': 'Not a field of this record type', 'p.not_a_set': 'Not a list field', 'p.not_a_scalar': 'This field is a list',
   'u.username': 'Username', 'u.role': 'Role', 'u.areas': 'Areas', 'u.sensitive': 'Sees support cases',
   'u.grant': 'May give access to support cases', 'u.state': 'State', 'u.active': 'Active', 'u.disabled': 'Disabled',
-  'u.edit': 'Edit', 'u.disable': 'Disable', 'u.enable': 'Enable', 'u.create': 'New account', 'u.password': 'Password',
+  'u.edit': 'Edit', 'u.disable': 'Disable', 'u.enable': 'Enable', 'u.create': 'New account', 'u.createGo': 'Create account', 'u.password': 'Password',
   'u.pwHint': 'At least 10 characters.', 'u.areasHint': 'Area codes separated by commas, e.g. 62.610, 51.102',
   'u.addArea': 'Add an area', 'u.addAreaPh': 'Type a commune or district…', 'u.newPw': 'New password',
   'u.resetPw': 'Set password', 'u.created': 'Account {u} created.', 'u.saved': 'Account {u} saved.',
@@ -233,7 +233,7 @@ en: {
   'sup.loan': 'Loan', 'sup.referral': 'Referral', 'sup.temporary_shelter': 'Temporary shelter',
 }};
 
-// ---- Domain tables (docs/data-model.md) -------------------------------------------------
+// ---- Domain tables (docs/data-model.md)
 // Field order and kind per record type; a field is text unless a kind follows ':'.
 const SCHEMA = {
   household: 'commune:commune village head_name head_person_id:ref ethnicity:eth poverty:code:poverty especially_difficult_village:bool address',
@@ -259,11 +259,13 @@ const FIELDS = {};
 for (const ty of TYPES) FIELDS[ty] = SCHEMA[ty].split(' ').map(s => { const i = s.indexOf(':'); return i < 0 ? [s, 'text'] : [s.slice(0, i), s.slice(i + 1)]; });
 const fkind = (ty, f) => ((FIELDS[ty] || []).find(x => x[0] === f) || [f, f[0] === '$' ? 'bool' : 'text'])[1];
 
-// ---- State, strings, DOM helpers --------------------------------------------------------------
+// ---- State, strings, DOM helpers
 const S = { user: null, csrf: null, lang: 'vi', next: null, flash: null, lastList: '#/records', titles: new Map(), areasP: null, A: null };
 try { S.lang = localStorage.getItem('fieldsync.lang') === 'en' ? 'en' : 'vi'; } catch (e) { /* storage off */ }
 const has = k => k in L.vi;
 const t = (k, p) => (L[S.lang][k] ?? L.vi[k] ?? k).replace(/\{(\w+)\}/g, (_, x) => (p && p[x]) ?? '');
+// A count in words: the key ending in 1 when there is one (English singular).
+const tn = (k, n) => t(n === 1 && has(k + '1') ? k + '1' : k, { n: num(n) });
 const flabel = (ty, f) => (has(`f.${ty}.${f}`) ? t(`f.${ty}.${f}`) : has('f.' + f) ? t('f.' + f) : f);
 const num = n => Number(n || 0).toLocaleString(S.lang === 'vi' ? 'vi-VN' : 'en-US');
 const PROPS = new Set(['value', 'checked', 'disabled', 'selected', 'required']);
@@ -308,7 +310,7 @@ function fmtTime(iso) {
 }
 const fmtDate = s => (/^\d{4}-\d\d-\d\d$/.test(s) ? s.slice(8) + '/' + s.slice(5, 7) + '/' + s.slice(0, 4) : s);
 
-// ---- API --------------------------------------------------------------------------------------
+// ---- API
 class ApiError extends Error {
   constructor(status, code, message, retry) { super(message); Object.assign(this, { status, code, retry }); }
 }
@@ -350,7 +352,7 @@ function expire() {
   go('#/login');
 }
 
-// ---- Areas and the 2025 merger --------------------------------------------------------------
+// ---- Areas and the 2025 merger
 // Loaded once, when a page first needs names (never for the login page).
 function areas() {
   return S.areasP || (S.areasP = api('GET', '/v1/areas').then(d => {
@@ -393,7 +395,7 @@ function fillCommune(e) {
 const fillCommunes = root => areas().then(() => root.querySelectorAll('[data-commune]').forEach(fillCommune)).catch(() => {});
 const areaNames = codes => (codes || []).map(c => (c === '*' ? t('u.allAreas') : area(c) ? levelName(area(c)) : c)).join(', ');
 
-// ---- Values in words ----------------------------------------------------------------------------
+// ---- Values in words
 const title = r => (r.record_type === 'support_case' && has('ck.' + r.title) ? t('ck.' + r.title) : r.title || t('notitle'));
 function refLink(id) {
   const k = S.titles.get(id);
@@ -420,7 +422,7 @@ function fillRefs(root, ctx) {
 }
 function fmt(kind, v) {
   if (v == null || v === '') return muted(t('empty'));
-  if (kind.startsWith('set:')) return !v.length ? muted(t('empty')) : h('ul', { class: 'setlist' }, v.map(m => h('li', null, fmt(kind.slice(4), m))));
+  if (kind.startsWith('set:')) return !v.length ? muted(t('empty')) : h('ul', { class: v.length > 8 ? 'setlist many' : 'setlist' }, v.map(m => h('li', null, fmt(kind.slice(4), m))));
   if (kind.startsWith('code:')) return has(kind.slice(5) + '.' + v) ? t(kind.slice(5) + '.' + v) : String(v);
   switch (kind) {
     case 'bool': return t(v === true || v === 'true' ? 'yes' : 'no');
@@ -436,7 +438,7 @@ function fmt(kind, v) {
 const who = a => ((a && a.username) || t('who.unknown')) + ' — ' + ((a && a.device_name) || t('dev.unknown'));
 const badge = (state, test) => h('span', { class: 'badge rv-' + state, test, 'data-state': state }, t('review.' + state));
 
-// ---- Banners ---------------------------------------------------------------------------------
+// ---- Banners
 // Shows an error by its code in the user's language, with the server's words where they help.
 function showError(e, text) {
   if (!e || e.aborted || e.handled) return;
@@ -448,6 +450,8 @@ function showError(e, text) {
     !text && e.message && ['bad_request', 'conflict', 'forbidden', 'not_found'].includes(code) && h('span', { class: 'detail' }, t('err.detail') + ': ' + e.message)),
   h('button', { type: 'button', class: 'x', 'aria-label': t('close'), test: 'error-close', onclick: clearError }, '×'));
   box.hidden = false;
+  const n = document.querySelector('[data-test=notice]');
+  if (n) n.hidden = true;
   box.scrollIntoView({ block: 'nearest' });
 }
 function clearError() { const b = document.querySelector('[data-test=error]'); if (b) put(b).hidden = true; }
@@ -467,7 +471,7 @@ async function act(b, fn) {
   try { return await fn(); } catch (e) { showError(e); } finally { if (b.isConnected) { b.disabled = false; b.classList.remove('busy'); b.textContent = txt; } }
 }
 
-// ---- Router -------------------------------------------------------------------------------------
+// ---- Router
 // re: matched against the hash path; page(ctx) may return {update(params)} to take a change of the
 // query alone without redrawing; nav: menu label key; roles: who may open it (none: any signed-in
 // user). The duplicates queue ("Trùng lặp") and plan progress ("Tiến độ") will be two more entries.
@@ -530,7 +534,7 @@ async function logout() {
   go('#/login');
 }
 
-// ---- Login ------------------------------------------------------------------------------------
+// ---- Login
 function pLogin(ctx) {
   const user = h('input', { name: 'username', autocomplete: 'username', test: 'login-username', autocapitalize: 'off', spellcheck: 'false' });
   const pass = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', test: 'login-password' });
@@ -559,7 +563,7 @@ function pLogin(ctx) {
   user.focus();
 }
 
-// ---- Record list ----------------------------------------------------------------------------------
+// ---- Record list
 // Filters live in the hash (#/records?type=person&review=pending&page=2) so a view can be bookmarked.
 const FILTERS = ['commune', 'type', 'review', 'conflicts', 'problems', 'deleted', 'changed_since', 'q'];
 function pRecords(ctx) {
@@ -616,7 +620,7 @@ function pRecords(ctx) {
       const old = [];
       for (const d of all.filter(a => a.level === 'district' && a.valid_to).sort(by)) {
         const cs = all.filter(a => a.level === 'commune' && a.parent === d.code && ok(a.code)).sort(by);
-        if (cs.length) old.push(opt(d, t('list.district', { n: levelName(d) })), cs.map(c => opt(c, '\u2003' + c.name + (area(c.successor) ? ' → ' + area(c.successor).name : ''))));
+        if (cs.length) old.push(opt(d, t('list.district', { n: levelName(d) })), cs.map(c => opt(c, '\u2003' + c.name + (area(c.successor) && area(c.successor).name !== c.name ? ' → ' + area(c.successor).name : ''))));
       }
       if (old.length) groups.push(h('optgroup', { label: t('list.before') }, old));
     }
@@ -629,8 +633,8 @@ function pRecords(ctx) {
     return h('tr', { test: 'record-row', 'data-id': r.id, class: 'click', onclick: ev => { if (!ev.target.closest('a') && !String(getSelection())) go(href); } },
       td(h('a', { href, class: 'rtitle' }, title(r))), h('td', { class: 'nowrap' }, t('type.' + r.record_type)),
       td(communeEl(r.commune, r.commune_name)), td(badge(r.review || 'pending', 'row-review')),
-      td(h('div', { class: 'flags' }, r.n_conflicts > 0 && h('span', { class: 'badge warn', test: 'row-conflicts' }, t('n.conflicts', { n: r.n_conflicts })),
-        r.n_problems > 0 && h('span', { class: 'badge bad', test: 'row-problems' }, t('n.problems', { n: r.n_problems })),
+      td(h('div', { class: 'flags' }, r.n_conflicts > 0 && h('span', { class: 'badge warn', test: 'row-conflicts' }, tn('n.conflicts', r.n_conflicts)),
+        r.n_problems > 0 && h('span', { class: 'badge bad', test: 'row-problems' }, tn('n.problems', r.n_problems)),
         r.status && r.status !== 'active' && h('span', { class: 'badge' }, t('status.' + r.status)))),
       h('td', { class: 'nowrap' }, fmtTime(r.updated_at)));
   }
@@ -658,13 +662,13 @@ function pRecords(ctx) {
     const c = d.counts || {}, recs = d.records || [], n = d.total || 0, pages = Math.max(1, Math.ceil(n / 50)), off = d.offset || 0;
     opts(type, types(), c.type); opts(review, REVIEWS, c.review);
     for (const b of boxes) b.n.textContent = c[b.name] != null ? `(${num(c[b.name])})` : '';
-    total.textContent = t('list.total', { n: num(n) });
+    total.textContent = tn('list.total', n);
     put(tbody, recs.map(row));
     tableWrap.hidden = !recs.length && !n; empty.hidden = !tableWrap.hidden;
     info.textContent = t('page', { p: num(pg()), n: num(pages) });
     range.textContent = recs.length ? t('list.range', { a: num(off + 1), b: num(off + recs.length) }) : '';
     prev.disabled = pg() <= 1; next.disabled = pg() >= pages;
-    pager.hidden = n <= 50 && pg() === 1;
+    pager.hidden = !recs.length;
     S.lastList = location.hash || '#/records';
     fillCommunes(tbody);
   }
@@ -673,7 +677,7 @@ function pRecords(ctx) {
   return { update };
 }
 
-// ---- One record --------------------------------------------------------------------------------
+// ---- One record
 async function pRecord(ctx) {
   const main = ctx.main, path = '/v1/records/' + encodeURIComponent(ctx.m[1]);
   const canEdit = S.user.role === 'supervisor', hist = h('div');
@@ -693,8 +697,8 @@ async function pRecord(ctx) {
     for (const k of [...Object.keys(f), ...Object.keys(sets)]) if (!names.includes(k) && k[0] !== '$') names.push(k);
     S.titles.set(rec.id, { title: rec.title, record_type: ty });
     const rows = names.map(n => [h('dt', { class: probF.has(n) ? 'bad' : null }, flabel(ty, n)),
-      h('dd', { test: 'field-' + n, 'data-field': n },
-        n === 'commune' ? communeEl(f.commune || rec.commune, f.commune && f.commune !== rec.commune ? '' : rec.commune_name, true) : fmt(fkind(ty, n), fkind(ty, n).startsWith('set:') ? sets[n] : f[n]),
+      h('dd', { 'data-field': n }, h('span', { test: 'field-' + n },
+        n === 'commune' ? communeEl(f.commune || rec.commune, f.commune && f.commune !== rec.commune ? '' : rec.commune_name, true) : fmt(fkind(ty, n), fkind(ty, n).startsWith('set:') ? sets[n] : f[n])),
         inConf.has(n) && h('button', { type: 'button', class: 'badge warn', onclick: () => document.getElementById('c-' + n).scrollIntoView({ behavior: 'smooth' }) }, t('rec.inConflict')),
         probF.has(n) && h('span', { class: 'badge bad', 'aria-hidden': 'true' }, '!'))]);
     put(main, h('div', { class: 'rec-head' },
@@ -767,13 +771,18 @@ async function pRecord(ctx) {
         st !== 'pending' && h('button', { type: 'button', class: 'linkbtn', test: 'review-reset', onclick: ev => edit({ edit: 'review', state: 'pending' }, ev.currentTarget) }, t('rec.reset')),
       ] : h('p', { class: 'muted' }, t('rec.readonly')));
   }
-  // The history, newest first; the 30 latest changes, the rest on request.
+  // The history, newest first (the server lists oldest first; times are to the second, so ties keep
+  // its order reversed); the 30 latest changes, the rest on request.
   async function loadHistory() {
     put(hist, muted(t('loading')));
     let d;
-    try { d = await get(path + '/history', ctx); } catch (e) { put(hist); return showError(e); }
+    try { d = await get(path + '/history', ctx); } catch (e) {
+      if (!e.aborted) put(hist, h('p', { class: 'muted' }, t('err.' + (has('err.' + e.code) ? e.code : 'internal'), { s: e.retry || 30 })), btn(t('retry'), 'small', 'history-retry', loadHistory));
+      return;
+    }
     if (!ctx.alive()) return;
-    const list = [...(d.changes || [])].sort((a, b) => String(b.received_at).localeCompare(String(a.received_at)));
+    const at = c => Date.parse(c.received_at) || 0;
+    const list = (d.changes || []).map((c, i) => [c, i]).sort((a, b) => at(b[0]) - at(a[0]) || b[1] - a[1]).map(x => x[0]);
     if (!list.length) return put(hist, h('p', { class: 'muted', test: 'history' }, t('h.none')));
     const tbody = h('tbody');
     const show = n => put(tbody, list.slice(0, n).map(c => h('tr', { test: 'history-row' }, h('td', { class: 'nowrap' }, fmtTime(c.received_at)),
@@ -792,7 +801,8 @@ function describe(ty, ops) {
   const out = [], sets = new Map(), create = ops.some(o => o.key === '$type');
   const li = (...k) => out.push(h('li', null, ...k)), b = s => h('strong', null, s);
   if (create) li(b(t('h.create')));
-  for (const { key, value: v } of ops) {
+  const order = (FIELDS[ty] || []).map(x => x[0]), pos = k => { const i = order.indexOf(k.split('/')[0]); return i < 0 ? 99 : i; };
+  for (const { key, value: v } of [...ops].sort((a, b) => (a.key[0] === '$') - (b.key[0] === '$') || pos(a.key) - pos(b.key))) {
     const i = key.indexOf('/'), base = i < 0 ? key : key.slice(0, i), member = key.slice(i + 1);
     if (key === '$deleted') { if (v === true) li(b(t('h.delete'))); else if (!create) li(b(t('h.restore'))); }
     else if (key === '$review') li(b(t(v === 'approved' ? 'h.approved' : v === 'returned' ? 'h.returned' : 'h.pending')));
@@ -830,7 +840,7 @@ function valueOf(kind, s) {
   return s;
 }
 
-// ---- Admin: accounts ------------------------------------------------------------------------------
+// ---- Admin: accounts
 // Area codes typed comma-separated; a second box adds one by name (a datalist of the area list).
 function areaInput(codes, test) {
   let dl = document.getElementById('areas-dl');
@@ -899,7 +909,7 @@ async function pUsers(ctx) {
     const pw = h('input', { type: 'password', autocomplete: 'new-password', minlength: 10, test: 'new-password' });
     const role = h('select', { test: 'new-role' }, ['collector', 'supervisor', 'admin'].map(r => h('option', { value: r }, t('role.' + r))));
     const ai = areaInput([], 'new-areas'), sens = h('input', { type: 'checkbox', test: 'new-sensitive' }), grant = grantBox(false, 'new-grant');
-    const b = btn(t('u.create'), 'primary', 'new-submit', null, 'submit');
+    const b = btn(t('u.createGo'), 'primary', 'new-submit', null, 'submit');
     const form = h('form', { class: 'card', test: 'user-create', onsubmit: ev => { ev.preventDefault(); act(b, async () => {
       const body = { username: name.value.trim(), password: pw.value, role: role.value, areas: ai.value(), sensitive_access: sens.checked };
       if (grant) body.can_grant_sensitive = grant.checked;
@@ -920,7 +930,7 @@ async function pUsers(ctx) {
   if (ctx.alive()) draw();
 }
 
-// ---- Admin: devices --------------------------------------------------------------------------------
+// ---- Admin: devices
 async function pDevices(ctx) {
   const tbody = h('tbody', null, msgRow(5, t('loading')));
   ctx.main.append(h('h1', null, t('nav.devices')), h('p', { class: 'muted lead' }, t('d.help')),
@@ -944,7 +954,7 @@ async function pDevices(ctx) {
   put(tbody, list.length ? list.map(row) : msgRow(5, t('d.none')));
 }
 
-// ---- Admin: audit log -------------------------------------------------------------------------------
+// ---- Admin: audit log
 // Newest first, 100 a page; "older" asks for the entries before the last one shown.
 async function pAudit(ctx) {
   const before = ctx.q.get('before'), tbody = h('tbody', null, msgRow(6, t('loading')));
@@ -963,7 +973,7 @@ async function pAudit(ctx) {
   if (es.length >= 100) { older.disabled = false; older.onclick = () => go('#/audit?before=' + es[es.length - 1].seq); }
 }
 
-// ---- Start ---------------------------------------------------------------------------------------
+// ---- Start
 (async () => {
   document.documentElement.lang = S.lang;
   window.addEventListener('hashchange', () => render());

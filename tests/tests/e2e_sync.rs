@@ -224,7 +224,7 @@ async fn phones_converge_through_a_faulty_network_and_scope_and_revocation_hold(
             &env.http,
             env.addr(),
             "GET",
-            &format!("/v1/records/{id}"),
+            &format!("/v1/records/{id}?include=view"),
             Some(&supervisor_token),
             &serde_json::Value::Null,
         )

@@ -151,8 +151,12 @@ async fn audit_look(
 }
 
 /// The record as the page shows it: values, sets, review, problems, and conflicts with the
-/// person and device behind each value.
-async fn record_json(state: &AppState, record: MergedRecord) -> Result<Json, ApiError> {
+/// person and device behind each value; with `with_view`, also the record as phones hold it.
+async fn record_json(
+    state: &AppState,
+    record: MergedRecord,
+    with_view: bool,
+) -> Result<Json, ApiError> {
     let id = record.id;
     let actors: Vec<String> = record
         .conflicts
@@ -201,7 +205,7 @@ async fn record_json(state: &AppState, record: MergedRecord) -> Result<Json, Api
         })
         .collect();
     let view = &record.view;
-    Ok(json!({
+    let mut out = json!({
         "id": record.id,
         "record_type": record.record_type,
         "commune": record.commune,
@@ -215,16 +219,42 @@ async fn record_json(state: &AppState, record: MergedRecord) -> Result<Json, Api
         "problems": record.problems,
         "conflicts": conflicts,
         "updated_at": iso_utc(record.updated_ms),
-        "view": record.view,
-    }))
+    });
+    if with_view {
+        out["view"] = record.view.clone();
+    }
+    Ok(out)
 }
 
-async fn get(id: String, state: AppState, auth: Credentials) -> Result<Json, ApiError> {
+/// `?include=view`: also the record as phones hold it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordQueryParams {
+    include: Option<String>,
+}
+
+impl RecordQueryParams {
+    fn view(&self) -> Result<bool, ApiError> {
+        match self.include.as_deref() {
+            None | Some("") => Ok(false),
+            Some("view") => Ok(true),
+            Some(other) => Err(bad(&format!("unknown include {other}"))),
+        }
+    }
+}
+
+async fn get(
+    id: String,
+    state: AppState,
+    auth: Credentials,
+    params: RecordQueryParams,
+) -> Result<Json, ApiError> {
+    let with_view = params.view()?;
     let peer = auth.peer;
     let caller = supervisor_or_admin(&state, auth).await?;
     let record = visible(&state, &caller, &id).await?;
     audit_look(&state, &caller, peer, &record, "record").await?;
-    record_json(&state, record).await
+    record_json(&state, record, with_view).await
 }
 
 async fn history(id: String, state: AppState, auth: Credentials) -> Result<Json, ApiError> {
@@ -289,7 +319,7 @@ async fn edit(
         )
         .await?;
     tracing::info!(record = %record_id, %device, action, "supervisor edit");
-    record_json(&state, updated).await
+    record_json(&state, updated, false).await
 }
 
 async fn areas(state: AppState, auth: Credentials) -> Result<Json, ApiError> {
@@ -311,7 +341,8 @@ pub fn routes(
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(credentials())
-        .then(|id, s, a| async move { respond_json(get(id, s, a).await) });
+        .and(warp::query::<RecordQueryParams>())
+        .then(|id, s, a, q| async move { respond_json(get(id, s, a, q).await) });
     let history = warp::path!("v1" / "records" / String / "history")
         .and(warp::get())
         .and(with_state(state.clone()))

@@ -5,7 +5,7 @@
 use fieldsync_core::protocol::compress;
 use std::sync::OnceLock;
 use warp::http::header::{
-    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, VARY,
+    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, VARY,
 };
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
@@ -49,6 +49,23 @@ const ASSETS: &[Asset] = &[
 const POLICY: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
                       base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// A strong validator of each asset: the first 16 hex digits of its SHA-256.
+fn etag(index: usize) -> &'static str {
+    static ETAGS: OnceLock<Vec<String>> = OnceLock::new();
+    let all = ETAGS.get_or_init(|| {
+        use sha2::{Digest, Sha256};
+        ASSETS
+            .iter()
+            .map(|a| {
+                let digest = Sha256::digest(a.bytes);
+                let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                format!("\"{hex}\"")
+            })
+            .collect()
+    });
+    all.get(index).map_or("\"\"", String::as_str)
+}
+
 /// Each asset gzipped once, on first use.
 fn gzipped(index: usize) -> &'static [u8] {
     static GZIPPED: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
@@ -56,15 +73,41 @@ fn gzipped(index: usize) -> &'static [u8] {
     all.get(index).map_or(&[], Vec::as_slice)
 }
 
-fn serve(path: &str, accept_encoding: Option<String>) -> Response {
+/// The request headers serving an asset looks at.
+#[derive(Default)]
+struct Conditions {
+    accept_encoding: Option<String>,
+    if_none_match: Option<String>,
+}
+
+fn serve(path: &str, conditions: Conditions) -> Response {
     let Some(index) = ASSETS.iter().position(|a| a.path == path) else {
         return super::error::ApiError::NotFound("route".into()).into_response();
     };
     let asset = &ASSETS[index];
-    let gzip = accept_encoding.is_some_and(|a| a.contains("gzip"));
-    let body: &'static [u8] = if gzip { gzipped(index) } else { asset.bytes };
-    let mut response = warp::reply::with_status(body.to_vec(), StatusCode::OK).into_response();
+    let etag = etag(index);
+    // A browser that has this version already gets an empty answer (slow links).
+    let fresh = conditions
+        .if_none_match
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let gzip = conditions
+        .accept_encoding
+        .is_some_and(|a| a.contains("gzip"));
+    let body: &'static [u8] = if fresh {
+        &[]
+    } else if gzip {
+        gzipped(index)
+    } else {
+        asset.bytes
+    };
+    let status = if fresh {
+        StatusCode::NOT_MODIFIED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = warp::reply::with_status(body.to_vec(), status).into_response();
     let headers = response.headers_mut();
+    headers.insert(ETAG, HeaderValue::from_static(etag));
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
     headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
     headers.insert(
@@ -75,34 +118,43 @@ fn serve(path: &str, accept_encoding: Option<String>) -> Response {
     // Small files: revalidated on each load rather than cached stale after an upgrade.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
-    if gzip {
+    if gzip && !fresh {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
 }
 
+fn conditions() -> impl Filter<Extract = (Conditions,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("accept-encoding")
+        .and(warp::header::optional::<String>("if-none-match"))
+        .map(|accept_encoding, if_none_match| Conditions {
+            accept_encoding,
+            if_none_match,
+        })
+}
+
 pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    let encoding = warp::header::optional::<String>("accept-encoding");
     let index = warp::path::end()
         .and(warp::get())
-        .and(encoding)
-        .map(|e| serve("index.html", e));
-    let asset = warp::path!(String).and(warp::get()).and(encoding).and_then(
-        |name: String, e: Option<String>| async move {
+        .and(conditions())
+        .map(|c| serve("index.html", c));
+    let asset = warp::path!(String)
+        .and(warp::get())
+        .and(conditions())
+        .and_then(|name: String, c: Conditions| async move {
             // The page itself is only at `/`, the API document only under `/v1`.
             if ASSETS.iter().any(|a| a.path == name)
                 && name != "index.html"
                 && !name.starts_with("v1")
             {
-                Ok(serve(&name, e))
+                Ok(serve(&name, c))
             } else {
                 Err(warp::reject::not_found())
             }
-        },
-    );
+        });
     let openapi = warp::path!("v1" / "openapi.json")
         .and(warp::get())
-        .and(encoding)
-        .map(|e| serve("v1/openapi.json", e));
+        .and(conditions())
+        .map(|c| serve("v1/openapi.json", c));
     index.or(asset).unify().or(openapi).unify()
 }

@@ -280,7 +280,7 @@ pub async fn merged_view(env: &Env, token: &str, id: Uuid) -> (u16, Json) {
     let (status, body) = call(
         env,
         "GET",
-        &format!("/v1/records/{id}"),
+        &format!("/v1/records/{id}?include=view"),
         Some(token),
         &Json::Null,
     )

@@ -327,10 +327,9 @@ pub fn enrol(
 ) -> Result<(Device, String, User), AccountError> {
     let user = login(storage, username, password)?;
     let (token, hash) = new_token();
-    // Control characters (a newline, say) would forge lines in device listings.
     let name: String = device_name
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !breaks_listing(*c))
         .take(100)
         .collect();
     let actor = actor_key
@@ -338,6 +337,14 @@ pub fn enrol(
         .map(fieldsync_core::record::actor_for_key);
     let device = storage.enrol_device(user.id, &name, &hash, actor)?;
     Ok((device, token, user))
+}
+
+/// Characters a name shown on one line of a listing must not hold: control characters and
+/// Unicode line and paragraph separators would forge lines, and direction overrides would
+/// make a name display as another.
+pub fn breaks_listing(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Checks a username and password: the account, or `BadCredentials` (also for a disabled

@@ -175,12 +175,12 @@ fn open_storage(data: &DataArgs) -> Result<SqliteStorage, String> {
     SqliteStorage::open(data_dir(data)?.join("fieldsync.sqlite")).map_err(|e| e.to_string())
 }
 
-/// A name as one line of a listing: control characters (a newline in a device name could
-/// forge a line) are shown escaped.
+/// A name as one line of a listing: what could forge a line (see
+/// [`accounts::breaks_listing`]) is shown escaped.
 fn one_line(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
-            if c.is_control() {
+            if accounts::breaks_listing(c) {
                 c.escape_default().collect::<Vec<_>>()
             } else {
                 vec![c]

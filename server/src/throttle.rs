@@ -1,7 +1,9 @@
 //! Login throttling, in memory and bounded. Failed attempts are counted per (account, source
 //! address) and per account, with decay: an attacker guessing from one address slows down
 //! quickly, one guessing from many addresses slows down later, and neither can keep the real
-//! user, from their own address, locked out for more than a minute at a time. Each source
+//! user, from their own address, locked out for more than a minute at a time; an address the
+//! user has logged in from in the last month is not held to the account's count at all. Each
+//! source
 //! address also has a token bucket for attempts of any account, and only one attempt per
 //! (account, address) runs at a time, so concurrent attempts cannot slip past a lock.
 
@@ -21,6 +23,8 @@ const HALF_LIFE_MS: f64 = 600_000.0;
 /// Attempts a source address may make in a burst, and how fast it earns them back.
 const BURST: f64 = 20.0;
 const REFILL_PER_MS: f64 = 1.0 / 3_000.0;
+/// How long an address a user logged in from stays known good for that user.
+const KNOWN_GOOD_MS: i64 = 30 * 24 * 3_600_000;
 /// Entries kept per table; past this the stalest are forgotten.
 const MAX_ENTRIES: usize = 20_000;
 
@@ -64,6 +68,8 @@ struct State {
     pairs: HashMap<(String, IpAddr), Failures>,
     accounts: HashMap<String, Failures>,
     sources: HashMap<IpAddr, Bucket>,
+    /// Last successful login per (account, address).
+    known_good: HashMap<(String, IpAddr), i64>,
 }
 
 /// Why an attempt may not run now, and when to try again.
@@ -162,12 +168,18 @@ impl LoginThrottle {
                 now,
             ));
         }
+        let key = (username.to_owned(), source);
+        // Failures spread over many addresses slow the account down, but not for the address
+        // its user logged in from lately: that is most likely the user.
+        let known_good = state
+            .known_good
+            .get(&key)
+            .is_some_and(|at| now - at < KNOWN_GOOD_MS);
         let account = state.accounts.get(username).copied().unwrap_or_default();
         let until = account.locked_until(now, FREE_ACCOUNT_FAILURES, MAX_ACCOUNT_DELAY_MS);
-        if until > now {
+        if until > now && !known_good {
             return Err(retry(until, now));
         }
-        let key = (username.to_owned(), source);
         let pair = state.pairs.get(&key).copied().unwrap_or_default();
         if pair.in_progress {
             return Err(Throttled {
@@ -196,6 +208,8 @@ impl LoginThrottle {
         let key = (username.to_owned(), source);
         if succeeded {
             state.pairs.remove(&key);
+            bound(&mut state.known_good, |at| *at);
+            state.known_good.insert(key, now);
             return;
         }
         let pair = state.pairs.entry(key).or_default();
@@ -212,7 +226,7 @@ impl LoginThrottle {
     /// Entries held, for tests and metrics.
     pub fn len(&self) -> usize {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.pairs.len() + state.accounts.len() + state.sources.len()
+        state.pairs.len() + state.accounts.len() + state.sources.len() + state.known_good.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -290,6 +304,26 @@ mod tests {
     }
 
     #[test]
+    fn an_address_the_user_logged_in_from_is_not_held_to_the_account_count() {
+        let t = Arc::new(LoginThrottle::default());
+        t.begin("lan", B, 0).unwrap().finish(true, 0);
+        for i in 0..25u8 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 0, i));
+            let _ = fail(&t, "lan", ip, 1_000);
+        }
+        assert!(t.begin("lan", A, 1_000).is_err(), "a new address waits");
+        t.begin("lan", B, 1_000)
+            .expect("the user's own address is let through")
+            .finish(true, 1_000);
+        // A month later the address is no longer known good.
+        for i in 0..25u8 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 2, 0, i));
+            let _ = fail(&t, "lan", ip, KNOWN_GOOD_MS + 2_000);
+        }
+        assert!(t.begin("lan", B, KNOWN_GOOD_MS + 2_000).is_err());
+    }
+
+    #[test]
     fn one_address_gets_a_burst_then_a_trickle() {
         let t = Arc::new(LoginThrottle::default());
         let mut allowed = 0;
@@ -310,6 +344,12 @@ mod tests {
             let ip = IpAddr::V4(std::net::Ipv4Addr::from(i));
             let _ = fail(&t, &format!("u{i}"), ip, i as i64);
         }
-        assert!(t.len() <= 3 * MAX_ENTRIES, "{}", t.len());
+        for i in 0..(MAX_ENTRIES as u32 + 5_000) {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(i));
+            if let Ok(a) = t.begin(&format!("v{i}"), ip, 10_000_000 + i as i64) {
+                a.finish(true, 10_000_000 + i as i64);
+            }
+        }
+        assert!(t.len() <= 4 * MAX_ENTRIES, "{}", t.len());
     }
 }

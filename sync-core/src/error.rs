@@ -25,8 +25,11 @@ pub enum CoreError {
     #[error("invalid change bytes: {0}")]
     BadChange(String),
     /// A change larger than fieldsync accepts, inflated.
-    #[error("change larger than {limit} bytes")]
+    #[error("a change is larger than {limit} bytes inflated")]
     ChangeTooLarge { limit: usize },
+    /// A change with more operations than fieldsync accepts.
+    #[error("a change has more than {limit} operations")]
+    ChangeTooManyOps { limit: usize },
     /// The local SQLite store failed.
     #[error("store: {0}")]
     Store(#[from] rusqlite::Error),

@@ -165,14 +165,15 @@ async fn a_flood_of_held_changes_from_one_device_is_capped() {
     assert!(bytes as usize <= MAX_HELD_BYTES);
     assert_eq!(db_number(&env, "SELECT COUNT(*) FROM refused"), 0);
 
-    // Another 300, each carrying 30 kB: all refused, and the database does not grow.
+    // Another 300, each carrying 12 kB (the longest text a field may hold, 4,000 characters,
+    // of three bytes each): all refused, and the database does not grow.
     let size_before = database_bytes(&env);
     let big: Vec<ChangeEntry> = (0..300)
         .map(|i| {
             let id = Uuid::now_v7();
             let (_, edit) = creation_and_edit(id, actor, NGOC_LINH, "Làng");
             let padded = rewrite(&edit, |c| {
-                c["ops"][0]["value"] = json!(format!("{i}{}", "x".repeat(30_000)));
+                c["ops"][0]["value"] = json!(format!("{i:03}{}", "ỹ".repeat(3_990)));
             });
             entry(id, &padded)
         })
@@ -189,7 +190,7 @@ async fn a_flood_of_held_changes_from_one_device_is_capped() {
     assert_eq!(held(&env), (rows, bytes), "nothing more held");
     assert!(
         database_bytes(&env) < size_before + 64 * 1024,
-        "9 MB refused, the file grew from {size_before} to {}",
+        "3.6 MB refused, the file grew from {size_before} to {}",
         database_bytes(&env)
     );
 
@@ -197,12 +198,12 @@ async fn a_flood_of_held_changes_from_one_device_is_capped() {
     env.user("flooder2", &[NGOC_LINH], false).await;
     let second = env.phone("flooder2", Default::default()).await;
     let actor2 = second.store.device_id();
-    let large: Vec<ChangeEntry> = (0..100)
+    let large: Vec<ChangeEntry> = (0..400)
         .map(|i| {
             let id = Uuid::now_v7();
             let (_, edit) = creation_and_edit(id, actor2, NGOC_LINH, "Làng");
             let padded = rewrite(&edit, |c| {
-                c["ops"][0]["value"] = json!(format!("{i:03}{}", "y".repeat(60_000)));
+                c["ops"][0]["value"] = json!(format!("{i:03}{}", "ỳ".repeat(3_990)));
             });
             entry(id, &padded)
         })
@@ -221,7 +222,7 @@ async fn a_flood_of_held_changes_from_one_device_is_capped() {
         assert_eq!(response.need.len() + response.rejected.len(), batch.len());
     }
     assert_eq!(held_now, MAX_HELD_BYTES / one, "as many as fit in 4 MiB");
-    assert_eq!(too_large, 100 - held_now);
+    assert_eq!(too_large, 400 - held_now);
     let (rows2, bytes2) = held(&env);
     assert_eq!(rows2 as usize, MAX_HELD + held_now);
     assert!((bytes2 - bytes) as usize <= MAX_HELD_BYTES);

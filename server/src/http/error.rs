@@ -145,9 +145,10 @@ impl From<StorageError> for ApiError {
             StorageError::Core(e @ fieldsync_core::CoreError::Validation(_)) => {
                 ApiError::BadRequest(e.to_string())
             }
-            StorageError::Core(fieldsync_core::CoreError::ChangeTooLarge { limit }) => {
-                ApiError::TooLarge(limit)
-            }
+            StorageError::Core(
+                e @ (fieldsync_core::CoreError::ChangeTooLarge { .. }
+                | fieldsync_core::CoreError::ChangeTooManyOps { .. }),
+            ) => ApiError::PushTooLarge(e.to_string()),
             other => {
                 tracing::error!(error = %other, "storage failure");
                 ApiError::Internal

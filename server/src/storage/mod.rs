@@ -319,7 +319,10 @@ pub fn decode_push(request: SyncRequest, max_changes: usize) -> StorageResult<Ve
         .map(|entry| {
             let change =
                 fieldsync_core::record::decode_change(&entry.bytes).map_err(|e| match e {
-                    e @ fieldsync_core::CoreError::ChangeTooLarge { .. } => StorageError::Core(e),
+                    e @ (fieldsync_core::CoreError::ChangeTooLarge { .. }
+                    | fieldsync_core::CoreError::ChangeTooManyOps { .. }) => {
+                        StorageError::TooLarge(format!("record {}: {e}", entry.record_id))
+                    }
                     e => StorageError::Invalid(format!("record {}: {e}", entry.record_id)),
                 })?;
             Ok(Pushed {

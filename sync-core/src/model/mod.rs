@@ -9,7 +9,8 @@ mod value;
 
 pub use areas::{Area, AreaLevel, Areas};
 pub use ethnicity::{ethnic_group, ethnic_groups, EthnicGroup};
-pub use schema::{schema_of, FieldKind, FieldSpec, RecordSchema, SCHEMA_VERSION};
+pub use schema::{schema_of, FieldKind, FieldSpec, RecordSchema, MAX_TEXT_CHARS, SCHEMA_VERSION};
+pub(crate) use validate::check_free_text;
 pub use validate::{
     validate_field, validate_new_record, validate_record, validate_set_member, Problem, ProblemCode,
 };

@@ -43,7 +43,22 @@ pub enum FieldKind {
     EnumSet(&'static [&'static str]),
 }
 
+/// The longest text any field holds (a note).
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+/// The longest value a field that is not free text holds (a record id is 36 characters).
+const MAX_CODE_CHARS: usize = 64;
+
 impl FieldKind {
+    /// The most characters a value of this kind can have, so that a change carrying more is
+    /// refused before it is stored, even on a server that does not run the full validation.
+    pub fn max_chars(self) -> usize {
+        match self {
+            FieldKind::Text { max_chars } => max_chars,
+            _ => MAX_CODE_CHARS,
+        }
+    }
+
     pub fn is_set(self) -> bool {
         matches!(self, FieldKind::RefSet(_) | FieldKind::EnumSet(_))
     }
@@ -114,7 +129,9 @@ const fn search(mut spec: FieldSpec) -> FieldSpec {
 }
 
 const NAME: FieldKind = FieldKind::Text { max_chars: 120 };
-const NOTE: FieldKind = FieldKind::Text { max_chars: 4000 };
+const NOTE: FieldKind = FieldKind::Text {
+    max_chars: MAX_TEXT_CHARS,
+};
 const PLACE: FieldKind = FieldKind::Text { max_chars: 200 };
 
 /// Poverty status: hộ nghèo, hộ cận nghèo, neither.

@@ -138,6 +138,11 @@ fn check_scalar(field: &str, kind: FieldKind, value: &Value) -> Result<(), Probl
     }
 }
 
+/// Checks free text that is not a schema field (a review comment) by the rules of text fields.
+pub(crate) fn check_free_text(field: &str, max_chars: usize, text: &str) -> Result<(), Problem> {
+    check_text(field, FieldKind::Text { max_chars }, text)
+}
+
 fn check_text(field: &str, kind: FieldKind, text: &str) -> Result<(), Problem> {
     let bad_format = |what: &str| Problem::new(field, ProblemCode::InvalidFormat, what.to_owned());
     match kind {

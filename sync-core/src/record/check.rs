@@ -8,7 +8,7 @@ use super::{
     KEY_SCHEMA, KEY_TYPE,
 };
 use crate::error::{CoreError, Result};
-use crate::model::{schema_of, RecordType};
+use crate::model::{schema_of, validate_set_member, RecordType, MAX_TEXT_CHARS};
 use crate::record::ReviewState;
 use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::{Change, ChangeHash, ScalarValue};
@@ -105,8 +105,8 @@ pub fn decode_change(bytes: &[u8]) -> Result<Change> {
         return Err(bad("hash does not match the change's content"));
     }
     if change.len() > MAX_OPS_PER_CHANGE {
-        return Err(CoreError::ChangeTooLarge {
-            limit: MAX_CHANGE_BYTES,
+        return Err(CoreError::ChangeTooManyOps {
+            limit: MAX_OPS_PER_CHANGE,
         });
     }
     Ok(change)
@@ -356,20 +356,21 @@ fn check_field_key(
 ) -> Result<(), LayoutError> {
     let unknown = || LayoutError::UnknownKey(key.chars().take(80).collect());
     if let Some(field) = key.strip_prefix("f/") {
+        let mut max_chars = MAX_TEXT_CHARS;
         if let Some(t) = record_type {
             let spec = schema_of(t).field(field).ok_or_else(unknown)?;
             if spec.kind.is_set() {
                 return Err(unknown());
             }
+            max_chars = spec.kind.max_chars();
         }
-        return optional(key, value, |v| {
-            matches!(
-                v,
-                ScalarValue::Str(_)
-                    | ScalarValue::Int(_)
-                    | ScalarValue::Uint(_)
-                    | ScalarValue::Boolean(_)
-            )
+        // Text longer than its field allows is refused here, not at validation: a change of
+        // one repeated letter inflates 200-fold and would be stored, and sent to every phone
+        // of the commune, before anyone looked at it.
+        return optional(key, value, |v| match v {
+            ScalarValue::Str(s) => s.chars().count() <= max_chars,
+            ScalarValue::Int(_) | ScalarValue::Uint(_) | ScalarValue::Boolean(_) => true,
+            _ => false,
         });
     }
     if let Some((field, member)) = key.strip_prefix("s/").and_then(|r| r.split_once('/')) {
@@ -377,10 +378,7 @@ fn check_field_key(
             return Err(unknown());
         }
         if let Some(t) = record_type {
-            let spec = schema_of(t).field(field).ok_or_else(unknown)?;
-            if !spec.kind.is_set() {
-                return Err(unknown());
-            }
+            validate_set_member(t, field, member).map_err(|_| unknown())?;
         }
         return optional(key, value, |v| matches!(v, ScalarValue::Boolean(true)));
     }
@@ -509,5 +507,28 @@ mod tests {
                 member_puts: vec![]
             })
         );
+    }
+
+    #[test]
+    fn text_longer_than_its_field_is_refused() {
+        let village = "Làng ".to_owned() + &"a".repeat(195);
+        let (id, c) = edit(|d| d.put(ROOT, "f/village", village.as_str()).unwrap());
+        assert!(check_layout(&c, id, Some(RecordType::Household), Fields::Schema).is_ok());
+        let (id, c) = edit(|d| d.put(ROOT, "f/village", format!("{village}a")).unwrap());
+        assert_eq!(
+            check_layout(&c, id, Some(RecordType::Household), Fields::Schema),
+            Err(LayoutError::WrongValue("f/village".into()))
+        );
+        let (id, c) = edit(|d| d.put(ROOT, "f/poverty", "x".repeat(65)).unwrap());
+        assert!(check_layout(&c, id, Some(RecordType::Household), Fields::Schema).is_err());
+        let (id, c) = edit(|d| d.put(ROOT, "s/members/not-a-record-id", true).unwrap());
+        assert!(check_layout(&c, id, Some(RecordType::Group), Fields::Schema).is_err());
+        // Before the creation is known, no text may exceed the longest field.
+        let (id, c) = edit(|d| {
+            d.put(ROOT, "f/village", "a".repeat(MAX_TEXT_CHARS + 1))
+                .unwrap()
+        });
+        assert!(check_layout(&c, id, None, Fields::Schema).is_err());
+        assert!(check_layout(&c, id, None, Fields::AnyName).is_err());
     }
 }

@@ -11,6 +11,7 @@
 //! fields on one phone are still two different changes.
 
 mod check;
+mod merge;
 mod review;
 mod view;
 
@@ -18,13 +19,14 @@ pub use check::{
     check_layout, decode_change, Fields, LayoutError, Shape, MAX_CHANGE_BYTES, MAX_DOC_OPS,
     MAX_OPS_PER_CHANGE, MAX_REVIEW_COMMENT_CHARS, MAX_SET_MEMBERS,
 };
+pub use merge::resolve;
 pub use review::{ChangedField, Review, ReviewPhase};
 pub use view::{ConflictValue, FieldConflict, RecordView, ReviewState, Status};
 
 use crate::error::{CoreError, Result};
 use crate::model::{
-    schema_of, validate_field, validate_new_record, validate_set_member, Problem, ProblemCode,
-    RecordType, Value, SCHEMA_VERSION,
+    check_free_text, schema_of, validate_field, validate_new_record, validate_set_member, Problem,
+    ProblemCode, RecordType, Value, SCHEMA_VERSION,
 };
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ReadDoc, ScalarValue, ROOT};
@@ -40,6 +42,10 @@ pub(crate) const KEY_REVIEW: &str = "$review";
 pub(crate) const KEY_REVIEW_COMMENT: &str = "$review_comment";
 /// `$absorbed/<id>` = true on the record a duplicate was merged into, one key per duplicate.
 pub(crate) const ABSORBED_PREFIX: &str = "$absorbed/";
+
+pub(crate) fn absorbed_key(merged: Uuid) -> String {
+    format!("{ABSORBED_PREFIX}{merged}")
+}
 
 pub(crate) fn field_key(field: &str) -> String {
     format!("f/{field}")
@@ -205,13 +211,6 @@ impl RecordDoc {
         self.commit()
     }
 
-    /// Marks this record a duplicate of `survivor`: readers are redirected, nothing is dropped.
-    pub fn merge_into(&mut self, survivor: Uuid) -> Result<Option<RecordChange>> {
-        self.require_type()?;
-        self.doc.put(ROOT, KEY_MERGED_INTO, survivor.to_string())?;
-        self.commit()
-    }
-
     /// A supervisor's review: approve the record, or return it to the collector with a
     /// comment saying what to fix. A later review supersedes an earlier one.
     pub fn set_review(
@@ -220,6 +219,11 @@ impl RecordDoc {
         comment: Option<&str>,
     ) -> Result<Option<RecordChange>> {
         self.require_type()?;
+        let comment = comment.filter(|c| !c.trim().is_empty());
+        if let Some(c) = comment {
+            check_free_text("review_comment", MAX_REVIEW_COMMENT_CHARS, c)
+                .map_err(|p| CoreError::Validation(vec![p]))?;
+        }
         // Written anew even when the state is the same: an approval covers what its own change
         // has seen (see `Review`), so approving again after an edit must be a new change.
         if self.view()?.review == state {

@@ -133,7 +133,7 @@ impl RecordDoc {
     }
 
     /// The change that wrote the value `key` currently shows.
-    fn change_writing(&mut self, key: &str) -> Result<Option<ChangeHash>> {
+    pub(crate) fn change_writing(&mut self, key: &str) -> Result<Option<ChangeHash>> {
         let Some((_, ObjId::Id(counter, actor, _))) = self.doc.get(ROOT, key)? else {
             return Ok(None);
         };

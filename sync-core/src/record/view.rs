@@ -1,8 +1,8 @@
 //! Reading a record document: current values, set members, flags and field conflicts.
 
 use super::{
-    from_scalar, RecordDoc, KEY_DELETED, KEY_MERGED_INTO, KEY_REVIEW, KEY_REVIEW_COMMENT,
-    KEY_SCHEMA, KEY_TYPE,
+    from_scalar, RecordDoc, ABSORBED_PREFIX, KEY_DELETED, KEY_MERGED_INTO, KEY_REVIEW,
+    KEY_REVIEW_COMMENT, KEY_SCHEMA, KEY_TYPE,
 };
 use crate::error::{CoreError, Result};
 use crate::model::{schema_of, RecordType, Value};
@@ -101,6 +101,10 @@ pub struct RecordView {
     pub deleted: bool,
     /// Set when a supervisor merged this record into another (it is a duplicate).
     pub merged_into: Option<Uuid>,
+    /// Duplicates merged into this record. Readers honour one only while that record is still
+    /// merged into this one (a concurrent merge elsewhere, or an undo, may say otherwise).
+    #[serde(default)]
+    pub absorbed: BTreeSet<Uuid>,
     pub review: ReviewState,
     pub review_comment: Option<String>,
     pub conflicts: Vec<FieldConflict>,
@@ -164,6 +168,7 @@ pub(super) fn read(record: &RecordDoc) -> Result<RecordView> {
         sets: BTreeMap::new(),
         deleted: false,
         merged_into: None,
+        absorbed: BTreeSet::new(),
         review: ReviewState::Pending,
         review_comment: None,
         conflicts: Vec::new(),
@@ -205,6 +210,11 @@ pub(super) fn read(record: &RecordDoc) -> Result<RecordView> {
                     view.deleted = *d;
                 }
                 (KEY_MERGED_INTO, Value::Text(t)) => view.merged_into = Uuid::parse_str(t).ok(),
+                (k, Value::Bool(true)) if k.starts_with(ABSORBED_PREFIX) => {
+                    if let Ok(id) = Uuid::parse_str(&k[ABSORBED_PREFIX.len()..]) {
+                        view.absorbed.insert(id);
+                    }
+                }
                 (KEY_REVIEW, Value::Text(t)) => {
                     view.review = ReviewState::parse(t).unwrap_or_default();
                 }

@@ -410,10 +410,16 @@ fn edit_record(
         let mut ingest = Ingest::new(&tx, device, scope, Authors::Server, now_ms());
         ingest.push(record_id, decode_change(&change.bytes)?, &change.bytes)?;
         let outcome = ingest.finish()?;
-        if !outcome.rejected.is_empty() {
-            return Err(StorageError::Invalid(
-                "the edit would take the record outside your areas".into(),
-            ));
+        if let Some(refusal) = outcome.rejected.first() {
+            return Err(match refusal.code {
+                RejectCode::OutOfScope => StorageError::Invalid(
+                    "the edit would take the record outside your areas".into(),
+                ),
+                RejectCode::TooLarge => {
+                    StorageError::TooLarge("the record has reached its size limit".into())
+                }
+                code => StorageError::Invalid(format!("the edit was refused ({code:?})")),
+            });
         }
     }
     tx.commit()?;

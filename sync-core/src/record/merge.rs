@@ -1,0 +1,154 @@
+//! Merging duplicates without losing anything, and undoing it. The duplicate is marked
+//! `$merged_into` = the record kept (never deleted); the kept record gets `$absorbed/<id>` and,
+//! in the same change, the values it lacked that the supervisor chose to take over. Undoing
+//! clears both marks and takes back exactly the values that merge change wrote and nobody has
+//! changed since, so edits made in between stay. Readers follow `$merged_into` with [`resolve`].
+
+use super::{absorbed_key, field_key, RecordChange, RecordDoc, KEY_MERGED_INTO};
+use crate::error::Result;
+use crate::model::{validate_field, Value};
+use crate::CoreError;
+use automerge::transaction::Transactable;
+use automerge::ROOT;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+impl RecordDoc {
+    /// Marks this record a duplicate of `survivor`: readers are redirected, nothing is dropped.
+    pub fn merge_into(&mut self, survivor: Uuid) -> Result<Option<RecordChange>> {
+        self.require_type()?;
+        self.doc.put(ROOT, KEY_MERGED_INTO, survivor.to_string())?;
+        self.commit()
+    }
+
+    /// Takes a duplicate into this record: marks it absorbed and sets `taken` (fields this
+    /// record lacks, with the duplicate's values), all in one change.
+    pub fn absorb(
+        &mut self,
+        merged: Uuid,
+        taken: &BTreeMap<String, Value>,
+    ) -> Result<Option<RecordChange>> {
+        let record_type = self.require_type()?;
+        for (field, value) in taken {
+            validate_field(record_type, field, value)
+                .map_err(|p| CoreError::Validation(vec![p]))?;
+        }
+        self.doc.put(ROOT, absorbed_key(merged), true)?;
+        for (field, value) in taken {
+            self.doc
+                .put(ROOT, field_key(field), super::to_scalar(value))?;
+        }
+        self.commit()
+    }
+
+    /// Undoes [`RecordDoc::merge_into`]: this record stands on its own again.
+    pub fn unmerge(&mut self) -> Result<Option<RecordChange>> {
+        self.require_type()?;
+        self.doc.delete(ROOT, KEY_MERGED_INTO)?;
+        self.commit()
+    }
+
+    /// Undoes [`RecordDoc::absorb`]: the mark goes, and so do the values the absorbing change
+    /// set, unless someone has written them since.
+    pub fn release(&mut self, merged: Uuid) -> Result<Option<RecordChange>> {
+        let record_type = self.require_type()?;
+        let mark = absorbed_key(merged);
+        let Some(absorbing) = self.change_writing(&mark)? else {
+            return Ok(None);
+        };
+        let fields: Vec<&str> = crate::model::schema_of(record_type)
+            .fields
+            .iter()
+            .filter(|f| !f.kind.is_set())
+            .map(|f| f.name)
+            .collect();
+        let mut taken_back = Vec::new();
+        for field in fields {
+            if self.change_writing(&field_key(field))? == Some(absorbing) {
+                taken_back.push(field);
+            }
+        }
+        self.doc.delete(ROOT, mark)?;
+        for field in taken_back {
+            self.doc.delete(ROOT, field_key(field))?;
+        }
+        self.commit()
+    }
+}
+
+/// The record readers should show for `id`: `id` itself, or the record it was merged into,
+/// following merges of merges. `merged_into` looks a record's mark up. A cycle (two records
+/// merged into each other concurrently) resolves to the smallest id in it, the same on every
+/// device.
+pub fn resolve(id: Uuid, merged_into: impl Fn(Uuid) -> Option<Uuid>) -> Uuid {
+    let mut path = vec![id];
+    let mut current = id;
+    // A chain is never longer than the records it visits; 64 merges of merges is plenty.
+    for _ in 0..64 {
+        let Some(next) = merged_into(current) else {
+            return current;
+        };
+        if let Some(start) = path.iter().position(|p| *p == next) {
+            return path[start..].iter().copied().min().unwrap_or(next);
+        }
+        path.push(next);
+        current = next;
+    }
+    current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generator::minimal_household;
+    use crate::model::RecordType;
+
+    fn household(name: &str) -> RecordDoc {
+        RecordDoc::create(
+            Uuid::now_v7(),
+            RecordType::Household,
+            &minimal_household("62.610.01", name),
+            Uuid::new_v4(),
+        )
+        .unwrap()
+        .0
+    }
+
+    #[test]
+    fn absorbing_then_releasing_gives_back_only_untouched_values() {
+        let mut kept = household("Y Blơ");
+        let taken: BTreeMap<String, Value> = [
+            ("village".to_owned(), Value::from("Làng Le")),
+            ("address".to_owned(), Value::from("Thôn 1")),
+        ]
+        .into();
+        kept.absorb(Uuid::now_v7(), &taken).unwrap();
+        let merged = kept.view().unwrap().absorbed.first().copied().unwrap();
+        assert_eq!(kept.view().unwrap().fields["village"], "Làng Le".into());
+        // An edit in between: the address now belongs to the kept record's own history.
+        kept.set_field("address", &"Thôn 2".into()).unwrap();
+        kept.release(merged).unwrap();
+        let view = kept.view().unwrap();
+        assert!(view.absorbed.is_empty());
+        assert!(!view.fields.contains_key("village"), "taken back");
+        assert_eq!(
+            view.fields["address"],
+            "Thôn 2".into(),
+            "the later edit stays"
+        );
+    }
+
+    #[test]
+    fn resolve_follows_chains_and_breaks_cycles_the_same_way_everywhere() {
+        let [a, b, c] = [Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3)];
+        let chain = |id| match id {
+            x if x == c => Some(b),
+            x if x == b => Some(a),
+            _ => None,
+        };
+        assert_eq!(resolve(c, chain), a);
+        let cycle = |id| if id == a { Some(b) } else { Some(a) };
+        assert_eq!(resolve(a, cycle), a);
+        assert_eq!(resolve(b, cycle), a);
+    }
+}

@@ -1,0 +1,359 @@
+//! Abuse: logins. An overlong username is refused at once, before the throttle; a flood of
+//! wrong passwords from one address is cut to its burst (then 429 with `Retry-After`) while the
+//! real user enrols from elsewhere; failing the victim's password from one address does not
+//! lock the victim out from another; concurrent attempts for one account from one address are
+//! checked one at a time; and failed attempts write nothing to the database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
+
+mod abuse_support;
+mod common;
+
+use abuse_support::*;
+use common::*;
+use fieldsync_tests::https::{HttpResponse, HttpsClient};
+use serde_json::{json, Value as Json};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// Per source address: attempts in a burst, then one every 3 s (operating.md).
+const BURST: usize = 20;
+
+fn from(source: IpAddr, env: &Env) -> HttpsClient {
+    env.http
+        .clone()
+        .with_source(source)
+        .with_timeout(Duration::from_secs(60))
+}
+
+/// One `POST /v1/enrol`; panics on a network failure (a hang is a timeout).
+async fn attempt(http: &HttpsClient, env: &Env, username: &str, password: &str) -> HttpResponse {
+    let body = json!({ "username": username, "password": password, "device_name": "abuse" });
+    http.request(
+        env.addr(),
+        "POST",
+        "/v1/enrol",
+        &[("content-type", "application/json".to_owned())],
+        body.to_string().into_bytes(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("enrolment attempt failed: {e}"))
+}
+
+/// Asserts a throttled answer: 429 `too_many_requests` with a `Retry-After` of 1 s to 5 min.
+fn assert_throttled(r: &HttpResponse) {
+    assert_refused(r, 429, "too_many_requests");
+    let wait = retry_after(r);
+    assert!((1..=300).contains(&wait), "Retry-After {wait}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlong_username_or_password_is_refused_at_once_and_not_counted() {
+    let mut env = start_env(&[]).await;
+    account(&env, "lan", "collector", &[NGOC_LINH], false).await;
+    let attacker = from(ATTACKER, &env);
+    let long_password = "p".repeat(1_025);
+    // More than the address's burst: none of them reaches the throttle, so none is a 429.
+    for i in 0..(BURST + 10) {
+        let username = match i % 3 {
+            0 => "n".repeat(65),
+            1 => format!("{i}-{}", "nguyenvana".repeat(1_000)),
+            _ => "lan".to_owned(),
+        };
+        let password = if i % 3 == 2 {
+            long_password.as_str()
+        } else {
+            PASSWORD
+        };
+        let r = attempt(&attacker, &env, &username, password).await;
+        assert_refused(&r, 401, "bad_credentials");
+    }
+    // The address's burst and lan's record are untouched: lan enrols from it at once.
+    let r = attempt(&attacker, &env, "lan", PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_up(&mut env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_flood_is_cut_to_its_burst_while_the_real_user_enrols() {
+    let mut env = start_env(&[]).await;
+    account(&env, "lan", "collector", &[NGOC_LINH], false).await;
+    let attacker = from(ATTACKER, &env);
+    let started = Instant::now();
+    let (mut checked, mut throttled) = (0, 0);
+    for i in 0..(2 * BURST) {
+        // Names of 60 bytes, each new, as a dictionary attack would try them.
+        let username = format!("{i:04}-{}", "x".repeat(55));
+        let r = attempt(&attacker, &env, &username, "wrong-password").await;
+        match r.status {
+            401 => {
+                assert_refused(&r, 401, "bad_credentials");
+                checked += 1;
+            }
+            _ => {
+                assert_throttled(&r);
+                throttled += 1;
+            }
+        }
+    }
+    println!(
+        "flood: {checked} checked, {throttled} throttled in {:?}",
+        started.elapsed()
+    );
+    // The burst, plus one attempt earned back every 3 s.
+    let earned = (started.elapsed().as_secs() / 3) as usize + 1;
+    assert!(checked >= BURST, "the burst is served: {checked}");
+    assert!(
+        checked <= BURST + earned,
+        "{checked} checked in {:?}",
+        started.elapsed()
+    );
+    assert!(throttled >= BURST - earned, "{throttled} throttled");
+
+    // The real user, from their own address, is not affected, nor are phones.
+    let user = from(USER_SOURCE, &env);
+    let r = attempt(&user, &env, "lan", PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let mut bystanders = Bystanders::new(&env).await;
+    // The flooding address is still throttled, whatever the account.
+    let r = attempt(&attacker, &env, "lan", PASSWORD).await;
+    assert_throttled(&r);
+    bystanders.edit_and_sync(&env, "after the flood").await;
+    assert_up(&mut env).await;
+    bystanders.verify(&env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_the_victims_password_elsewhere_does_not_lock_the_victim_out() {
+    let mut env = start_env(&[]).await;
+    account(&env, "victim", "collector", &[NGOC_LINH], false).await;
+    let attacker = from(ATTACKER, &env);
+    let victim = from(USER_SOURCE, &env);
+    let mut answers = Vec::new();
+    for round in 0..10 {
+        let r = attempt(&attacker, &env, "victim", "guess").await;
+        if r.status == 401 {
+            assert_refused(&r, 401, "bad_credentials");
+        } else {
+            assert_throttled(&r);
+        }
+        answers.push(r.status);
+        // The victim enrols a phone from its own address meanwhile.
+        if round % 3 == 2 {
+            let r = attempt(&victim, &env, "victim", PASSWORD).await;
+            assert_eq!(
+                r.status,
+                200,
+                "round {round}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+    }
+    println!("the attacker's attempts: {answers:?}");
+    let failures = answers.iter().filter(|s| **s == 401).count();
+    assert!(
+        (3..=5).contains(&failures),
+        "three free failures: {answers:?}"
+    );
+    assert!(answers[3..].contains(&429), "then locked: {answers:?}");
+    // The victim's phone syncs.
+    let mut phone = env.phone("victim", Default::default()).await;
+    phone
+        .store
+        .create(
+            fieldsync_core::model::RecordType::Household,
+            &minimal_household(NGOC_LINH, "Y Nạn Nhân"),
+        )
+        .unwrap();
+    let report = phone.sync(&env.http, env.addr(), 10).await.unwrap();
+    assert_eq!(report.acked, 1);
+    assert_up(&mut env).await;
+}
+
+/// Sends `n` enrolments for one account at the same moment, each on its own TLS connection
+/// opened beforehand from `source`; their statuses and bodies.
+async fn simultaneous(
+    env: &Env,
+    source: IpAddr,
+    n: usize,
+    username: &str,
+    password: &str,
+) -> Vec<(u16, String)> {
+    let http = from(source, env);
+    let body = json!({ "username": username, "password": password }).to_string();
+    let request = format!(
+        "POST /v1/enrol HTTP/1.1\r\nhost: localhost:{}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        env.addr().port(),
+        body.len()
+    );
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        streams.push(http.open_tls(env.addr()).await.unwrap());
+    }
+    let go = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let mut tasks = JoinSet::new();
+    for mut stream in streams {
+        let (go, request) = (go.clone(), request.clone());
+        tasks.spawn(async move {
+            go.wait().await;
+            write_all(&mut stream, request.as_bytes()).await;
+            read_reply(&mut stream, Duration::from_secs(60)).await
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(reply) = tasks.join_next().await {
+        match reply.unwrap() {
+            Reply::Answer(status, text) => out.push((status, text)),
+            other => panic!("no answer: {other:?}"),
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_attempts_for_one_account_and_address_are_checked_one_at_a_time() {
+    let mut env = start_env(&[]).await;
+    account(&env, "lan", "collector", &[NGOC_LINH], false).await;
+    // At most as many as the password queue holds (twice the cores: 4 here), so that any 429
+    // comes from the one-at-a-time rule and not from a full queue.
+    let n = 4;
+    let is_one_at_a_time = |text: &str| {
+        text.contains("too_many_requests")
+            && text.contains("login attempts")
+            && text.to_ascii_lowercase().contains("retry-after: 1")
+    };
+
+    // Right password: were they all checked, all four would be enrolled.
+    let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4));
+    let answers = simultaneous(&env, source, n, "lan", PASSWORD).await;
+    println!(
+        "right password: {:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert!(ok >= 1, "{answers:?}");
+    assert!(ok < n, "not all checked at once: {answers:?}");
+    for (status, text) in &answers {
+        assert!(*status == 200 || is_one_at_a_time(text), "{status}: {text}");
+    }
+
+    // Wrong password: were they all checked at once, all would fail past the three free
+    // failures; one at a time, they cannot slip past the lock.
+    let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 5));
+    let answers = simultaneous(&env, source, n, "lan", "wrong").await;
+    println!(
+        "wrong password: {:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    let failed = answers.iter().filter(|(s, _)| *s == 401).count();
+    assert!((1..n).contains(&failed), "{answers:?}");
+    for (status, text) in &answers {
+        assert!(*status == 401 || is_one_at_a_time(text), "{status}: {text}");
+    }
+    // lan, from a third address, enrols.
+    let r = attempt(&from(USER_SOURCE, &env), &env, "lan", PASSWORD).await;
+    assert_eq!(r.status, 200);
+    assert_up(&mut env).await;
+}
+
+/// Total size of the database files (database, WAL, shared memory).
+fn database_bytes(env: &Env) -> u64 {
+    let db = env.server.database_path();
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| {
+            let mut path = db.clone().into_os_string();
+            path.push(suffix);
+            std::fs::metadata(path).map_or(0, |m| m.len())
+        })
+        .sum()
+}
+
+/// Rows of every table of the database, by table, read without writing.
+fn database_rows(env: &Env) -> Vec<(String, i64)> {
+    let conn = rusqlite::Connection::open_with_flags(
+        env.server.database_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables
+        .into_iter()
+        .map(|t| {
+            let n = conn
+                .query_row(&format!("SELECT COUNT(*) FROM \"{t}\""), [], |r| r.get(0))
+                .unwrap();
+            (t, n)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_attempts_do_not_grow_the_database() {
+    let env = start_env(&[]).await;
+    account(&env, "lan", "collector", &[NGOC_LINH], false).await;
+    let before = database_bytes(&env);
+    let rows_before = database_rows(&env);
+    let env = std::sync::Arc::new(env);
+
+    // 500 failures: 25 addresses, each its burst of 20, four addresses at a time; unknown
+    // names of 60 bytes (checked) and of 1 kB (refused before any check), and lan's password.
+    let mut loops = JoinSet::new();
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
+    for a in 0..25u8 {
+        let (env, gate) = (env.clone(), gate.clone());
+        loops.spawn(async move {
+            let _turn = gate.acquire_owned().await.unwrap();
+            let http = from(IpAddr::V4(Ipv4Addr::new(127, 0, 1, a + 1)), &env);
+            let mut statuses = Vec::new();
+            for i in 0..BURST {
+                let username = match i {
+                    0 => "lan".to_owned(),
+                    i if i % 2 == 1 => format!("{a:02}-{i:02}-{}", "y".repeat(1_000)),
+                    _ => format!("{a:02}-{i:02}-{}", "nguyen".repeat(9)),
+                };
+                let r = attempt(&http, &env, &username, "wrong-password").await;
+                statuses.push((r.status, String::from_utf8_lossy(&r.body).into_owned()));
+            }
+            statuses
+        });
+    }
+    let mut answers: Vec<(u16, String)> = Vec::new();
+    while let Some(statuses) = loops.join_next().await {
+        answers.extend(statuses.unwrap());
+    }
+    assert_eq!(answers.len(), 500);
+    let failed = answers.iter().filter(|(s, _)| *s == 401).count();
+    for (status, text) in &answers {
+        // lan's account slows down after twenty failures from all addresses together.
+        assert!(
+            *status == 401 || (*status == 429 && text.contains("too_many_requests")),
+            "{status}: {text}"
+        );
+    }
+    println!("{failed} of 500 attempts failed, the rest throttled; database {before} bytes");
+    assert!(failed >= 480, "{failed} of 500 failed (the rest throttled)");
+    let mut env = std::sync::Arc::into_inner(env).unwrap();
+    assert_eq!(
+        database_bytes(&env),
+        before,
+        "{failed} failed attempts wrote nothing"
+    );
+    assert_eq!(database_rows(&env), rows_before);
+    // The real user is not locked out for long: lan's account lock is at most a minute, and
+    // another user enrols at once.
+    account(&env, "hoa", "collector", &[NGOC_LINH], false).await;
+    let r = attempt(&from(USER_SOURCE, &env), &env, "hoa", PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let stats: Json = stats(&env).await;
+    assert_eq!(stats["records"], 0);
+    assert_up(&mut env).await;
+}

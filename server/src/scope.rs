@@ -3,7 +3,7 @@
 //! which keeps one position per stream so that a newly assigned commune backfills from zero
 //! while the others carry on where they were.
 
-use crate::storage::User;
+use crate::storage::{Role, User};
 use fieldsync_core::model::{AreaLevel, Areas};
 use fieldsync_core::RecordType;
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,6 +14,9 @@ pub struct Scope {
     pub all: bool,
     pub communes: BTreeSet<String>,
     pub sensitive: bool,
+    /// May review and merge records (supervisors and admins): write `$review`,
+    /// `$review_comment`, `$merged_into` and `$absorbed/…`.
+    pub reviews: bool,
 }
 
 impl Scope {
@@ -22,6 +25,7 @@ impl Scope {
             all: user.areas.iter().any(|a| a == "*"),
             communes: communes_of(&user.areas),
             sensitive: user.sensitive_access,
+            reviews: user.role != Role::Collector,
         }
     }
 
@@ -31,6 +35,7 @@ impl Scope {
             all: true,
             communes: BTreeSet::new(),
             sensitive: true,
+            reviews: true,
         }
     }
 

@@ -469,11 +469,13 @@ fn changes_made_on_top_of_a_refused_change_are_not_sent_again_and_again() {
     assert_eq!(idle.len(), 1);
 }
 
+/// A supervisor's scope over Ngọc Linh.
 fn ngoc_linh_scope() -> Scope {
     Scope {
         all: false,
         communes: [NGOC_LINH.to_owned()].into(),
         sensitive: false,
+        reviews: true,
     }
 }
 

@@ -148,6 +148,7 @@ fn a_record_type_never_changes_and_a_case_never_reaches_non_sensitive_eyes() {
         all: true,
         communes: BTreeSet::new(),
         sensitive: false,
+        reviews: true,
     };
     let query = fieldsync_server::storage::RecordQuery {
         limit: 1000,
@@ -298,6 +299,51 @@ fn held_changes_are_scoped_capped_and_expire() {
     let response = later.sync(&mr.caller, &push(record, &[orphan])).unwrap();
     assert_eq!(response.rejected[0].code, RejectCode::MissingDependency);
     assert_eq!(later.stats().unwrap().held, 0);
+}
+
+/// Reviewing and merging are a supervisor's: a collector's phone that writes an approval, a
+/// review comment, a merge or an absorbed mark is refused, and the record stays as it was.
+#[test]
+fn a_collector_cannot_approve_merge_or_absorb() {
+    let world = World::new();
+    world.user("lan", &[NGOC_LINH], false);
+    let mut phone = world.phone("lan");
+    let id = phone
+        .store
+        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
+        .unwrap();
+    let other = phone
+        .store
+        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
+        .unwrap();
+    world.sync(&mut phone);
+    let base = record_bytes(&phone, id);
+    let before = world.storage.merged_record(id).unwrap().unwrap();
+    let absorbed = format!("$absorbed/{other}");
+    for (key, value) in [
+        ("$review", "approved".to_owned()),
+        ("$review_comment", "tự duyệt".to_owned()),
+        ("$merged_into", other.to_string()),
+    ] {
+        let change = change_on(&base, phone.store.device_id(), |d| {
+            d.put(ROOT, key, value.as_str()).unwrap();
+        });
+        let response = world
+            .storage
+            .sync(&phone.caller, &push(id, &[change]))
+            .unwrap();
+        assert_eq!(response.rejected[0].code, RejectCode::NotPermitted, "{key}");
+    }
+    let change = change_on(&base, phone.store.device_id(), |d| {
+        d.put(ROOT, absorbed.as_str(), true).unwrap();
+    });
+    let response = world
+        .storage
+        .sync(&phone.caller, &push(id, &[change]))
+        .unwrap();
+    assert_eq!(response.rejected[0].code, RejectCode::NotPermitted);
+    let after = world.storage.merged_record(id).unwrap().unwrap();
+    assert_eq!((after.view, after.review), (before.view, before.review));
 }
 
 #[test]

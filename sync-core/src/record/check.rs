@@ -84,6 +84,9 @@ pub struct Shape {
     pub creates: Option<RecordType>,
     /// Set-member keys (`s/<field>/<member>`) it writes, for the per-set member cap.
     pub member_puts: Vec<String>,
+    /// Whether it reviews or merges (writes `$review`, `$review_comment`, `$merged_into` or
+    /// `$absorbed/…`): only supervisors may.
+    pub supervisory: bool,
 }
 
 /// Decodes one change received over the network or read from disk: at most
@@ -222,6 +225,7 @@ pub fn check_layout(
     let expanded = change.decode();
     let mut creates = None;
     let mut member_puts = Vec::new();
+    let mut supervisory = false;
     for op in &expanded.operations {
         if op.obj != ObjectId::Root || op.insert {
             return Err(LayoutError::Nested);
@@ -264,18 +268,28 @@ pub fn check_layout(
             // Deleting is allowed on every mutable key: Automerge resolves a conflict by deleting
             // the losing values when the winning one is written again.
             KEY_DELETED => optional(key, value, |v| matches!(v, ScalarValue::Boolean(_)))?,
-            KEY_MERGED_INTO => optional(key, value, is_uuid)?,
-            KEY_REVIEW => optional(
-                key,
-                value,
-                |v| matches!(v, ScalarValue::Str(s) if ReviewState::parse(s).is_some()),
-            )?,
-            KEY_REVIEW_COMMENT => optional(
-                key,
-                value,
-                |v| matches!(v, ScalarValue::Str(s) if s.chars().count() <= MAX_REVIEW_COMMENT_CHARS),
-            )?,
+            KEY_MERGED_INTO => {
+                supervisory = true;
+                optional(key, value, is_uuid)?;
+            }
+            KEY_REVIEW => {
+                supervisory = true;
+                optional(
+                    key,
+                    value,
+                    |v| matches!(v, ScalarValue::Str(s) if ReviewState::parse(s).is_some()),
+                )?;
+            }
+            KEY_REVIEW_COMMENT => {
+                supervisory = true;
+                optional(
+                    key,
+                    value,
+                    |v| matches!(v, ScalarValue::Str(s) if s.chars().count() <= MAX_REVIEW_COMMENT_CHARS),
+                )?;
+            }
             k if k.starts_with(ABSORBED_PREFIX) => {
+                supervisory = true;
                 let absorbed = &k[ABSORBED_PREFIX.len()..];
                 if Uuid::parse_str(absorbed).is_err() {
                     return Err(LayoutError::UnknownKey(k.chars().take(80).collect()));
@@ -296,6 +310,7 @@ pub fn check_layout(
     Ok(Shape {
         creates,
         member_puts,
+        supervisory,
     })
 }
 
@@ -504,7 +519,8 @@ mod tests {
             check_layout(&c, id, Some(RecordType::Household), Fields::Schema),
             Ok(Shape {
                 creates: None,
-                member_puts: vec![]
+                member_puts: vec![],
+                supervisory: false,
             })
         );
     }

@@ -296,7 +296,11 @@ impl RecordDoc {
     /// [`RecordDoc::admit`], then a copy of the document with the change applied; this
     /// document is untouched, so the caller can look at the result (scope, say) before
     /// keeping it.
-    pub fn candidate(&mut self, change: &Change, fields: Fields) -> Result<RecordDoc, Refusal> {
+    pub fn candidate(
+        &mut self,
+        change: &Change,
+        fields: Fields,
+    ) -> Result<(RecordDoc, Shape), Refusal> {
         let shape = self.admit(change, fields)?;
         let mut next = self.fork();
         next.apply([change.clone()])
@@ -306,7 +310,7 @@ impl RecordDoc {
                 "creation does not set the record type".into(),
             ));
         }
-        Ok(next)
+        Ok((next, shape))
     }
 
     /// The document rebuilt from its changes without `dropped` and without every change that

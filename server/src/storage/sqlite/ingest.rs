@@ -518,10 +518,14 @@ fn judge(
     before: Option<&State>,
     scope: &Scope,
 ) -> Result<(RecordDoc, State), RejectCode> {
-    let candidate = doc.candidate(change, Fields::Schema).map_err(|r| match r {
+    let (candidate, shape) = doc.candidate(change, Fields::Schema).map_err(|r| match r {
         Refusal::TooLarge(_) => RejectCode::TooLarge,
         Refusal::Layout(_) | Refusal::Unapplicable(_) => RejectCode::Invalid,
     })?;
+    // A collector's phone may not approve its own records, nor merge or hide any.
+    if shape.supervisory && !scope.reviews {
+        return Err(RejectCode::NotPermitted);
+    }
     let view = candidate.view().map_err(|_| RejectCode::Invalid)?;
     let after = State::after(&view, before);
     // A record's commune must exist: a record moved to an invented code would hide from every

@@ -290,6 +290,58 @@ async fn an_edit_the_approval_did_not_see_reopens_the_record_and_the_history_tel
     assert!(changes[2]["received_at"].as_str().unwrap().ends_with('Z'));
 }
 
+/// Picking the conflicting value that is already shown writes a change that only removes the
+/// other value; the history still says which value the supervisor kept.
+#[tokio::test]
+async fn the_history_of_a_conflict_resolved_to_the_shown_value_names_that_value() {
+    let world = World::new();
+    world.user("a", &[NGOC_LINH], false);
+    world.user("b", &[NGOC_LINH], false);
+    let (mut a, mut b) = (world.phone("a"), world.phone("b"));
+    let id = a
+        .store
+        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
+        .unwrap();
+    world.sync(&mut a);
+    world.sync(&mut b);
+    a.store
+        .set_field(id, "head_name", &"Y Blơ A".into())
+        .unwrap();
+    b.store
+        .set_field(id, "head_name", &"Y Blơ B".into())
+        .unwrap();
+    world.sync(&mut a);
+    world.sync(&mut b);
+    supervisor(&world.storage, &["62.610"]);
+    let state = state_of(SqliteStorage::open(world.dir.path().join("server.sqlite")).unwrap());
+    let page = Page::login(&state).await;
+    let record = page.get(&format!("/v1/records/{id}")).await;
+    let shown = record["fields"]["head_name"].as_str().unwrap().to_owned();
+    let (status, body) = page
+        .call(
+            "POST",
+            &format!("/v1/records/{id}/edits"),
+            Some(json!({"edit": "set_field", "field": "head_name", "value": shown})),
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["conflicts"].as_array().unwrap().is_empty(), "{body}");
+    let history = page.get(&format!("/v1/records/{id}/history")).await;
+    let last = history["changes"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["author"]["username"], SUPERVISOR);
+    assert_eq!(
+        last["ops"],
+        json!([{"key": "head_name", "value": shown}]),
+        "{history}"
+    );
+}
+
 #[tokio::test]
 async fn the_audit_log_keeps_what_was_done_and_nothing_can_change_it() {
     let world = World::new();

@@ -620,7 +620,7 @@ function pRecords(ctx) {
       const old = [];
       for (const d of all.filter(a => a.level === 'district' && a.valid_to).sort(by)) {
         const cs = all.filter(a => a.level === 'commune' && a.parent === d.code && ok(a.code)).sort(by);
-        if (cs.length) old.push(opt(d, t('list.district', { n: levelName(d) })), cs.map(c => opt(c, '\u2003' + c.name + (area(c.successor) && area(c.successor).name !== c.name ? ' → ' + area(c.successor).name : ''))));
+        if (cs.length) old.push(opt(d, t('list.district', { n: levelName(d) })), cs.map(c => opt(c, '\u2003' + c.name + (area(c.successor) && area(c.successor).name !== c.name ? ' → ' + area(c.successor).name : ' (' + t('area.old') + ')'))));
       }
       if (old.length) groups.push(h('optgroup', { label: t('list.before') }, old));
     }
@@ -682,7 +682,14 @@ async function pRecord(ctx) {
   const main = ctx.main, path = '/v1/records/' + encodeURIComponent(ctx.m[1]);
   const canEdit = S.user.role === 'supervisor', hist = h('div');
   main.append(h('p', { class: 'loading muted', test: 'loading' }, t('loading')));
-  let rec = await get(path, ctx);
+  let rec;
+  try {
+    // The area list names communes and their pre-merger status; it is needed on a direct load too.
+    [rec] = await Promise.all([get(path, ctx), areas().catch(() => null)]);
+  } catch (e) {
+    if (ctx.alive()) put(main, h('a', { href: S.lastList, class: 'back', test: 'back' }, t('rec.back')));
+    throw e;
+  }
   if (!ctx.alive()) return;
   // Sends an edit; the answer is the record as it now stands.
   async function edit(body, b, ok) {

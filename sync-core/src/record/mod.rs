@@ -237,6 +237,15 @@ impl RecordDoc {
         self.commit()
     }
 
+    /// The value a root key (`f/<field>`, `$deleted`, ...) had right after `change`, as far as
+    /// that change knew: what a change that only deleted a conflicting value left in place.
+    pub fn value_after(&self, key: &str, change: ChangeHash) -> Option<Value> {
+        match self.doc.get_at(ROOT, key, &[change]) {
+            Ok(Some((automerge::Value::Scalar(s), _))) => from_scalar(&s),
+            _ => None,
+        }
+    }
+
     /// Current values, sets, flags and field conflicts.
     pub fn view(&self) -> Result<RecordView> {
         view::read(self)

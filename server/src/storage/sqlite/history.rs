@@ -5,6 +5,7 @@ use super::uuid_col;
 use crate::storage::{Author, HistoryEntry, HistoryOp, StorageError, StorageResult};
 use automerge::legacy::{Key, OpType};
 use fieldsync_core::record::decode_change;
+use fieldsync_core::RecordDoc;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -43,8 +44,20 @@ pub fn authors(conn: &Connection, actors: &[String]) -> StorageResult<BTreeMap<S
     Ok(out)
 }
 
-/// Every change of `record`, oldest first.
+/// Every change of `record`, oldest first; each key a change wrote appears once, with the value
+/// it left (a change that only deleted the losing values of a conflict shows the value kept).
 pub fn history(conn: &Connection, record: Uuid) -> StorageResult<Vec<HistoryEntry>> {
+    let snapshot: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT snapshot FROM records WHERE id = ?1",
+            [record.as_bytes()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let doc = match snapshot {
+        Some(bytes) => Some(RecordDoc::load(record, &bytes, Uuid::nil())?),
+        None => None,
+    };
     let rows: Vec<(Vec<u8>, i64)> = {
         let mut stmt = conn
             .prepare("SELECT bytes, received_ms FROM changes WHERE record_id = ?1 ORDER BY seq")?;
@@ -65,15 +78,29 @@ pub fn history(conn: &Connection, record: Uuid) -> StorageResult<Vec<HistoryEntr
                 a
             }
         };
-        let ops = change
-            .decode()
-            .operations
+        let hash = change.hash();
+        let mut written: Vec<(String, bool)> = Vec::new();
+        let mut puts: BTreeMap<String, Option<fieldsync_core::Value>> = BTreeMap::new();
+        for op in change.decode().operations {
+            let Key::Map(key) = op.key else { continue };
+            let key = key.to_string();
+            if !written.iter().any(|(k, _)| *k == key) {
+                written.push((key.clone(), false));
+            }
+            if let OpType::Put(v) = op.action {
+                puts.insert(key.clone(), fieldsync_core::record::from_scalar(&v));
+                if let Some(entry) = written.iter_mut().find(|(k, _)| *k == key) {
+                    entry.1 = true;
+                }
+            }
+        }
+        let ops = written
             .into_iter()
-            .filter_map(|op| {
-                let Key::Map(key) = op.key else { return None };
-                let value = match op.action {
-                    OpType::Put(v) => fieldsync_core::record::from_scalar(&v),
-                    _ => None,
+            .map(|(key, put)| {
+                let value = if put {
+                    puts.remove(&key).flatten()
+                } else {
+                    doc.as_ref().and_then(|d| d.value_after(&key, hash))
                 };
                 // Keys are shown as readers know them: `village`, `members/<id>`, `$deleted`.
                 let key = key
@@ -81,7 +108,7 @@ pub fn history(conn: &Connection, record: Uuid) -> StorageResult<Vec<HistoryEntr
                     .or_else(|| key.strip_prefix("s/"))
                     .unwrap_or(&key)
                     .to_owned();
-                Some(HistoryOp { key, value })
+                HistoryOp { key, value }
             })
             .collect();
         out.push(HistoryEntry {

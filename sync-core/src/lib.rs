@@ -13,6 +13,7 @@
 //! clock is read only for the time part of new UUIDv7 record ids; nothing is ordered by it.
 //! Drivers (the server, the phone bindings, tests) move bytes.
 
+pub mod dedup;
 pub mod error;
 pub mod generator;
 pub mod model;

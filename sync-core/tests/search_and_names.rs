@@ -112,3 +112,50 @@ fn lists_filter_by_commune_and_type() {
         .iter()
         .all(|r| r.commune.as_deref() == Some(commune.as_str())));
 }
+
+/// After a supervisor merged a duplicate into the kept record, the phone lists the kept record
+/// only, finds it by either name, and resolves the duplicate's id to it.
+#[test]
+fn a_kept_record_is_found_by_a_merged_duplicates_name() {
+    let (_dir, mut store) = temp_store();
+    let kept = store
+        .create(RecordType::Household, &household_fields("Nguyễn Thị Hoà"))
+        .unwrap();
+    let dup = store
+        .create(
+            RecordType::Household,
+            &household_fields("Nguyen Thi Hoa Bình"),
+        )
+        .unwrap();
+    // The supervisor's merge, written elsewhere and received by sync.
+    let supervisor = uuid::Uuid::new_v4();
+    let copy = |id| {
+        let mut doc = fieldsync_core::RecordDoc::empty(id, supervisor);
+        doc.apply(store.doc(id).unwrap().changes()).unwrap();
+        doc
+    };
+    let (mut dup_doc, mut kept_doc) = (copy(dup), copy(kept));
+    let merge = dup_doc.merge_into(kept).unwrap().unwrap();
+    let absorb = kept_doc.absorb(dup, &Default::default()).unwrap().unwrap();
+    store
+        .apply_remote(&[(dup, merge.bytes), (kept, absorb.bytes)])
+        .unwrap();
+
+    let all = store.list(&ListFilter::default()).unwrap();
+    assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), vec![kept]);
+    let found = |q: &str| {
+        store
+            .list(&ListFilter {
+                search: Some(q.into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(found("hoa binh"), vec![kept], "by the duplicate's name");
+    assert_eq!(found("Nguyễn Thị Hoà"), vec![kept], "by its own name");
+    assert_eq!(store.resolve(dup).unwrap(), kept);
+    assert_eq!(store.resolve(kept).unwrap(), kept);
+}

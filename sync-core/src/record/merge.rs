@@ -10,6 +10,7 @@ use crate::model::{validate_field, Value};
 use crate::CoreError;
 use automerge::transaction::Transactable;
 use automerge::ROOT;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -76,11 +77,44 @@ impl RecordDoc {
     }
 }
 
+/// A field of a merged record that an edit the merge had not seen changed: the collector's
+/// phone was offline with the old record. Supervisors see it on the kept record and may take
+/// the value over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditAfterMerge {
+    pub field: String,
+    pub at_merge: Option<Value>,
+    pub now: Option<Value>,
+}
+
+impl RecordDoc {
+    /// The edits this merged record received that its merge did not see (made offline on a
+    /// phone that had not synced the merge, or afterwards); empty when it is not merged.
+    pub fn edits_after_merge(&mut self) -> Result<Vec<EditAfterMerge>> {
+        if self.view()?.merged_into.is_none() {
+            return Ok(Vec::new());
+        }
+        let Some(merge) = self.change_writing(KEY_MERGED_INTO)? else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .changed_since(merge)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| EditAfterMerge {
+                field: c.field,
+                at_merge: c.approved,
+                now: c.now,
+            })
+            .collect())
+    }
+}
+
 /// The record readers should show for `id`: `id` itself, or the record it was merged into,
 /// following merges of merges. `merged_into` looks a record's mark up. A cycle (two records
 /// merged into each other concurrently) resolves to the smallest id in it, the same on every
 /// device.
-pub fn resolve(id: Uuid, merged_into: impl Fn(Uuid) -> Option<Uuid>) -> Uuid {
+pub fn resolve(id: Uuid, mut merged_into: impl FnMut(Uuid) -> Option<Uuid>) -> Uuid {
     let mut path = vec![id];
     let mut current = id;
     // A chain is never longer than the records it visits; 64 merges of merges is plenty.
@@ -150,5 +184,51 @@ mod tests {
         let cycle = |id| if id == a { Some(b) } else { Some(a) };
         assert_eq!(resolve(a, cycle), a);
         assert_eq!(resolve(b, cycle), a);
+    }
+
+    #[test]
+    fn an_offline_edit_of_a_merged_record_is_reported_and_the_merges_own_view_is_not() {
+        let mut dup = household("Y Blơ");
+        let mut phone = RecordDoc::empty(dup.id(), Uuid::new_v4());
+        phone.apply(dup.changes()).unwrap();
+        dup.merge_into(Uuid::now_v7()).unwrap();
+        assert!(dup.edits_after_merge().unwrap().is_empty());
+        // The phone had not seen the merge.
+        phone.set_field("village", &"Làng Le".into()).unwrap();
+        dup.apply(phone.changes()).unwrap();
+        assert_eq!(
+            dup.edits_after_merge().unwrap(),
+            vec![EditAfterMerge {
+                field: "village".into(),
+                at_merge: None,
+                now: Some("Làng Le".into()),
+            }]
+        );
+        dup.unmerge().unwrap();
+        assert!(
+            dup.edits_after_merge().unwrap().is_empty(),
+            "not merged any more"
+        );
+    }
+
+    #[test]
+    fn concurrent_merges_of_one_record_converge_and_resolve_alike() {
+        let mut first = household("Y Blơ");
+        let mut second = RecordDoc::empty(first.id(), Uuid::new_v4());
+        second.apply(first.changes()).unwrap();
+        let (k1, k2) = (Uuid::now_v7(), Uuid::now_v7());
+        first.merge_into(k1).unwrap();
+        second.merge_into(k2).unwrap();
+        first.apply(second.changes()).unwrap();
+        second.apply(first.changes()).unwrap();
+        let (a, b) = (first.view().unwrap(), second.view().unwrap());
+        assert_eq!(a, b, "both documents agree");
+        let winner = a.merged_into.unwrap();
+        assert!(winner == k1 || winner == k2);
+        assert_eq!(
+            a.conflicts.len(),
+            0,
+            "marks are not fields: no field conflict"
+        );
     }
 }

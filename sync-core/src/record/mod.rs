@@ -19,7 +19,7 @@ pub use check::{
     check_layout, decode_change, Fields, LayoutError, Shape, MAX_CHANGE_BYTES, MAX_DOC_OPS,
     MAX_OPS_PER_CHANGE, MAX_REVIEW_COMMENT_CHARS, MAX_SET_MEMBERS,
 };
-pub use merge::resolve;
+pub use merge::{resolve, EditAfterMerge};
 pub use review::{ChangedField, Review, ReviewPhase};
 pub use view::{ConflictValue, FieldConflict, RecordView, ReviewState, Status};
 

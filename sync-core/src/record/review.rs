@@ -80,15 +80,26 @@ impl RecordDoc {
         let Some(approval) = self.change_writing(KEY_REVIEW)? else {
             return Ok(review);
         };
-        if self.doc.get_changes(&[approval]).is_empty() {
-            return Ok(review);
+        if let Some(changed) = self.changed_since(approval)? {
+            review.state = ReviewPhase::Changed;
+            review.changed_fields = changed;
         }
-        review.state = ReviewPhase::Changed;
-        let approved = RecordDoc {
+        Ok(review)
+    }
+
+    /// What changes outside the causal past of `at` did to the record's fields, sets and
+    /// deleted flag (the fields that now differ from what `at` saw); `None` when every change
+    /// is in its past.
+    pub(crate) fn changed_since(&mut self, at: ChangeHash) -> Result<Option<Vec<ChangedField>>> {
+        if self.doc.get_changes(&[at]).is_empty() {
+            return Ok(None);
+        }
+        let view = self.view()?;
+        let seen = RecordDoc {
             id: self.id,
-            doc: self.doc.fork_at(&[approval])?,
+            doc: self.doc.fork_at(&[at])?,
         };
-        let then = approved.view()?;
+        let then = seen.view()?;
         let mut fields: BTreeMap<String, (Option<Value>, Option<Value>)> = BTreeMap::new();
         for (name, value) in &then.fields {
             fields.entry(name.clone()).or_default().0 = Some(value.clone());
@@ -120,16 +131,17 @@ impl RecordDoc {
                 ),
             );
         }
-        review.changed_fields = fields
-            .into_iter()
-            .filter(|(_, (a, b))| a != b)
-            .map(|(field, (approved, now))| ChangedField {
-                field,
-                approved,
-                now,
-            })
-            .collect();
-        Ok(review)
+        Ok(Some(
+            fields
+                .into_iter()
+                .filter(|(_, (a, b))| a != b)
+                .map(|(field, (approved, now))| ChangedField {
+                    field,
+                    approved,
+                    now,
+                })
+                .collect(),
+        ))
     }
 
     /// The change that wrote the value `key` currently shows.

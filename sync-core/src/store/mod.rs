@@ -161,6 +161,25 @@ impl Store {
         load_doc(&self.conn, id, self.device_id)?.view()
     }
 
+    /// The record to show for `id`: `id` itself, or the record a supervisor merged it into
+    /// (following merges of merges). References (a person's household, group members,
+    /// attendees) go through this, so they lead to the kept record after a merge.
+    pub fn resolve(&self, id: Uuid) -> Result<Uuid> {
+        let mut failure = None;
+        let resolved =
+            crate::record::resolve(id, |x| match projection::merged_into(&self.conn, x) {
+                Ok(m) => m,
+                Err(e) => {
+                    failure = Some(e);
+                    None
+                }
+            });
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(resolved),
+        }
+    }
+
     /// Loads a record's document, e.g. to read changes by hash.
     pub fn doc(&self, id: Uuid) -> Result<RecordDoc> {
         load_doc(&self.conn, id, self.device_id)

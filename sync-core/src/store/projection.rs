@@ -6,7 +6,7 @@ use crate::model::RecordType;
 use crate::record::{RecordView, Status};
 use crate::search::query_terms;
 use rusqlite::types::ToSql;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -41,11 +41,13 @@ pub struct RecordSummary {
 
 pub(super) fn upsert(conn: &Connection, view: &RecordView, seq: i64) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO projection (id, record_type, commune, status, title, search_text, conflicts, last_change_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO projection (id, record_type, commune, status, title, search_text, conflicts, last_change_seq,
+                                 merged_into)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT(id) DO UPDATE SET record_type = excluded.record_type, commune = excluded.commune,
            status = excluded.status, title = excluded.title, search_text = excluded.search_text,
-           conflicts = excluded.conflicts, last_change_seq = excluded.last_change_seq",
+           conflicts = excluded.conflicts, last_change_seq = excluded.last_change_seq,
+           merged_into = excluded.merged_into",
     )?
     .execute(params![
         view.id.as_bytes(),
@@ -56,6 +58,7 @@ pub(super) fn upsert(conn: &Connection, view: &RecordView, seq: i64) -> Result<(
         view.search_text(),
         view.conflicts.len() as i64,
         seq,
+        view.merged_into.as_ref().map(|m| m.as_bytes().to_vec()),
     ])?;
     Ok(())
 }
@@ -82,15 +85,26 @@ fn where_clause(filter: &ListFilter) -> (String, Vec<Box<dyn ToSql>>) {
     if filter.only_conflicts {
         clauses.push("conflicts > 0".into());
     }
-    for term in filter
+    let terms = filter
         .search
         .as_deref()
         .map(query_terms)
-        .unwrap_or_default()
-    {
-        // Folded text holds only letters, digits and spaces, so LIKE needs no escaping.
-        args.push(Box::new(format!("%{term}%")));
-        clauses.push(format!("search_text LIKE ?{}", args.len()));
+        .unwrap_or_default();
+    if !terms.is_empty() {
+        let mut own = Vec::new();
+        let mut merged = Vec::new();
+        for term in terms {
+            // Folded text holds only letters, digits and spaces, so LIKE needs no escaping.
+            args.push(Box::new(format!("%{term}%")));
+            own.push(format!("projection.search_text LIKE ?{}", args.len()));
+            merged.push(format!("m.search_text LIKE ?{}", args.len()));
+        }
+        // A kept record is found by the name of a duplicate merged into it, too.
+        clauses.push(format!(
+            "(({}) OR EXISTS (SELECT 1 FROM projection m WHERE m.merged_into = projection.id AND {}))",
+            own.join(" AND "),
+            merged.join(" AND ")
+        ));
     }
     let sql = if clauses.is_empty() {
         String::new()
@@ -138,4 +152,13 @@ pub(super) fn count(conn: &Connection, filter: &ListFilter) -> Result<u64> {
         params.as_slice(),
         |r| r.get(0),
     )?)
+}
+
+/// The record a merged duplicate was merged into, as the projection knows it.
+pub(super) fn merged_into(conn: &Connection, id: Uuid) -> Result<Option<Uuid>> {
+    let bytes: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT merged_into FROM projection WHERE id = ?1")?
+        .query_row([id.as_bytes()], |r| r.get(0))
+        .optional()?;
+    Ok(bytes.flatten().and_then(|b| Uuid::from_slice(&b).ok()))
 }

@@ -4,7 +4,7 @@ use crate::error::{CoreError, Result};
 use rusqlite::Connection;
 
 /// Bump with every schema change and add the step to [`upgrade`].
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 const V1: &str = "
 CREATE TABLE meta (
@@ -64,6 +64,14 @@ CREATE TABLE refusals (
 CREATE INDEX refusals_by_record ON refusals(record_id, seq);
 ";
 
+/// Version 3: which record each merged duplicate was merged into, so that lists find a kept
+/// record by a merged one's name and references resolve without loading documents. No record
+/// was merged before this version, so existing rows need no value.
+const V3_FROM_V2: &str = "
+ALTER TABLE projection ADD COLUMN merged_into BLOB;
+CREATE INDEX projection_by_merged_into ON projection(merged_into) WHERE merged_into IS NOT NULL;
+";
+
 /// Brings a connection's database to [`VERSION`], creating it if empty.
 pub fn upgrade(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -83,6 +91,9 @@ pub fn upgrade(conn: &mut Connection) -> Result<()> {
     }
     if found < 2 {
         tx.execute_batch(V2_FROM_V1)?;
+    }
+    if found < 3 {
+        tx.execute_batch(V3_FROM_V2)?;
     }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;

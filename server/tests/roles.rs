@@ -40,6 +40,7 @@ struct World {
     tokens: BTreeMap<&'static str, String>,
     household: Uuid,
     case: Uuid,
+    twins: [Uuid; 2],
     victim_device: Uuid,
 }
 
@@ -97,8 +98,24 @@ fn world() -> World {
     .map(|(k, v)| (k.to_owned(), Value::from(v)))
     .collect();
     let (_, c) = RecordDoc::create(case, RecordType::SupportCase, &case_fields, SEED).unwrap();
+    // Two registrations of one household: a candidate pair of duplicates.
+    let twins = [Uuid::now_v7(), Uuid::now_v7()];
+    let mut twin_fields = minimal_household("62.610.01", "Y Đôi");
+    twin_fields.insert("village".into(), "Làng Le".into());
+    let twin_changes = twins.map(|id| {
+        let (_, change) = RecordDoc::create(id, RecordType::Household, &twin_fields, SEED).unwrap();
+        (id, change.bytes)
+    });
     storage
-        .ingest_trusted(SEED, &[(household, h.bytes), (case, c.bytes)])
+        .ingest_trusted(
+            SEED,
+            &[
+                (household, h.bytes),
+                (case, c.bytes),
+                twin_changes[0].clone(),
+                twin_changes[1].clone(),
+            ],
+        )
         .unwrap();
     World {
         _dir: dir,
@@ -106,6 +123,7 @@ fn world() -> World {
         tokens,
         household,
         case,
+        twins,
         victim_device: victim_device.id,
     }
 }
@@ -156,6 +174,9 @@ async fn send(world: &World, caller: &str, row: &Row) -> (u16, String) {
 async fn every_route_answers_every_role_as_the_table_says() {
     let world = world();
     let (h, c) = (world.household, world.case);
+    let [t1, t2] = world.twins;
+    let pair = json!({"a": t1, "b": t2});
+    let merge = json!({"keep": t1, "duplicate": t2});
     let approve = json!({"edit": "review", "state": "approved"});
     let mut n = 0;
     let rows = vec![
@@ -221,6 +242,32 @@ async fn every_route_answers_every_role_as_the_table_says() {
             format!("/v1/records/{c}/edits"),
             approve,
             [401, 403, 404, 200, 404, 403, 403, 403],
+        ),
+        row(
+            "GET",
+            "/v1/duplicates".into(),
+            json!(null),
+            [401, 403, 200, 200, 200, 403, 403, 403],
+        ),
+        // The first supervisor dismisses, the second finds it dismissed already.
+        row(
+            "POST",
+            "/v1/duplicates/dismiss".into(),
+            pair,
+            [401, 403, 200, 200, 404, 403, 403, 403],
+        ),
+        // The first supervisor merges; the second finds the duplicate merged already.
+        row(
+            "POST",
+            "/v1/duplicates/merge".into(),
+            merge,
+            [401, 403, 200, 409, 404, 403, 403, 403],
+        ),
+        row(
+            "POST",
+            format!("/v1/records/{t2}/unmerge"),
+            json!(null),
+            [401, 403, 200, 409, 404, 403, 403, 403],
         ),
         row(
             "GET",

@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod duplicates;
 pub mod error;
 mod records;
 mod session;
@@ -220,6 +221,8 @@ pub fn routes(
         .or(admin::routes(state.clone()))
         .unify()
         .or(records::routes(state.clone()))
+        .unify()
+        .or(duplicates::routes(state.clone()))
         .unify()
         .or(session::routes(state.clone()))
         .unify()

@@ -10,7 +10,7 @@ use super::{
 use crate::dates::{iso_utc, vietnam_day_start};
 use crate::scope::communes_of;
 use crate::storage::{Caller, MergedRecord, RecordEdit, RecordQuery, Role};
-use fieldsync_core::model::Areas;
+use fieldsync_core::model::{schema_of, Areas, FieldKind};
 use fieldsync_core::record::ReviewPhase;
 use fieldsync_core::RecordType;
 use serde::Deserialize;
@@ -79,7 +79,7 @@ impl ListQuery {
     }
 }
 
-fn commune_name(code: Option<&str>) -> Option<String> {
+pub(super) fn commune_name(code: Option<&str>) -> Option<String> {
     Areas::bundled().get(code?).map(|a| a.name.clone())
 }
 
@@ -117,7 +117,11 @@ async fn list(state: AppState, auth: Credentials, query: ListQuery) -> Result<Js
 }
 
 /// The record if `caller` may see it; 404 otherwise, the same as for an unknown id.
-async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<MergedRecord, ApiError> {
+pub(super) async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<MergedRecord, ApiError> {
     let id =
         Uuid::parse_str(id).map_err(|_| ApiError::BadRequest("record id is not a UUID".into()))?;
     let scope = caller.scope();
@@ -129,7 +133,7 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<MergedRe
 }
 
 /// Writes a look at a support case to the audit log; the look is refused if it cannot be.
-async fn audit_look(
+pub(super) async fn audit_look(
     state: &AppState,
     caller: &Caller,
     peer: Option<std::net::IpAddr>,
@@ -171,7 +175,8 @@ async fn record_json(
         comment: record.view["review_comment"].as_str().map(str::to_owned),
         changed_fields: Vec::new(),
     };
-    let (review, authors) = state
+    let references = references(&record);
+    let (review, authors, absorbed, refs) = state
         .blocking(move |storage| {
             // A record whose document cannot be read still shows its merged row; only what
             // changed since its approval is missing then.
@@ -179,7 +184,12 @@ async fn record_json(
                 tracing::error!(record = %id, error = %e, "reading the record's review");
                 None
             });
-            Ok((review, storage.authors(&actors)?))
+            Ok((
+                review,
+                storage.authors(&actors)?,
+                storage.absorbed_into(id)?,
+                storage.resolve_records(&references)?,
+            ))
         })
         .await?;
     let conflicts: Vec<Json> = record
@@ -215,6 +225,8 @@ async fn record_json(
         "fields": view["fields"],
         "sets": view["sets"],
         "merged_into": view["merged_into"],
+        "absorbed": absorbed,
+        "refs": refs,
         "review": review.unwrap_or(fallback),
         "problems": record.problems,
         "conflicts": conflicts,
@@ -224,6 +236,30 @@ async fn record_json(
         out["view"] = record.view.clone();
     }
     Ok(out)
+}
+
+/// The record ids a record refers to (its household, group members, attendees, ...).
+fn references(record: &MergedRecord) -> Vec<Uuid> {
+    let view = &record.view;
+    let mut ids = Vec::new();
+    for spec in schema_of(record.record_type).fields {
+        match spec.kind {
+            FieldKind::Ref(_) => ids.extend(
+                view["fields"][spec.name]
+                    .as_str()
+                    .and_then(|s| Uuid::parse_str(s).ok()),
+            ),
+            FieldKind::RefSet(_) => ids.extend(
+                view["sets"][spec.name]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.as_str().and_then(|s| Uuid::parse_str(s).ok())),
+            ),
+            _ => {}
+        }
+    }
+    ids
 }
 
 /// `?include=view`: also the record as phones hold it.

@@ -8,6 +8,7 @@ use fieldsync_core::protocol::{ChangeEntry, NeedEntry, Rejection, SyncRequest, S
 use fieldsync_core::record::{Review, ReviewPhase};
 use fieldsync_core::RecordType;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// What a user may do. Serialized as the lower-case name.
@@ -245,6 +246,73 @@ pub struct HistoryEntry {
     pub ops: Vec<HistoryOp>,
 }
 
+/// Where a candidate pair of duplicates stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairState {
+    /// Waiting for a supervisor.
+    #[default]
+    Open,
+    /// "Not a duplicate": stays so whatever changes later.
+    Dismissed,
+    /// One record was merged into the other.
+    Merged,
+}
+
+impl PairState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PairState::Open => "open",
+            PairState::Dismissed => "dismissed",
+            PairState::Merged => "merged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PairState> {
+        [PairState::Open, PairState::Dismissed, PairState::Merged]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// Which candidate pairs to list.
+#[derive(Clone, Debug, Default)]
+pub struct DuplicateQuery {
+    pub state: PairState,
+    pub record_type: Option<RecordType>,
+    /// Pairs with a record in one of these communes (already expanded across the merger).
+    pub communes: Option<std::collections::BTreeSet<String>>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// Two records that may be the same woman or household, and why.
+#[derive(Clone, Debug)]
+pub struct DuplicatePair {
+    pub a: MergedRecord,
+    pub b: MergedRecord,
+    pub reasons: Vec<fieldsync_core::dedup::MatchReason>,
+    pub state: PairState,
+    pub decided_by: Option<String>,
+    pub decided_ms: Option<i64>,
+    pub found_ms: i64,
+}
+
+/// A page of candidate pairs.
+#[derive(Clone, Debug, Default)]
+pub struct DuplicatePage {
+    pub total: u64,
+    pub pairs: Vec<DuplicatePair>,
+}
+
+/// A duplicate merged into a record, with the edits it received after its merge.
+#[derive(Clone, Debug, Serialize)]
+pub struct Absorbed {
+    pub id: Uuid,
+    pub title: String,
+    pub edits_after_merge: Vec<fieldsync_core::record::EditAfterMerge>,
+}
+
 /// One line of the audit log.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct AuditEntry {
@@ -411,6 +479,33 @@ pub trait Storage: Send + Sync + 'static {
         edit: &RecordEdit,
     ) -> StorageResult<()>;
     fn merged_record(&self, id: Uuid) -> StorageResult<Option<MergedRecord>>;
+    /// Candidate duplicate pairs `scope` may see (both records visible).
+    fn list_duplicates(
+        &self,
+        scope: &Scope,
+        query: &DuplicateQuery,
+    ) -> StorageResult<DuplicatePage>;
+    /// One candidate pair, whatever its state.
+    fn duplicate_pair(&self, a: Uuid, b: Uuid) -> StorageResult<Option<DuplicatePair>>;
+    /// Marks a pair "not a duplicate".
+    fn dismiss_duplicate(&self, scope: &Scope, a: Uuid, b: Uuid, by: &str) -> StorageResult<()>;
+    /// Merges `duplicate` into `keep` as changes written by `device`, taking over the fields
+    /// `take` that `keep` lacks.
+    fn merge_records(
+        &self,
+        device: Uuid,
+        scope: &Scope,
+        keep: Uuid,
+        duplicate: Uuid,
+        take: &[String],
+        by: &str,
+    ) -> StorageResult<()>;
+    /// Undoes the merge of `duplicate`; returns the record it had been merged into.
+    fn unmerge_record(&self, device: Uuid, scope: &Scope, duplicate: Uuid) -> StorageResult<Uuid>;
+    /// The duplicates merged into `keep`.
+    fn absorbed_into(&self, keep: Uuid) -> StorageResult<Vec<Absorbed>>;
+    /// Where each of `ids` leads after merges (only those that lead elsewhere).
+    fn resolve_records(&self, ids: &[Uuid]) -> StorageResult<BTreeMap<Uuid, Uuid>>;
     /// A page of the records `scope` may see that match `query`.
     fn list_records(&self, scope: &Scope, query: &RecordQuery) -> StorageResult<RecordPage>;
     /// The review of a record, with what changed since its approval.

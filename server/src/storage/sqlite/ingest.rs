@@ -169,6 +169,12 @@ impl<'a> Ingest<'a> {
             }
             let view = loaded.doc.view().ok();
             let review = loaded.doc.review().unwrap_or_default();
+            let merge_edits = match &view {
+                Some(v) if v.merged_into.is_some() => {
+                    loaded.doc.edits_after_merge().unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
             let state = loaded.state.as_ref();
             self.tx.execute(
                 "INSERT INTO records (id, record_type, commune, snapshot, sensitive) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -187,6 +193,7 @@ impl<'a> Ingest<'a> {
                     self.tx,
                     view,
                     &review,
+                    &merge_edits,
                     state.is_some_and(|s| s.sensitive),
                     self.now_ms,
                 )?;

@@ -8,7 +8,7 @@ use crate::storage::{
     FilterCounts, MergedRecord, RecordPage, RecordQuery, RecordSummary, StorageError, StorageResult,
 };
 use fieldsync_core::model::validate_record;
-use fieldsync_core::record::{Review, ReviewPhase};
+use fieldsync_core::record::{EditAfterMerge, Review, ReviewPhase};
 use fieldsync_core::search::query_terms;
 use fieldsync_core::{RecordType, RecordView};
 use rusqlite::types::ToSql;
@@ -16,24 +16,30 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// Rewrites a record's row; `sensitive` is whether the record was ever a sensitive type.
+/// Rewrites a record's row and its duplicate-detection keys; `sensitive` is whether the record
+/// was ever a sensitive type, `merge_edits` what it received after a merge the edits did not
+/// see.
 pub fn refresh(
     tx: &Transaction<'_>,
     view: &RecordView,
     review: &Review,
+    merge_edits: &[EditAfterMerge],
     sensitive: bool,
     now_ms: i64,
 ) -> StorageResult<()> {
     let problems = validate_record(view.record_type, &view.fields);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO merged (id, record_type, commune, status, title, search_text, view, problems, conflicts,
-                             n_problems, n_conflicts, sensitive, review, updated_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                             n_problems, n_conflicts, sensitive, review, updated_ms, merged_into, merge_edits)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
          ON CONFLICT(id) DO UPDATE SET record_type = excluded.record_type, commune = excluded.commune,
            status = excluded.status, title = excluded.title, search_text = excluded.search_text,
            view = excluded.view, problems = excluded.problems, conflicts = excluded.conflicts,
            n_problems = excluded.n_problems, n_conflicts = excluded.n_conflicts,
-           sensitive = excluded.sensitive, review = excluded.review, updated_ms = excluded.updated_ms",
+           sensitive = excluded.sensitive, review = excluded.review, updated_ms = excluded.updated_ms,
+           merged_into = excluded.merged_into, merge_edits = excluded.merge_edits",
+    )?
+    .execute(
         params![
             view.id.as_bytes(),
             view.record_type.as_str(),
@@ -49,9 +55,11 @@ pub fn refresh(
             sensitive,
             review.state.as_str(),
             now_ms,
+            view.merged_into.as_ref().map(|m| m.as_bytes().to_vec()),
+            serde_json::to_string(merge_edits).unwrap_or_else(|_| "[]".into()),
         ],
     )?;
-    Ok(())
+    super::duplicates::reindex(tx, view, now_ms)
 }
 
 const COLUMNS: &str =
@@ -224,10 +232,21 @@ fn conditions(scope: &Scope, query: &RecordQuery, leave: Leave) -> Conditions {
         let p = c.arg(since);
         c.push(format!("updated_ms >= {p}"));
     }
-    for term in query.search.as_deref().map(query_terms).unwrap_or_default() {
-        // Folded text holds only letters, digits and spaces, so LIKE needs no escaping.
-        let p = c.arg(format!("%{term}%"));
-        c.push(format!("search_text LIKE {p}"));
+    let terms = query.search.as_deref().map(query_terms).unwrap_or_default();
+    if !terms.is_empty() {
+        let (mut own, mut absorbed) = (Vec::new(), Vec::new());
+        for term in terms {
+            // Folded text holds only letters, digits and spaces, so LIKE needs no escaping.
+            let p = c.arg(format!("%{term}%"));
+            own.push(format!("merged.search_text LIKE {p}"));
+            absorbed.push(format!("d.search_text LIKE {p}"));
+        }
+        // A kept record is found by the name of a duplicate merged into it, too.
+        c.push(format!(
+            "(({}) OR EXISTS (SELECT 1 FROM merged d WHERE d.merged_into = merged.id AND {}))",
+            own.join(" AND "),
+            absorbed.join(" AND ")
+        ));
     }
     c
 }

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod duplicates;
 mod history;
 mod ingest;
 mod merged;
@@ -13,9 +14,9 @@ mod pull;
 mod schema;
 
 use super::{
-    AccountUpdate, AuditEntry, Author, Caller, Device, HistoryEntry, MergedRecord, NewUser,
-    PullPage, PushOutcome, Pushed, RecordEdit, RecordPage, RecordQuery, Stats, Storage,
-    StorageError, StorageResult, User,
+    Absorbed, AccountUpdate, AuditEntry, Author, Caller, Device, DuplicatePage, DuplicatePair,
+    DuplicateQuery, HistoryEntry, MergedRecord, NewUser, PullPage, PushOutcome, Pushed, RecordEdit,
+    RecordPage, RecordQuery, Stats, Storage, StorageError, StorageResult, User,
 };
 use crate::scope::{Cursor, Scope};
 use fieldsync_core::protocol::RejectCode;
@@ -302,6 +303,46 @@ impl Storage for SqliteStorage {
 
     fn list_records(&self, scope: &Scope, query: &RecordQuery) -> StorageResult<RecordPage> {
         self.read(|c| merged::list(c, scope, query))
+    }
+
+    fn list_duplicates(
+        &self,
+        scope: &Scope,
+        query: &DuplicateQuery,
+    ) -> StorageResult<DuplicatePage> {
+        self.read(|c| duplicates::list(c, scope, query))
+    }
+
+    fn duplicate_pair(&self, a: Uuid, b: Uuid) -> StorageResult<Option<DuplicatePair>> {
+        self.read(|c| duplicates::pair(c, a, b))
+    }
+
+    fn dismiss_duplicate(&self, scope: &Scope, a: Uuid, b: Uuid, by: &str) -> StorageResult<()> {
+        self.write(|c| duplicates::dismiss(c, scope, a, b, by, now_ms()))
+    }
+
+    fn merge_records(
+        &self,
+        device: Uuid,
+        scope: &Scope,
+        keep: Uuid,
+        duplicate: Uuid,
+        take: &[String],
+        by: &str,
+    ) -> StorageResult<()> {
+        self.write(|c| duplicates::merge(c, device, scope, keep, duplicate, take, by, now_ms()))
+    }
+
+    fn unmerge_record(&self, device: Uuid, scope: &Scope, duplicate: Uuid) -> StorageResult<Uuid> {
+        self.write(|c| duplicates::unmerge(c, device, scope, duplicate, now_ms()))
+    }
+
+    fn absorbed_into(&self, keep: Uuid) -> StorageResult<Vec<Absorbed>> {
+        self.read(|c| duplicates::absorbed(c, keep))
+    }
+
+    fn resolve_records(&self, ids: &[Uuid]) -> StorageResult<BTreeMap<Uuid, Uuid>> {
+        self.read(|c| duplicates::resolve_all(c, ids))
     }
 
     fn record_review(&self, id: Uuid) -> StorageResult<Option<Review>> {

@@ -6,7 +6,7 @@ use fieldsync_core::record::decode_change;
 use rusqlite::{params, Connection, Transaction};
 
 /// Bump with every schema change and add the step to [`upgrade`].
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 const V1: &str = "
 CREATE TABLE users (
@@ -167,6 +167,37 @@ CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 ";
 
+/// Version 4: duplicates. Detection keys per record and the candidate pairs with their
+/// reasons and the supervisor's decision; in the merged view, which record a duplicate was
+/// merged into and the edits it received after its merge.
+const V4_FROM_V3: &str = "
+ALTER TABLE merged ADD COLUMN merged_into BLOB;
+ALTER TABLE merged ADD COLUMN merge_edits TEXT NOT NULL DEFAULT '[]';
+UPDATE merged SET merged_into = unhex(replace(json_extract(view, '$.merged_into'), '-', ''))
+  WHERE json_extract(view, '$.merged_into') IS NOT NULL;
+CREATE INDEX merged_by_merged_into ON merged(merged_into) WHERE merged_into IS NOT NULL;
+CREATE TABLE dup_keys (
+    key       TEXT NOT NULL,
+    record_id BLOB NOT NULL,
+    PRIMARY KEY (key, record_id)
+) WITHOUT ROWID;
+CREATE INDEX dup_keys_by_record ON dup_keys(record_id);
+-- a < b; reasons is a JSON array; state is open, dismissed or merged.
+CREATE TABLE dup_pairs (
+    a           BLOB NOT NULL,
+    b           BLOB NOT NULL,
+    record_type TEXT NOT NULL,
+    reasons     TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'open',
+    decided_by  TEXT,
+    decided_ms  INTEGER,
+    found_ms    INTEGER NOT NULL,
+    PRIMARY KEY (a, b)
+) WITHOUT ROWID;
+CREATE INDEX dup_pairs_by_b ON dup_pairs(b);
+CREATE INDEX dup_pairs_by_state ON dup_pairs(state, found_ms);
+";
+
 /// Brings the database to [`VERSION`], creating it if empty.
 pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -188,6 +219,14 @@ pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     if found < 3 {
         tx.execute_batch(V3_FROM_V2)?;
+    }
+    if found < 4 {
+        tx.execute_batch(V4_FROM_V3)?;
+        super::duplicates::index_all(&tx, super::now_ms()).map_err(|e| match e {
+            crate::storage::StorageError::Db(e) => e,
+            // A stored id that is not one: the upgrade stops with the reason.
+            other => rusqlite::Error::InvalidParameterName(other.to_string()),
+        })?;
     }
     new_identity(&tx)?;
     tx.pragma_update(None, "user_version", VERSION)?;
@@ -320,6 +359,65 @@ mod tests {
         )
         .unwrap();
         (conn, id, actor)
+    }
+
+    /// A version 3 database holds two registrations of one household and a record a phone
+    /// had marked merged: the upgrade pairs the two and keeps the mark in its column.
+    #[test]
+    fn a_version_3_database_upgrades_with_its_duplicates_found() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(V2_FROM_V1).unwrap();
+        conn.execute_batch(V3_FROM_V2).unwrap();
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        let mut fields = fieldsync_core::generator::minimal_household("62.610.01", "A Khang");
+        fields.insert("village".into(), "Làng Le".into());
+        let kept = Uuid::now_v7();
+        let mut ids = Vec::new();
+        for merged_into in [None, None, Some(kept)] {
+            let id = if ids.is_empty() { kept } else { Uuid::now_v7() };
+            let (doc, _) =
+                RecordDoc::create(id, RecordType::Household, &fields, Uuid::new_v4()).unwrap();
+            let mut view = doc.view().unwrap();
+            view.merged_into = merged_into;
+            conn.execute(
+                "INSERT INTO merged (id, record_type, commune, status, title, search_text, view, problems,
+                                     conflicts, n_problems, n_conflicts)
+                 VALUES (?1, 'household', '62.610.01', ?2, 'A Khang', 'a khang', ?3, '[]', '[]', 0, 0)",
+                params![id.as_bytes(), view.status().as_str(), serde_json::to_string(&view).unwrap()],
+            )
+            .unwrap();
+            ids.push(id);
+        }
+        upgrade(&mut conn).unwrap();
+        let pairs: Vec<(Vec<u8>, Vec<u8>, String)> = conn
+            .prepare("SELECT a, b, reasons FROM dup_pairs")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let (a, b) = if ids[0] < ids[1] {
+            (ids[0], ids[1])
+        } else {
+            (ids[1], ids[0])
+        };
+        assert_eq!(
+            pairs,
+            vec![(
+                a.as_bytes().to_vec(),
+                b.as_bytes().to_vec(),
+                "[\"head_village\"]".to_owned()
+            )]
+        );
+        let mark: Vec<u8> = conn
+            .query_row(
+                "SELECT merged_into FROM merged WHERE id = ?1",
+                [ids[2].as_bytes()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(mark, kept.as_bytes());
     }
 
     #[test]

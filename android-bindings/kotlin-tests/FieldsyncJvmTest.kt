@@ -122,6 +122,35 @@ fun supervisorReviewReachesThePhone() {
     a.closeStore()
 }
 
+fun aMergedDuplicateLeadsToTheKeptRecord() {
+    val transport = PinnedTransport(cert)
+    val a = newStore("dup")
+    a.enrol(transport, server, "lan", PASSWORD, "Điện thoại Lan")
+    val person = { name: String -> listOf(
+        text("commune", COMMUNE), text("household_id", "0190a000-0000-7000-8000-000000000001"),
+        text("full_name", name), text("sex", "female"), text("birth", "1990"), text("ethnicity", "30"),
+        text("national_id", "062190000456")) }
+    val kept = a.createRecord(RecordKind.PERSON, person("Nguyễn Thị Hoà"))
+    val duplicate = a.createRecord(RecordKind.PERSON, person("Y Hoà Niê"))
+    a.sync(transport)
+    val enrol = transport.post("$server/v1/enrol", listOf(Header("content-type", "application/json")),
+        """{"username":"giamsat","password":"$PASSWORD"}""".toByteArray())
+    val token = Regex("\"token\":\"([0-9a-f]+)\"").find(String(enrol.body))!!.groupValues[1]
+    val merge = transport.post("$server/v1/duplicates/merge",
+        listOf(Header("authorization", "Bearer $token"), Header("content-type", "application/json")),
+        """{"keep":"$kept","duplicate":"$duplicate"}""".toByteArray())
+    check(merge.status.toInt() == 200) { "merge accepted: ${String(merge.body)}" }
+    a.sync(transport)
+    check(a.resolve(duplicate) == kept) { "the duplicate resolves to the kept record" }
+    check(a.resolve(kept) == kept) { "the kept record resolves to itself" }
+    check(a.getRecord(duplicate).mergedInto == kept) { "the duplicate says where it went" }
+    val persons = a.listRecords(RecordFilter(kind = RecordKind.PERSON)).map { it.id }
+    check(kept in persons && duplicate !in persons) { "only the kept record is listed: $persons" }
+    val found = a.listRecords(RecordFilter(search = "nie")).map { it.id }
+    check(found == listOf(kept)) { "found by the duplicate's name: $found" }
+    a.closeStore()
+}
+
 fun errorsAreTypedExceptions() {
     val transport = PinnedTransport(cert)
     val a = newStore("errors")
@@ -180,6 +209,7 @@ fun killedMidSyncResumes() {
 val tests = listOf(
     "two devices merge and see the conflict" to ::twoDevicesMergeAndSeeTheConflict,
     "supervisor review reaches the phone" to ::supervisorReviewReachesThePhone,
+    "a merged duplicate leads to the kept record" to ::aMergedDuplicateLeadsToTheKeptRecord,
     "errors are typed exceptions" to ::errorsAreTypedExceptions,
     "killed mid-sync resumes" to ::killedMidSyncResumes,
 )

@@ -205,6 +205,13 @@ impl FieldStore {
         Ok(self.with(|s| s.get(id))?.into())
     }
 
+    /// The id of the record to show for `id`: `id` itself, or the record a supervisor merged
+    /// this duplicate into. Follow references (household, members, attendees) through it.
+    pub fn resolve(&self, id: String) -> Result<String> {
+        let id = parse_id(&id)?;
+        Ok(self.with(|s| s.resolve(id))?.to_string())
+    }
+
     /// The fields of a record edited concurrently on several devices.
     pub fn conflicts(&self, id: String) -> Result<Vec<FieldConflict>> {
         Ok(self.get_record(id)?.conflicts)

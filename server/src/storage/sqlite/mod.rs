@@ -183,6 +183,26 @@ impl SqliteStorage {
     }
 }
 
+impl SqliteStorage {
+    /// Rebuilds duplicate detection from the records as they stand: every key again, open
+    /// pairs found anew; dismissed and merged pairs keep their decision. Returns the open
+    /// pairs. For a new version's detection rules, and to measure detection.
+    pub fn rebuild_duplicates(&self) -> StorageResult<u64> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            tx.execute_batch("DELETE FROM dup_keys; DELETE FROM dup_pairs WHERE state = 'open';")?;
+            duplicates::index_all(&tx, now_ms())?;
+            let open: u64 = tx.query_row(
+                "SELECT COUNT(*) FROM dup_pairs WHERE state = 'open'",
+                [],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+            Ok(open)
+        })
+    }
+}
+
 impl Storage for SqliteStorage {
     fn create_user(&self, user: &NewUser, password_hash: &str) -> StorageResult<User> {
         self.write(|c| accounts::create_user(c, user, password_hash))

@@ -59,6 +59,11 @@ vi: {
   'rec.sensitive': 'Hồ sơ nhạy cảm: chỉ người được cấp quyền mới xem được, và mỗi lần xem đều được ghi vào nhật ký.',
   'rec.deleted': 'Hồ sơ này đã bị xoá.', 'rec.merged': 'Hồ sơ này trùng và đã được gộp vào hồ sơ khác:',
   'rec.open': 'Mở hồ sơ', 'rec.gone': 'hồ sơ không xem được', 'rec.saved': 'Đã lưu.',
+  'rec.unmerge': 'Hoàn tác gộp', 'rec.unmerged': 'Đã hoàn tác gộp: hai hồ sơ lại đứng riêng.', 'rec.refMerged': 'đã gộp vào',
+  'rec.absorbed': 'Hồ sơ trùng đã gộp vào đây',
+  'rec.absorbedHelp': 'Các hồ sơ này trùng với hồ sơ đang xem và đã được gộp vào. Chúng không bị xoá: có thể mở xem, hoặc hoàn tác gộp.',
+  'rec.late': 'Sửa sau khi gộp', 'rec.take': 'Lấy giá trị này', 'rec.hasIt': 'Hồ sơ này đã có giá trị này',
+  'rec.lateHelp': 'Một điện thoại chưa kịp đồng bộ đã sửa hồ sơ trùng sau khi gộp. Giá trị lúc gộp → giá trị mới: hãy xem hồ sơ này có cần lấy giá trị mới không.',
   'rec.approvedOk': 'Đã duyệt hồ sơ.', 'rec.returnedOk': 'Đã trả lại hồ sơ cho cán bộ thu thập.',
   'rec.id': 'Mã hồ sơ', 'rec.updated': 'Cập nhật lần cuối', 'rec.lastComment': 'Nhận xét',
   'rec.noConflictEdit': 'Xung đột này được xử lý trên điện thoại.',
@@ -173,6 +178,11 @@ en: {
   'rec.sensitive': 'Sensitive record: only people with permission can see it, and every view is logged.',
   'rec.deleted': 'This record was deleted.', 'rec.merged': 'This record was a duplicate and was merged into:',
   'rec.open': 'Open record', 'rec.gone': 'record not available', 'rec.saved': 'Saved.',
+  'rec.unmerge': 'Undo merge', 'rec.unmerged': 'Merge undone: the two records stand on their own again.', 'rec.refMerged': 'merged into',
+  'rec.absorbed': 'Duplicates merged into this record',
+  'rec.absorbedHelp': 'These records duplicated this one and were merged into it. They are not deleted: open them, or undo the merge.',
+  'rec.late': 'Edited after the merge', 'rec.take': 'Take this value', 'rec.hasIt': 'This record has this value',
+  'rec.lateHelp': 'A phone that had not synced yet edited the duplicate after the merge. Value at the merge → new value: decide whether this record should take the new one.',
   'rec.approvedOk': 'Record approved.', 'rec.returnedOk': 'Record returned to the collector.',
   'rec.id': 'Record id', 'rec.updated': 'Last updated', 'rec.lastComment': 'Comment',
   'rec.noConflictEdit': 'This conflict is resolved on the phone.',
@@ -319,7 +329,7 @@ const cache = new Map();
 // One JSON request. A 401 (other than at login) ends the session and shows the login page.
 async function api(method, path, body, opt = {}) {
   const hd = { Accept: 'application/json', 'X-Requested-With': 'fieldsync' };
-  if (method !== 'GET') { hd['Content-Type'] = 'application/json'; if (S.csrf) hd['X-CSRF-Token'] = S.csrf; cache.clear(); }
+  if (method !== 'GET') { hd['Content-Type'] = 'application/json'; if (S.csrf) hd['X-CSRF-Token'] = S.csrf; cache.clear(); counts.clear(); }
   const ac = new AbortController(), tm = setTimeout(() => ac.abort(), 120000);
   if (opt.signal) opt.signal.addEventListener('abort', () => ac.abort());
   let res, data = null;
@@ -420,9 +430,10 @@ function fillRefs(root, ctx) {
   };
   next(); next(); next();
 }
-function fmt(kind, v) {
+// refs: {id of a merged record: id of the record kept} (a record's `refs`), to say where a reference leads.
+function fmt(kind, v, refs) {
   if (v == null || v === '') return muted(t('empty'));
-  if (kind.startsWith('set:')) return !v.length ? muted(t('empty')) : h('ul', { class: v.length > 8 ? 'setlist many' : 'setlist' }, v.map(m => h('li', null, fmt(kind.slice(4), m))));
+  if (kind.startsWith('set:')) return !v.length ? muted(t('empty')) : h('ul', { class: v.length > 8 ? 'setlist many' : 'setlist' }, v.map(m => h('li', null, fmt(kind.slice(4), m, refs))));
   if (kind.startsWith('code:')) return has(kind.slice(5) + '.' + v) ? t(kind.slice(5) + '.' + v) : String(v);
   switch (kind) {
     case 'bool': return t(v === true || v === 'true' ? 'yes' : 'no');
@@ -430,7 +441,8 @@ function fmt(kind, v) {
     case 'commune': return communeEl(v, '', true);
     case 'date': case 'dateyear': return fmtDate(String(v));
     case 'int': return typeof v === 'number' ? num(v) : String(v);
-    case 'ref': return refLink(String(v));
+    case 'ref': return refs && refs[v] ? h('span', { class: 'mref', test: 'ref-merged', 'data-from': v, 'data-to': refs[v] },
+      refLink(String(v)), ' ', h('span', { class: 'tag' }, t('rec.refMerged')), ' ', refLink(String(refs[v]))) : refLink(String(v));
     case 'long': return h('span', { class: 'long' }, String(v));
   }
   return String(v);
@@ -474,7 +486,8 @@ async function act(b, fn) {
 // ---- Router
 // re: matched against the hash path; page(ctx) may return {update(params)} to take a change of the
 // query alone without redrawing; nav: menu label key; roles: who may open it (none: any signed-in
-// user). The duplicates queue ("Trùng lặp") and plan progress ("Tiến độ") will be two more entries.
+// user); count(): a promise of the number shown beside the menu entry (see navCount). Pages in
+// files of their own add their entries below.
 const ROUTES = [
   { re: /^login$/, page: pLogin, pub: true },
   { re: /^records$/, page: pRecords, nav: 'nav.records', key: 'records' },
@@ -483,6 +496,38 @@ const ROUTES = [
   { re: /^devices$/, page: pDevices, nav: 'nav.devices', key: 'devices', roles: ['admin'] },
   { re: /^audit$/, page: pAudit, nav: 'nav.audit', key: 'audit', roles: ['admin'] },
 ];
+// ---- Pages in files of their own
+// A page file (duplicates.js), loaded before this one, queues a function on self.fieldsyncPages.
+// Each is called here once with the helpers of KIT and returns {strings: {vi, en}, routes}: its
+// strings join L and its routes join ROUTES (menu entries in the order the files are loaded).
+const KIT = {
+  S, h, add, put, t, tn, has, num, btn, td, muted, field, check, table, fmt, fmtTime, title, refLink, fillRefs,
+  badge, FIELDS, fkind, flabel, api, get, act, notice, showError, clearError, go, areas, communeEl, fillCommunes,
+  communeOptions, setCount,
+};
+for (const page of self.fieldsyncPages || []) {
+  try {
+    const p = page(KIT) || {};
+    for (const l of ['vi', 'en']) Object.assign(L[l], (p.strings || {})[l]);
+    ROUTES.push(...(p.routes || []));
+  } catch (e) { console.error(e); }
+}
+// Menu counts (a route's count()): kept a minute, dropped whenever the page sends a change.
+const counts = new Map();
+function navCount(r) {
+  const e = h('span', { class: 'n', test: 'nav-count-' + r.key, hidden: true }), c = counts.get(r.key);
+  if (c && Date.now() - c.at < 60000) showCount(e, r.key, c.n);
+  else r.count().then(n => setCount(r.key, n), () => {});
+  return e;
+}
+function setCount(key, n) {
+  counts.set(key, { n, at: Date.now() });
+  document.querySelectorAll(`[data-test="nav-count-${key}"]`).forEach(e => showCount(e, key, n));
+}
+function showCount(e, key, n) {
+  e.textContent = num(n); e.hidden = !(n > 0);
+  e.title = has('nav.' + key + '.count') ? t('nav.' + key + '.count', { n: num(n) }) : '';
+}
 let gen = 0, cur = null;
 function go(hash, replace) {
   if (location.hash === hash) render();
@@ -521,7 +566,7 @@ function shell(r) {
   put(app, h('header', { class: 'top' },
     h('a', { class: 'brand', href: '#/records' }, t('app')),
     h('nav', { 'aria-label': t('nav.main') }, ROUTES.filter(x => x.nav && (!x.roles || x.roles.includes(u.role))).map(x =>
-      h('a', { href: '#/' + x.key, class: x.key === r.key ? 'on' : null, 'aria-current': x.key === r.key ? 'page' : null, test: 'nav-' + x.key }, t(x.nav)))),
+      h('a', { href: '#/' + x.key, class: x.key === r.key ? 'on' : null, 'aria-current': x.key === r.key ? 'page' : null, test: 'nav-' + x.key }, t(x.nav), x.count && navCount(x)))),
     h('div', { class: 'me' }, h('span', { class: 'who', test: 'user' }, h('strong', null, u.username), ' · ', t('role.' + u.role)),
       langSwitch(), btn(t('logout'), 'ghost', 'logout', logout))),
   h('main', { class: 'wrap' }, banners, main));
@@ -609,25 +654,6 @@ function pRecords(ctx) {
     s.value = v(s === type ? 'type' : 'review');
   };
   const types = () => TYPES.filter(x => x !== 'support_case' || S.user.sensitive_access || v('type') === x);
-  // Communes: today's, then (before 1 Jul 2025) each old district followed by its old communes.
-  function communeOptions() {
-    const val = v('commune'), groups = [];
-    if (S.A) {
-      const sc = scopeSet(), ok = c => !sc || sc.has(c), by = (a, b) => a.name.localeCompare(b.name, 'vi'), all = [...S.A.values()];
-      const opt = (a, label) => h('option', { value: a.code }, label || a.name);
-      const now = all.filter(a => a.level === 'commune' && !a.valid_to && ok(a.code)).sort(by);
-      if (now.length) groups.push(h('optgroup', { label: t('list.now') }, now.map(a => opt(a))));
-      const old = [];
-      for (const d of all.filter(a => a.level === 'district' && a.valid_to).sort(by)) {
-        const cs = all.filter(a => a.level === 'commune' && a.parent === d.code && ok(a.code)).sort(by);
-        if (cs.length) old.push(opt(d, t('list.district', { n: levelName(d) })), cs.map(c => opt(c, '\u2003' + c.name + (area(c.successor) && area(c.successor).name !== c.name ? ' → ' + area(c.successor).name : ' (' + t('area.old') + ')'))));
-      }
-      if (old.length) groups.push(h('optgroup', { label: t('list.before') }, old));
-    }
-    put(commune, h('option', { value: '' }, t('list.allCommunes')), groups);
-    if (val && ![...commune.options].some(o => o.value === val)) commune.append(h('option', { value: val }, area(val) ? levelName(area(val)) : val));
-    commune.value = val;
-  }
   function row(r) {
     const href = '#/records/' + encodeURIComponent(r.id);
     return h('tr', { test: 'record-row', 'data-id': r.id, class: 'click', onclick: ev => { if (!ev.target.closest('a') && !String(getSelection())) go(href); } },
@@ -640,7 +666,7 @@ function pRecords(ctx) {
   }
   async function update(p) {
     params = p;
-    communeOptions();
+    communeOptions(commune, v('commune'));
     opts(type, types()); opts(review, REVIEWS);
     for (const b of boxes) b.c.checked = v(b.name) === 'true';
     since.value = v('changed_since');
@@ -672,9 +698,30 @@ function pRecords(ctx) {
     S.lastList = location.hash || '#/records';
     fillCommunes(tbody);
   }
-  areas().then(() => ctx.alive() && communeOptions(), () => {});
+  areas().then(() => ctx.alive() && communeOptions(commune, v('commune')), () => {});
   update(params);
   return { update };
+}
+
+// The options of a commune filter: today's communes, then (before 1 Jul 2025) each old district
+// followed by its old communes, within the user's areas; `val` stays chosen.
+function communeOptions(sel, val) {
+  const groups = [];
+  if (S.A) {
+    const sc = scopeSet(), ok = c => !sc || sc.has(c), by = (a, b) => a.name.localeCompare(b.name, 'vi'), all = [...S.A.values()];
+    const opt = (a, label) => h('option', { value: a.code }, label || a.name);
+    const now = all.filter(a => a.level === 'commune' && !a.valid_to && ok(a.code)).sort(by);
+    if (now.length) groups.push(h('optgroup', { label: t('list.now') }, now.map(a => opt(a))));
+    const old = [];
+    for (const d of all.filter(a => a.level === 'district' && a.valid_to).sort(by)) {
+      const cs = all.filter(a => a.level === 'commune' && a.parent === d.code && ok(a.code)).sort(by);
+      if (cs.length) old.push(opt(d, t('list.district', { n: levelName(d) })), cs.map(c => opt(c, '\u2003' + c.name + (area(c.successor) && area(c.successor).name !== c.name ? ' → ' + area(c.successor).name : ' (' + t('area.old') + ')'))));
+    }
+    if (old.length) groups.push(h('optgroup', { label: t('list.before') }, old));
+  }
+  put(sel, h('option', { value: '' }, t('list.allCommunes')), groups);
+  if (val && ![...sel.options].some(o => o.value === val)) sel.append(h('option', { value: val }, area(val) ? levelName(area(val)) : val));
+  sel.value = val;
 }
 
 // ---- One record
@@ -697,15 +744,24 @@ async function pRecord(ctx) {
     if (!r || !ctx.alive()) return;
     rec = r; draw(); notice(ok || t('rec.saved')); loadHistory();
   }
+  // Undoes the merge of a duplicate (this record, or one merged into it), then shows the record anew.
+  async function unmerge(id, b) {
+    const r = await act(b, () => api('POST', '/v1/records/' + encodeURIComponent(id) + '/unmerge'));
+    if (!r || !ctx.alive()) return;
+    try { rec = await get(path, { signal: ctx.signal }); } catch (e) { return showError(e); }
+    if (!ctx.alive()) return;
+    draw(); notice(t('rec.unmerged')); loadHistory();
+  }
   function draw() {
     const ty = rec.record_type, f = rec.fields || {}, sets = rec.sets || {}, conf = rec.conflicts || [], probs = rec.problems || [];
+    const refs = rec.refs || {}, absorbed = rec.absorbed || [], late = absorbed.some(a => (a.edits_after_merge || []).length > 0);
     const inConf = new Set(conf.map(c => c.field)), probF = new Set(probs.map(p => p.field));
     const names = (FIELDS[ty] || []).map(x => x[0]);
     for (const k of [...Object.keys(f), ...Object.keys(sets)]) if (!names.includes(k) && k[0] !== '$') names.push(k);
     S.titles.set(rec.id, { title: rec.title, record_type: ty });
     const rows = names.map(n => [h('dt', { class: probF.has(n) ? 'bad' : null }, flabel(ty, n)),
       h('dd', { 'data-field': n }, h('span', { test: 'field-' + n },
-        n === 'commune' ? communeEl(f.commune || rec.commune, f.commune && f.commune !== rec.commune ? '' : rec.commune_name, true) : fmt(fkind(ty, n), fkind(ty, n).startsWith('set:') ? sets[n] : f[n])),
+        n === 'commune' ? communeEl(f.commune || rec.commune, f.commune && f.commune !== rec.commune ? '' : rec.commune_name, true) : fmt(fkind(ty, n), fkind(ty, n).startsWith('set:') ? sets[n] : f[n], refs)),
         inConf.has(n) && h('button', { type: 'button', class: 'badge warn', onclick: () => document.getElementById('c-' + n).scrollIntoView({ behavior: 'smooth' }) }, t('rec.inConflict')),
         probF.has(n) && h('span', { class: 'badge bad', 'aria-hidden': 'true' }, '!'))]);
     put(main, h('div', { class: 'rec-head' },
@@ -719,19 +775,42 @@ async function pRecord(ctx) {
       h('div', null,
         ty === 'support_case' && h('div', { class: 'note', test: 'sensitive' }, t('rec.sensitive')),
         rec.status === 'deleted' && h('div', { class: 'note bad', test: 'record-deleted' }, t('rec.deleted')),
-        rec.status === 'merged' && h('div', { class: 'note', test: 'record-merged' }, t('rec.merged'), ' ', rec.merged_into && refLink(rec.merged_into)),
+        rec.status === 'merged' && h('div', { class: 'note with-act', test: 'record-merged' }, h('span', null, t('rec.merged'), ' ', rec.merged_into && refLink(rec.merged_into)),
+          canEdit && btn(t('rec.unmerge'), 'small', 'unmerge', ev => unmerge(rec.id, ev.currentTarget))),
         conf.length > 0 && h('section', { class: 'card conflicts', test: 'conflicts' },
           h('h2', null, t('rec.conflicts'), h('span', { class: 'badge warn' }, num(conf.length))),
           h('p', { class: 'muted' }, t('rec.conflictsHelp')), conf.map(c => conflict(ty, f, c))),
         probs.length > 0 && h('section', { class: 'card', test: 'problems' }, h('h2', null, t('rec.problems'), h('span', { class: 'badge bad' }, num(probs.length))),
           h('ul', { class: 'problems' }, probs.map(p => h('li', { test: 'problem-' + p.field }, h('strong', null, flabel(ty, p.field)), ': ',
             has('p.' + p.code) ? t('p.' + p.code) : p.code, p.message && muted(` (${p.message})`))))),
+        late && absorbedCard(ty, f, absorbed, true),
         h('section', { class: 'card' }, h('h2', null, t('rec.fields')), h('dl', { class: 'fields', test: 'fields' }, rows)),
+        absorbed.length > 0 && !late && absorbedCard(ty, f, absorbed, false),
         h('section', { class: 'card' }, h('h2', null, t('rec.history')), hist)),
       h('aside', { class: 'rec-side' }, reviewCard(ty),
         h('section', { class: 'card small' }, h('dl', { class: 'meta-dl' }, h('dt', null, t('rec.id')), h('dd', { class: 'mono', test: 'record-id' }, rec.id))))));
     document.title = title(rec) + ' · ' + t('app');
     fillRefs(main, ctx);
+  }
+  // The duplicates merged into this record, with the edits they received after the merge (a phone
+  // that had not synced): each may be taken over here. Above the fields when there are such edits.
+  function absorbedCard(ty, f, absorbed, late) {
+    const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+    const lateEdit = e => h('li', { class: 'late-edit', test: 'late-' + e.field, 'data-field': e.field },
+      h('span', null, h('strong', null, flabel(ty, e.field)), ': ', h('span', { class: 'was' }, fmt(fkind(ty, e.field), e.at_merge)), ' → ', h('span', { class: 'now' }, fmt(fkind(ty, e.field), e.now))),
+      same(f[e.field], e.now) ? h('span', { class: 'tag', test: 'late-has' }, t('rec.hasIt')) : canEdit && e.field[0] !== '$' && btn(t('rec.take'), 'small', 'take-late-' + e.field,
+        ev => edit(e.now == null ? { edit: 'clear_field', field: e.field } : { edit: 'set_field', field: e.field, value: e.now }, ev.currentTarget)));
+    return h('section', { class: 'card absorbed' + (late ? ' late' : ''), test: 'absorbed' },
+      h('h2', null, t('rec.absorbed'), h('span', { class: 'badge' }, num(absorbed.length))), h('p', { class: 'muted' }, t('rec.absorbedHelp')),
+      h('ul', { class: 'absorbed-list' }, absorbed.map(a => {
+        S.titles.set(a.id, { title: a.title, record_type: ty });
+        const edits = a.edits_after_merge || [];
+        return h('li', { test: 'absorbed-item', 'data-id': a.id }, h('div', { class: 'arow' },
+          h('a', { href: '#/records/' + encodeURIComponent(a.id), class: 'rtitle' }, title({ record_type: ty, title: a.title })),
+          canEdit && btn(t('rec.unmerge'), 'small ghost', 'unmerge-absorbed', ev => unmerge(a.id, ev.currentTarget))),
+        edits.length > 0 && h('div', { class: 'late-box', test: 'edits-after-merge' }, h('h3', null, t('rec.late'), h('span', { class: 'badge warn' }, num(edits.length))),
+          h('p', null, t('rec.lateHelp')), h('ul', null, edits.map(lateEdit))));
+      })));
   }
   // One field in conflict: each value with who wrote it, in the server's order.
   function conflict(ty, f, c) {

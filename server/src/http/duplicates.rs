@@ -63,7 +63,8 @@ impl ListQuery {
             state,
             record_type,
             communes,
-            limit: self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
+            // 0 asks for the count alone (the page's menu badge).
+            limit: self.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE),
             offset: self.offset.unwrap_or(0),
         })
     }

@@ -8,7 +8,7 @@
 //! most once a second.
 
 use crate::config::Timeouts;
-use crate::http::{error::ApiError, routes, AppState, Peer};
+use crate::http::{compress, error::ApiError, routes, AppState, Peer};
 use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -184,10 +184,12 @@ pub async fn serve(
                     };
                     let service = hyper::service::service_fn(move |mut request| {
                         request.extensions_mut().insert(Peer(peer.ip()));
+                        let gzip = compress::accepts_gzip(request.headers());
                         let call = inner.call(request);
                         async move {
                             match tokio::time::timeout(timeouts.request(), call).await {
-                                Ok(answer) => answer,
+                                Ok(Ok(answer)) => Ok(compress::gzip_json(gzip, answer).await),
+                                Ok(Err(never)) => Err(never),
                                 Err(_) => Ok(ApiError::Timeout.into_response()),
                             }
                         }

@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod auth;
+pub mod compress;
 mod duplicates;
 pub mod error;
 mod records;

@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod auth;
 pub mod error;
+mod indicators;
 mod records;
 mod session;
 mod state;
@@ -223,7 +224,9 @@ pub fn routes(
         .unify()
         .or(session::routes(state.clone()))
         .unify()
-        .or(audit::routes(state))
+        .or(audit::routes(state.clone()))
+        .unify()
+        .or(indicators::routes(state))
         .unify()
         .or(web::routes())
         .unify()

@@ -30,6 +30,11 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../web/app.js"),
     },
     Asset {
+        path: "indicators.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../web/indicators.js"),
+    },
+    Asset {
         path: "app.css",
         content_type: "text/css; charset=utf-8",
         bytes: include_bytes!("../../web/app.css"),

@@ -183,13 +183,10 @@ impl<'a> Ingest<'a> {
                 ],
             )?;
             if let Some(view) = &view {
-                merged::refresh(
-                    self.tx,
-                    view,
-                    &review,
-                    state.is_some_and(|s| s.sensitive),
-                    self.now_ms,
-                )?;
+                let sensitive = state.is_some_and(|s| s.sensitive);
+                merged::refresh(self.tx, view, &review, sensitive, self.now_ms)?;
+                let fact = crate::indicators::Fact::from_view(view, review.state, sensitive);
+                super::facts::refresh(self.tx, &fact)?;
             }
         }
         self.outcome.need = self

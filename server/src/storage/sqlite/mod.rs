@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod facts;
 mod history;
 mod ingest;
 mod merged;
@@ -302,6 +303,14 @@ impl Storage for SqliteStorage {
 
     fn list_records(&self, scope: &Scope, query: &RecordQuery) -> StorageResult<RecordPage> {
         self.read(|c| merged::list(c, scope, query))
+    }
+
+    fn indicator_facts(&self) -> StorageResult<Vec<crate::indicators::Fact>> {
+        self.read(facts::load)
+    }
+
+    fn record_summaries(&self, ids: &[Uuid]) -> StorageResult<Vec<super::RecordSummary>> {
+        self.read(|c| merged::summaries(c, ids))
     }
 
     fn record_review(&self, id: Uuid) -> StorageResult<Option<Review>> {

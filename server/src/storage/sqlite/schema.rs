@@ -6,7 +6,7 @@ use fieldsync_core::record::decode_change;
 use rusqlite::{params, Connection, Transaction};
 
 /// Bump with every schema change and add the step to [`upgrade`].
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 const V1: &str = "
 CREATE TABLE users (
@@ -167,6 +167,25 @@ CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 ";
 
+/// Version 4: plan progress. What indicators read of each record (kind, own date, review,
+/// merges, the people it names), rewritten with the merged view on every ingest and filled
+/// from it here (`facts::backfill`).
+const V4_FROM_V3: &str = "
+CREATE TABLE indicator_facts (
+    id          BLOB PRIMARY KEY,
+    record_type TEXT NOT NULL,
+    commune     TEXT,
+    status      TEXT NOT NULL,
+    merged_into BLOB,
+    review      TEXT NOT NULL,
+    sensitive   INTEGER NOT NULL,
+    kind        TEXT,
+    date        TEXT,
+    detail      TEXT NOT NULL,
+    people      BLOB NOT NULL
+);
+";
+
 /// Brings the database to [`VERSION`], creating it if empty.
 pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -188,6 +207,10 @@ pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     if found < 3 {
         tx.execute_batch(V3_FROM_V2)?;
+    }
+    if found < 4 {
+        tx.execute_batch(V4_FROM_V3)?;
+        super::facts::backfill(&tx)?;
     }
     new_identity(&tx)?;
     tx.pragma_update(None, "user_version", VERSION)?;

@@ -6,8 +6,7 @@ use serde::Serialize;
 
 /// One indicator of the plan (Kon Tum plan 3320/KH-UBND, section II.1.b), plus the support-case
 /// figure supervisors with sensitive access report beside them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Indicator {
     CommunicationGroups,
     SavingsGroups,
@@ -230,6 +229,13 @@ pub const DEFINITIONS: &[Definition] = &[
                        xâm hại tình dục (mục II.2; kế hoạch không đặt chỉ tiêu số lượng).",
     },
 ];
+
+/// Written as its id.
+impl Serialize for Indicator {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
 
 impl Indicator {
     /// The stable id used in the API, the targets file and exports.

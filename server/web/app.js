@@ -237,8 +237,8 @@ en: {
 // Field order and kind per record type; a field is text unless a kind follows ':'.
 const SCHEMA = {
   household: 'commune:commune village head_name head_person_id:ref ethnicity:eth poverty:code:poverty especially_difficult_village:bool address',
-  person: 'commune:commune household_id:ref full_name sex:code:sex birth:dateyear ethnicity:eth national_id disability:code:disability phone',
-  group: 'commune:commune village kind:code:gk name established:date gals:bool formal_finance_link:bool trusted_address_status:code:tas model_phase:code:phase uses_digital_technology:bool members:set:ref',
+  person: 'commune:commune household_id:ref full_name sex:code:sex birth:dateyear ethnicity:eth national_id disability:code:disability phone formal_finance_linked:date livelihood_supported:date cadre:code:cadre',
+  group: 'commune:commune village kind:code:gk name established:date gals:bool formal_finance_link:bool trusted_address_status:code:tas model_phase:code:phase uses_digital_technology:bool members:set:ref women_led:bool gals_since:date technology_since:date',
   activity: 'commune:commune kind:code:ak date:date place group_id:ref topic counselling_topic:code:ct attendees:set:ref participants:int opinions_raised:int opinions_answered:int',
   support_case: 'commune:commune person_id:ref case_kind:code:ck opened:date status:code:cs support:set:code:sup trusted_address_id:ref case_notes:long',
 };
@@ -246,7 +246,8 @@ const TYPES = Object.keys(SCHEMA), REVIEWS = ['pending', 'returned', 'changed', 
 const CODES = {
   poverty: 'poor near_poor none', sex: 'female male', disability: 'none mild severe especially_severe',
   gk: 'communication_team savings_loan_group livelihood_group cooperative trusted_address children_club victim_livelihood_model',
-  tas: 'existing new', phase: 'pilot replicated', ak: 'meeting policy_dialogue training counselling',
+  tas: 'existing new', phase: 'pilot replicated', ak: 'meeting policy_dialogue training counselling leadership_training',
+  cadre: 'in_leadership_plan newly_appointed newly_elected',
   ct: 'antenatal safe_delivery postnatal child_health gender_equality violence_prevention other',
   ck: 'domestic_violence trafficking sexual_abuse', cs: 'open supported closed',
   sup: 'essentials_travel medical psychological legal_aid schooling_vocational hardship_allowance loan referral temporary_shelter',
@@ -483,6 +484,14 @@ const ROUTES = [
   { re: /^devices$/, page: pDevices, nav: 'nav.devices', key: 'devices', roles: ['admin'] },
   { re: /^audit$/, page: pAudit, nav: 'nav.audit', key: 'audit', roles: ['admin'] },
 ];
+// Pages in files of their own (indicators.js, loaded first) add their strings and routes here,
+// drawing with these helpers; `after` puts their menu entry after the routes of that key.
+for (const x of window.fieldsyncPages || []) {
+  Object.assign(L.vi, x.strings.vi); Object.assign(L.en, x.strings.en);
+  const lib = { h, add, put, t, tn, has, num, btn, td, muted, msgRow, table, field, check, fmtDate, fmtTime, api, get, go, areas, area, communeEl, fillCommunes, showError, notice, act, S, ETH, title, badge };
+  const at = ROUTES.map(r => r.key).lastIndexOf(x.after) + 1;
+  ROUTES.splice(at || ROUTES.length, 0, ...x.routes(lib));
+}
 let gen = 0, cur = null;
 function go(hash, replace) {
   if (location.hash === hash) render();

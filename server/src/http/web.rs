@@ -40,6 +40,11 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../web/app.css"),
     },
     Asset {
+        path: "indicators.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("../../web/indicators.css"),
+    },
+    Asset {
         path: "favicon.svg",
         content_type: "image/svg+xml",
         bytes: include_bytes!("../../web/favicon.svg"),

@@ -83,6 +83,9 @@ pub struct AreaReport {
     /// For a commune: the old communes merged into it (code and name).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<(String, String)>,
+    /// For the province and a district: today's communes it adds up.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub communes: Vec<String>,
     pub results: BTreeMap<Indicator, Cell>,
     /// The plan's communes (positions) this row adds up.
     #[serde(skip)]
@@ -208,6 +211,7 @@ fn build_from(counter: &Counter, plan: &Plan, scope: &Scope, request: &Request) 
         level: "province",
         complete: Some(complete),
         merged_from: Vec::new(),
+        communes: visible.iter().map(|r| plan.communes[*r].clone()).collect(),
         results: BTreeMap::new(),
         rows: visible.clone(),
     }];
@@ -223,6 +227,7 @@ fn build_from(counter: &Counter, plan: &Plan, scope: &Scope, request: &Request) 
                 level: "district",
                 complete: None,
                 merged_from: Vec::new(),
+                communes: rows.iter().map(|r| plan.communes[*r].clone()).collect(),
                 results: BTreeMap::new(),
                 rows,
             });
@@ -241,6 +246,7 @@ fn build_from(counter: &Counter, plan: &Plan, scope: &Scope, request: &Request) 
             level: "commune",
             complete: None,
             merged_from,
+            communes: Vec::new(),
             results: BTreeMap::new(),
             rows: vec![*r],
         });

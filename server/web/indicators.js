@@ -121,7 +121,7 @@ async function pProgress(ctx) {
   status.remove();
   const areasR = r.areas || [], chosen = areasR.find(a => a.code === q.get('area')) || areasR[0];
   if (!chosen) return;
-  head.append(h('p', { class: 'muted lead' }, r.plan.name));
+  head.append(h('p', { class: 'muted lead' }, S.lang === 'en' && r.plan.name_en ? r.plan.name_en : r.plan.name));
 
   // Controls.
   const asOf = h('input', { type: 'date', test: 'progress-as-of', value: r.as_of, min: '1900-01-01', max: '2100-12-31', onchange: () => set({ as_of: asOf.value }) });
@@ -137,9 +137,8 @@ async function pProgress(ctx) {
     areasR.map(a => h('option', { value: a.code, selected: a === chosen }, areaLabel(a))));
   const exp = apiQuery(q);
   ctx.main.append(h('form', { class: 'card pg-controls', onsubmit: ev => ev.preventDefault() },
-    field(t('pg.asOf'), asOf), years,
-    h('fieldset', null, h('legend', null, t('pg.count')), mode),
-    field(t('pg.area'), place),
+    h('div', { class: 'pg-row' }, field(t('pg.asOf'), asOf), years),
+    h('div', { class: 'pg-row' }, h('fieldset', { class: 'pg-mode' }, h('legend', null, t('pg.count')), mode), field(t('pg.area'), place)),
     h('div', { class: 'exports' },
       h('a', { class: 'btn', href: '/v1/indicators/export.csv?' + exp, download: '', test: 'export-csv' }, t('pg.csv')),
       h('a', { class: 'btn', href: '/v1/indicators/export.xlsx?' + exp, download: '', test: 'export-xlsx' }, t('pg.xlsx')))));

@@ -56,7 +56,6 @@ safe_delivery_counselled = 70
 "#;
 
 struct World {
-    _dir: tempfile::TempDir,
     state: AppState,
     planted: Planted,
     /// Tokens: province supervisor with sensitive access; district supervisor without.
@@ -67,8 +66,8 @@ struct World {
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Arc::new(SqliteStorage::open(dir.path().join("server.sqlite")).unwrap());
+        let dir = world_dir();
+        let storage = Arc::new(SqliteStorage::open(dir.join("server.sqlite")).unwrap());
         let planted = plant(SEED, &Size::test());
         assert_eq!(planted.households, 5_000);
         assert_eq!(
@@ -107,13 +106,33 @@ fn world() -> &'static World {
             .unwrap()
             .with_plan(Plan::from_toml(PLAN).unwrap());
         World {
-            _dir: dir,
             state,
             planted,
             district: tokens.pop().unwrap(),
             province: tokens.pop().unwrap(),
         }
     })
+}
+
+/// The shared world's database directory, under Cargo's temporary directory. A static is never
+/// dropped, so each test process's directory is named by its pid and those of processes that
+/// have ended are removed here.
+fn world_dir() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("indicators-world-") {
+                if !std::path::Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
+    let dir = root.join(format!("indicators-world-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 async fn get(token: &str, path: &str) -> (u16, Vec<u8>) {

@@ -259,22 +259,22 @@ fn build_from(counter: &Counter, plan: &Plan, scope: &Scope, request: &Request) 
             .iter()
             .map(|r| sum(&now, &[*r], indicator).part.value)
             .collect();
-        let hidden_communes = if def.sensitive {
+        let hidden_rows: Vec<usize> = if def.sensitive {
             suppress::parts(&commune_values)
+                .into_iter()
+                .zip(&visible)
+                .filter_map(|(hide, r)| hide.then_some(*r))
+                .collect()
         } else {
-            vec![false; visible.len()]
+            Vec::new()
         };
         for area in &mut areas {
             let tally = sum(&now, &area.rows, indicator);
+            // A commune's or district's figure is hidden with any of its communes'.
             let mut hidden = def.sensitive
-                && (suppress::parts(&[tally.part.value])[0]
-                    || area.rows.iter().any(|r| {
-                        area.level != "province"
-                            && visible
-                                .iter()
-                                .position(|v| v == r)
-                                .is_some_and(|i| hidden_communes[i])
-                    }));
+                && (suppress::small(tally.part.value)
+                    || (area.level != "province"
+                        && area.rows.iter().any(|r| hidden_rows.contains(r))));
             // A victim figure's years and breakdown are given for the whole area only, where
             // they cannot be set against a neighbouring commune's.
             let detailed = !def.sensitive || area.level == "province";

@@ -36,7 +36,8 @@ impl Serialize for Figure {
     }
 }
 
-fn small(v: u64) -> bool {
+/// A count that would name victims: 1 to 4.
+pub fn small(v: u64) -> bool {
     (1..MIN_SHOWN).contains(&v)
 }
 

@@ -485,7 +485,7 @@ const ROUTES = [
   { re: /^audit$/, page: pAudit, nav: 'nav.audit', key: 'audit', roles: ['admin'] },
 ];
 // Pages in files of their own (indicators.js, loaded first) add their strings and routes here,
-// drawing with these helpers; `after` puts their menu entry after the routes of that key.
+// drawing with the functions passed here; `after` puts their menu entry after the routes of that key.
 for (const x of window.fieldsyncPages || []) {
   Object.assign(L.vi, x.strings.vi); Object.assign(L.en, x.strings.en);
   const lib = { h, add, put, t, tn, has, num, btn, td, muted, msgRow, table, field, check, fmtDate, fmtTime, api, get, go, areas, area, communeEl, fillCommunes, showError, notice, act, S, ETH, title, badge };

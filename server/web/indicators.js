@@ -1,7 +1,7 @@
 'use strict';
 /* fieldsync: plan progress ("Tiến độ") on the supervisors' page. Registers its routes and
-   strings with app.js (window.fieldsyncPages, read when app.js starts) and draws with app.js's
-   helpers; same rules: no inline script or style attribute (bar widths are set through the
+   strings with app.js (window.fieldsyncPages, read when app.js starts) and draws with app.js's DOM
+   and API functions; same rules: no inline script or style attribute (bar widths are set through the
    CSSOM), every string a key of both languages, data-test attributes for browser tests.
    The API is GET /v1/indicators (and its exports and drill-down) in server/src/http/openapi.json. */
 (window.fieldsyncPages = window.fieldsyncPages || []).push({

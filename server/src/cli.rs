@@ -50,7 +50,7 @@ struct ServeArgs {
     #[arg(long, env = "FIELDSYNC_TLS_KEY")]
     tls_key: Option<PathBuf>,
     /// TOML file with any of: listen, data_dir, tls_cert, tls_key, log_json,
-    /// header_timeout_secs, body_timeout_secs.
+    /// header_timeout_secs, body_timeout_secs, plan.
     #[arg(long, env = "FIELDSYNC_CONFIG")]
     config: Option<PathBuf>,
     /// Log as JSON lines instead of text.
@@ -66,6 +66,10 @@ struct ServeArgs {
     /// Seconds a sync request's body may take to arrive. Default 120.
     #[arg(long, env = "FIELDSYNC_BODY_TIMEOUT_SECS")]
     body_timeout_secs: Option<u64>,
+    /// TOML file of the province plan (targets) progress is reported against; default Kon
+    /// Tum's plan 3320/KH-UBND (docs/indicators.md has the format).
+    #[arg(long, env = "FIELDSYNC_PLAN")]
+    plan: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -346,6 +350,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         log_json: args.log_json.then_some(true),
         header_timeout_secs: args.header_timeout_secs,
         body_timeout_secs: args.body_timeout_secs,
+        plan: args.plan,
     };
     let config = Config::resolve(cli, file, args.dev).map_err(|e| e.to_string())?;
     init_logging(config.log_json);
@@ -356,6 +361,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         _ => tls::dev_cert(&config.data_dir).map_err(|e| e.to_string())?,
     };
     let tls_config = tls::load(&cert, &key).map_err(|e| e.to_string())?;
+    // A plan file with a mistake stops the start, rather than reporting against wrong targets.
+    let plan = config
+        .plan
+        .as_deref()
+        .map(crate::indicators::Plan::read)
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let storage = SqliteStorage::open(config.database_path()).map_err(|e| e.to_string())?;
     if config.dev {
         let added = seed::seed(&storage, args.demo_households).map_err(|e| e.to_string())?;
@@ -367,6 +379,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         config.timeouts,
     )
     .map_err(|e| format!("starting worker threads: {e}"))?;
+    let state = match plan {
+        Some(plan) => state.with_plan(plan),
+        None => state,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -47,6 +47,8 @@ pub struct FileConfig {
     pub log_json: Option<bool>,
     pub header_timeout_secs: Option<u64>,
     pub body_timeout_secs: Option<u64>,
+    /// The province plan (targets) progress is reported against; Kon Tum's if absent.
+    pub plan: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -59,6 +61,7 @@ pub struct Config {
     pub log_json: bool,
     pub dev: bool,
     pub timeouts: Timeouts,
+    pub plan: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +129,7 @@ impl Config {
             tls_key: cli.tls_key.or(file.tls_key),
             log_json: cli.log_json.or(file.log_json).unwrap_or(false),
             dev,
+            plan: cli.plan.or(file.plan),
             timeouts: {
                 let default = Timeouts::default();
                 let secs = std::time::Duration::from_secs;

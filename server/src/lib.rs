@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod dates;
 pub mod http;
+pub mod indicators;
 pub mod listener;
 pub mod restore;
 pub mod scope;

@@ -22,6 +22,7 @@ fn concrete(template: &str) -> String {
     template
         .replace("{id}", "01960000-0000-7000-8000-000000000001")
         .replace("{username}", "someone")
+        .replace("{indicator}", "communication_groups")
 }
 
 /// Whether the server answered "no such route" (as opposed to any answer of the route).
@@ -88,6 +89,9 @@ async fn every_documented_route_exists_and_nothing_else_does() {
         "/v1/admin/users/someone/other",
         "/v1/admin/devices/x",
         "/v1/sessions",
+        "/v1/indicators/export",
+        "/v1/indicators/communication_groups",
+        "/v1/indicators/communication_groups/records/x",
         "/v2/sync",
         "/index.html",
         "/app.js.map",

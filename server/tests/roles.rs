@@ -323,6 +323,44 @@ async fn every_route_answers_every_role_as_the_table_says() {
             json!(null),
             [401, 403, 403, 403, 403, 200, 200, 200],
         ),
+        // Plan progress: supervisors and admins, each for their own areas; victim figures
+        // only with sensitive access.
+        row(
+            "GET",
+            "/v1/indicators".into(),
+            json!(null),
+            [401, 403, 200, 200, 200, 200, 200, 200],
+        ),
+        row(
+            "GET",
+            "/v1/indicators/export.csv".into(),
+            json!(null),
+            [401, 403, 200, 200, 200, 200, 200, 200],
+        ),
+        row(
+            "GET",
+            "/v1/indicators/export.xlsx?as_of=2024-12-31".into(),
+            json!(null),
+            [401, 403, 200, 200, 200, 200, 200, 200],
+        ),
+        row(
+            "GET",
+            "/v1/indicators/communication_groups/records?area=51.102".into(),
+            json!(null),
+            [401, 403, 200, 200, 404, 200, 200, 404],
+        ),
+        row(
+            "GET",
+            "/v1/indicators/victims_supported/records?area=51.102&all_submitted=true".into(),
+            json!(null),
+            [401, 403, 403, 200, 404, 403, 403, 403],
+        ),
+        row(
+            "GET",
+            "/v1/indicators/nothing/records?area=51.102".into(),
+            json!(null),
+            [401, 403, 404, 404, 404, 404, 404, 404],
+        ),
         // A wrong old password: every role may try, and is told it is wrong.
         row(
             "POST",

@@ -247,8 +247,8 @@ en: {
 // Field order and kind per record type; a field is text unless a kind follows ':'.
 const SCHEMA = {
   household: 'commune:commune village head_name head_person_id:ref ethnicity:eth poverty:code:poverty especially_difficult_village:bool address',
-  person: 'commune:commune household_id:ref full_name sex:code:sex birth:dateyear ethnicity:eth national_id disability:code:disability phone',
-  group: 'commune:commune village kind:code:gk name established:date gals:bool formal_finance_link:bool trusted_address_status:code:tas model_phase:code:phase uses_digital_technology:bool members:set:ref',
+  person: 'commune:commune household_id:ref full_name sex:code:sex birth:dateyear ethnicity:eth national_id disability:code:disability phone formal_finance_linked:date livelihood_supported:date cadre:code:cadre',
+  group: 'commune:commune village kind:code:gk name established:date gals:bool formal_finance_link:bool trusted_address_status:code:tas model_phase:code:phase uses_digital_technology:bool members:set:ref women_led:bool gals_since:date technology_since:date',
   activity: 'commune:commune kind:code:ak date:date place group_id:ref topic counselling_topic:code:ct attendees:set:ref participants:int opinions_raised:int opinions_answered:int',
   support_case: 'commune:commune person_id:ref case_kind:code:ck opened:date status:code:cs support:set:code:sup trusted_address_id:ref case_notes:long',
 };
@@ -256,7 +256,8 @@ const TYPES = Object.keys(SCHEMA), REVIEWS = ['pending', 'returned', 'changed', 
 const CODES = {
   poverty: 'poor near_poor none', sex: 'female male', disability: 'none mild severe especially_severe',
   gk: 'communication_team savings_loan_group livelihood_group cooperative trusted_address children_club victim_livelihood_model',
-  tas: 'existing new', phase: 'pilot replicated', ak: 'meeting policy_dialogue training counselling',
+  tas: 'existing new', phase: 'pilot replicated', ak: 'meeting policy_dialogue training counselling leadership_training',
+  cadre: 'in_leadership_plan newly_appointed newly_elected',
   ct: 'antenatal safe_delivery postnatal child_health gender_equality violence_prevention other',
   ck: 'domestic_violence trafficking sexual_abuse', cs: 'open supported closed',
   sup: 'essentials_travel medical psychological legal_aid schooling_vocational hardship_allowance loan referral temporary_shelter',
@@ -497,19 +498,21 @@ const ROUTES = [
   { re: /^audit$/, page: pAudit, nav: 'nav.audit', key: 'audit', roles: ['admin'] },
 ];
 // ---- Pages in files of their own
-// A page file (duplicates.js), loaded before this one, queues a function on self.fieldsyncPages.
-// Each is called here once with the helpers of KIT and returns {strings: {vi, en}, routes}: its
-// strings join L and its routes join ROUTES (menu entries in the order the files are loaded).
+// A page file (duplicates.js, indicators.js), loaded before this one, queues a function on
+// self.fieldsyncPages. Each is called here once with the helpers of KIT and returns
+// {strings: {vi, en}, routes, after}: its strings join L and its routes join ROUTES, after the
+// routes whose key is `after` (else at the end), which places its menu entry.
 const KIT = {
   S, h, add, put, t, tn, has, num, btn, td, muted, field, check, table, fmt, fmtTime, title, refLink, fillRefs,
   badge, FIELDS, fkind, flabel, api, get, act, notice, showError, clearError, go, areas, communeEl, fillCommunes,
-  communeOptions, setCount,
+  communeOptions, setCount, msgRow, fmtDate, area, ETH,
 };
 for (const page of self.fieldsyncPages || []) {
   try {
     const p = page(KIT) || {};
     for (const l of ['vi', 'en']) Object.assign(L[l], (p.strings || {})[l]);
-    ROUTES.push(...(p.routes || []));
+    const at = ROUTES.map(r => r.key).lastIndexOf(p.after) + 1;
+    ROUTES.splice(at || ROUTES.length, 0, ...(p.routes || []));
   } catch (e) { console.error(e); }
 }
 // Menu counts (a route's count()): kept a minute, dropped whenever the page sends a change.

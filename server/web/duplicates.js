@@ -202,5 +202,5 @@ function pDuplicates(ctx) {
 }
 
 const countOpen = () => api('GET', '/v1/duplicates?limit=0').then(d => d.total);
-return { strings, routes: [{ re: /^duplicates$/, page: pDuplicates, nav: 'nav.duplicates', key: 'duplicates', roles: ['supervisor'], count: countOpen }] };
+return { strings, after: 'records', routes: [{ re: /^duplicates$/, page: pDuplicates, nav: 'nav.duplicates', key: 'duplicates', roles: ['supervisor'], count: countOpen }] };
 });

@@ -230,6 +230,9 @@ fn text(s: impl Into<String>) -> Value {
 /// Generates a dataset. Deterministic for a given config.
 pub fn generate(config: &GenConfig) -> Vec<GenRecord> {
     let mut rng = Rng::new(config.seed);
+    // The fields added with record schema 2 draw from their own sequence, so the records of a
+    // seed are what they were before, with the new fields added.
+    let mut extra = Rng::new(config.seed ^ 0x5c4e_3a02);
     let communes: Vec<String> = if config.communes.is_empty() {
         Areas::bundled()
             .communes_on("2024-01-01")
@@ -312,6 +315,18 @@ pub fn generate(config: &GenConfig) -> Vec<GenRecord> {
                 p.insert(
                     "phone".into(),
                     text(format!("09{:08}", rng.next_u64() % 100_000_000)),
+                );
+            }
+            if extra.chance(12) {
+                p.insert("formal_finance_linked".into(), text(date(&mut extra)));
+            }
+            if extra.chance(12) {
+                p.insert("livelihood_supported".into(), text(date(&mut extra)));
+            }
+            if female && ethnicity != "01" && extra.chance(4) {
+                p.insert(
+                    "cadre".into(),
+                    text(*extra.pick(crate::model::schema::CADRE)),
                 );
             }
             out.push(GenRecord {
@@ -398,8 +413,12 @@ pub fn generate(config: &GenConfig) -> Vec<GenRecord> {
         ]);
         match kind {
             "savings_loan_group" => {
-                fields.insert("gals".into(), Value::Bool(rng.chance(60)));
+                let gals = rng.chance(60);
+                fields.insert("gals".into(), Value::Bool(gals));
                 fields.insert("formal_finance_link".into(), Value::Bool(rng.chance(15)));
+                if gals && extra.chance(30) {
+                    fields.insert("gals_since".into(), text(date(&mut extra)));
+                }
             }
             "trusted_address" => {
                 fields.insert(
@@ -418,10 +437,12 @@ pub fn generate(config: &GenConfig) -> Vec<GenRecord> {
                 );
             }
             "livelihood_group" | "cooperative" => {
-                fields.insert(
-                    "uses_digital_technology".into(),
-                    Value::Bool(rng.chance(50)),
-                );
+                let digital = rng.chance(50);
+                fields.insert("uses_digital_technology".into(), Value::Bool(digital));
+                fields.insert("women_led".into(), Value::Bool(extra.chance(70)));
+                if digital && extra.chance(30) {
+                    fields.insert("technology_since".into(), text(date(&mut extra)));
+                }
             }
             _ => {}
         }
@@ -440,12 +461,15 @@ pub fn generate(config: &GenConfig) -> Vec<GenRecord> {
             sets: members.clone(),
         });
         for _ in 0..config.activities_per_group {
-            let activity_kind = rng.weighted(&[
+            let activity_kind = match rng.weighted(&[
                 ("meeting", 50),
                 ("policy_dialogue", 15),
                 ("training", 15),
                 ("counselling", 20),
-            ]);
+            ]) {
+                "training" if extra.chance(40) => "leadership_training",
+                kind => kind,
+            };
             let mut fields = BTreeMap::from([
                 ("commune".to_owned(), text(commune.clone())),
                 ("kind".to_owned(), text(activity_kind)),

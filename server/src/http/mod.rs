@@ -7,6 +7,7 @@ mod auth;
 pub mod compress;
 mod duplicates;
 pub mod error;
+mod indicators;
 mod records;
 mod session;
 mod state;
@@ -227,7 +228,9 @@ pub fn routes(
         .unify()
         .or(session::routes(state.clone()))
         .unify()
-        .or(audit::routes(state))
+        .or(audit::routes(state.clone()))
+        .unify()
+        .or(indicators::routes(state))
         .unify()
         .or(web::routes())
         .unify()

@@ -29,6 +29,8 @@ pub struct AppState {
     /// The directory of the database, for the free-space figure in `/v1/health`.
     pub data_dir: Option<PathBuf>,
     pub timeouts: crate::config::Timeouts,
+    /// The province plan progress is reported against (Kon Tum's unless `--plan` names one).
+    pub plan: Arc<crate::indicators::Plan>,
     /// Token checks and other short reads: never queued behind a push or a password hash.
     auth_pool: WorkerPool,
     /// Decoding, ingesting and pulling sync requests.
@@ -113,6 +115,7 @@ impl AppState {
             storage,
             data_dir,
             timeouts,
+            plan: Arc::new(crate::indicators::Plan::bundled().clone()),
             auth_pool: WorkerPool::new("auth", 2)?,
             sync_pool: WorkerPool::new("sync", 4)?,
             api_pool: WorkerPool::new("api", 2)?,
@@ -126,6 +129,12 @@ impl AppState {
             }),
             throttle: Arc::new(LoginThrottle::default()),
         })
+    }
+
+    /// Reports progress against `plan` instead of the built-in one.
+    pub fn with_plan(mut self, plan: crate::indicators::Plan) -> AppState {
+        self.plan = Arc::new(plan);
+        self
     }
 
     async fn run_on<T: Send + 'static>(

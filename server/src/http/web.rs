@@ -35,9 +35,19 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../web/duplicates.js"),
     },
     Asset {
+        path: "indicators.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../web/indicators.js"),
+    },
+    Asset {
         path: "app.css",
         content_type: "text/css; charset=utf-8",
         bytes: include_bytes!("../../web/app.css"),
+    },
+    Asset {
+        path: "indicators.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("../../web/indicators.css"),
     },
     Asset {
         path: "favicon.svg",

@@ -508,6 +508,10 @@ pub trait Storage: Send + Sync + 'static {
     fn resolve_records(&self, ids: &[Uuid]) -> StorageResult<BTreeMap<Uuid, Uuid>>;
     /// A page of the records `scope` may see that match `query`.
     fn list_records(&self, scope: &Scope, query: &RecordQuery) -> StorageResult<RecordPage>;
+    /// What plan progress indicators read of every record (see `crate::indicators::facts`).
+    fn indicator_facts(&self) -> StorageResult<Vec<crate::indicators::Fact>>;
+    /// The list rows of records by id, in the order given (unknown ids left out).
+    fn record_summaries(&self, ids: &[Uuid]) -> StorageResult<Vec<RecordSummary>>;
     /// The review of a record, with what changed since its approval.
     fn record_review(&self, id: Uuid) -> StorageResult<Option<Review>>;
     /// Every change of a record, oldest first, with who made it and what it wrote.

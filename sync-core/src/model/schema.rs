@@ -2,12 +2,17 @@
 //!
 //! Field names are the stable keys inside each record's Automerge document and on the wire.
 //! Adding an optional field or an allowed value is a minor change; renaming or retyping a field
-//! needs a new [`SCHEMA_VERSION`] and a migration.
+//! needs a new [`SCHEMA_VERSION`] and a migration. Version 2 added the optional fields the plan's
+//! progress indicators count from (docs/indicators.md); records made at version 1 are valid
+//! version 2 records, so nothing is migrated.
 
 use super::RecordType;
 
-/// Version of the schemas below; stored in every record document at creation.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the schemas below; stored in every record document at creation. 1: the first
+/// schemas; 2: the indicator fields (persons: `formal_finance_linked`, `livelihood_supported`,
+/// `cadre`; groups: `women_led`, `gals_since`, `technology_since`; activity kind
+/// `leadership_training`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// What a field holds and how its values are checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +143,9 @@ const PLACE: FieldKind = FieldKind::Text { max_chars: 200 };
 pub const POVERTY: &[&str] = &["poor", "near_poor", "none"];
 pub const SEX: &[&str] = &["female", "male"];
 pub const DISABILITY: &[&str] = &["none", "mild", "severe", "especially_severe"];
+/// Female cadres the plan trains for leadership: in the leadership succession plan (quy
+/// hoạch), newly appointed, or newly elected for the first time.
+pub const CADRE: &[&str] = &["in_leadership_plan", "newly_appointed", "newly_elected"];
 pub const GROUP_KINDS: &[&str] = &[
     "communication_team",
     "savings_loan_group",
@@ -149,7 +157,13 @@ pub const GROUP_KINDS: &[&str] = &[
 ];
 pub const TRUSTED_ADDRESS_STATUS: &[&str] = &["existing", "new"];
 pub const MODEL_PHASE: &[&str] = &["pilot", "replicated"];
-pub const ACTIVITY_KINDS: &[&str] = &["meeting", "policy_dialogue", "training", "counselling"];
+pub const ACTIVITY_KINDS: &[&str] = &[
+    "meeting",
+    "policy_dialogue",
+    "training",
+    "counselling",
+    "leadership_training",
+];
 pub const COUNSELLING_TOPICS: &[&str] = &[
     "antenatal",
     "safe_delivery",
@@ -201,6 +215,12 @@ static PERSON: RecordSchema = RecordSchema {
         search(opt("national_id", FieldKind::NationalId)),
         opt("disability", FieldKind::Enum(DISABILITY)),
         search(opt("phone", FieldKind::Phone)),
+        // Schema 2, for the indicators: a savings-group member introduced to formal finance
+        // (bank, Social Policy Bank, e-wallet) and one given livelihood support, each with the
+        // date it happened; and a female cadre's standing, for leadership training.
+        opt("formal_finance_linked", FieldKind::Date),
+        opt("livelihood_supported", FieldKind::Date),
+        opt("cadre", FieldKind::Enum(CADRE)),
     ],
 };
 
@@ -227,6 +247,11 @@ static GROUP: RecordSchema = RecordSchema {
         // Livelihood groups and cooperatives: applies 4.0 technology (QR codes, e-commerce).
         opt("uses_digital_technology", FieldKind::Bool),
         opt("members", FieldKind::RefSet(RecordType::Person)),
+        // Schema 2, for the indicators: led or co-led by women (do phụ nữ làm chủ, đồng làm
+        // chủ), and when GALS and 4.0 technology started where that was after the founding.
+        opt("women_led", FieldKind::Bool),
+        opt("gals_since", FieldKind::Date),
+        opt("technology_since", FieldKind::Date),
     ],
 };
 
@@ -304,6 +329,25 @@ mod tests {
             assert!(
                 f.is_some_and(|f| f.required && f.kind == FieldKind::Commune),
                 "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn fields_added_after_version_1_are_optional() {
+        // A record made at version 1 must stay valid: a new field may never be required.
+        let added = [
+            (RecordType::Person, "formal_finance_linked"),
+            (RecordType::Person, "livelihood_supported"),
+            (RecordType::Person, "cadre"),
+            (RecordType::Group, "women_led"),
+            (RecordType::Group, "gals_since"),
+            (RecordType::Group, "technology_since"),
+        ];
+        for (t, name) in added {
+            assert!(
+                schema_of(t).field(name).is_some_and(|f| !f.required),
+                "{t}.{name}"
             );
         }
     }

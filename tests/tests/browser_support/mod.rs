@@ -362,6 +362,18 @@ impl Browser {
         .await
     }
 
+    /// Scrolls the first `[data-test=<test>]` to the middle of the window (for a screenshot).
+    pub async fn scroll_to(&self, test: &str) {
+        let e = self.wait(test).await;
+        self.client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'})",
+                vec![serde_json::to_value(e).unwrap()],
+            )
+            .await
+            .unwrap();
+    }
+
     /// The whole page source (the DOM as serialised now).
     pub async fn source(&self) -> String {
         self.client.source().await.unwrap()

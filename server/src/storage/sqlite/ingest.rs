@@ -189,14 +189,10 @@ impl<'a> Ingest<'a> {
                 ],
             )?;
             if let Some(view) = &view {
-                merged::refresh(
-                    self.tx,
-                    view,
-                    &review,
-                    &merge_edits,
-                    state.is_some_and(|s| s.sensitive),
-                    self.now_ms,
-                )?;
+                let sensitive = state.is_some_and(|s| s.sensitive);
+                merged::refresh(self.tx, view, &review, &merge_edits, sensitive, self.now_ms)?;
+                let fact = crate::indicators::Fact::from_view(view, review.state, sensitive);
+                super::facts::refresh(self.tx, &fact)?;
             }
         }
         self.outcome.need = self

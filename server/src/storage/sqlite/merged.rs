@@ -138,6 +138,45 @@ pub fn get(conn: &Connection, id: Uuid) -> StorageResult<Option<MergedRecord>> {
     .transpose()
 }
 
+/// The list rows of records by id, in the order given; ids without a record are left out.
+pub fn summaries(conn: &Connection, ids: &[Uuid]) -> StorageResult<Vec<RecordSummary>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, record_type, commune, status, review, title, n_conflicts, n_problems, updated_ms
+         FROM merged WHERE id = ?1",
+    )?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let row = stmt
+            .query_row([id.as_bytes()], |r| {
+                Ok((
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, u32>(6)?,
+                    r.get::<_, u32>(7)?,
+                    r.get::<_, i64>(8)?,
+                ))
+            })
+            .optional()?;
+        if let Some((t, commune, status, rv, title, n_conflicts, n_problems, updated_ms)) = row {
+            out.push(RecordSummary {
+                id: *id,
+                record_type: record_type(&t)?,
+                commune,
+                status,
+                review: review(&rv),
+                title,
+                n_conflicts,
+                n_problems,
+                updated_ms,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// SQL conditions and their parameters.
 #[derive(Default)]
 struct Conditions {

@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod duplicates;
+mod facts;
 mod history;
 mod ingest;
 mod merged;
@@ -363,6 +364,14 @@ impl Storage for SqliteStorage {
 
     fn resolve_records(&self, ids: &[Uuid]) -> StorageResult<BTreeMap<Uuid, Uuid>> {
         self.read(|c| duplicates::resolve_all(c, ids))
+    }
+
+    fn indicator_facts(&self) -> StorageResult<Vec<crate::indicators::Fact>> {
+        self.read(facts::load)
+    }
+
+    fn record_summaries(&self, ids: &[Uuid]) -> StorageResult<Vec<super::RecordSummary>> {
+        self.read(|c| merged::summaries(c, ids))
     }
 
     fn record_review(&self, id: Uuid) -> StorageResult<Option<Review>> {

@@ -6,7 +6,7 @@ use fieldsync_core::record::decode_change;
 use rusqlite::{params, Connection, Transaction};
 
 /// Bump with every schema change and add the step to [`upgrade`].
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 const V1: &str = "
 CREATE TABLE users (
@@ -198,6 +198,25 @@ CREATE INDEX dup_pairs_by_b ON dup_pairs(b);
 CREATE INDEX dup_pairs_by_state ON dup_pairs(state, found_ms);
 ";
 
+/// Version 5: plan progress. What indicators read of each record (kind, own date, review,
+/// merges, the people it names), rewritten with the merged view on every ingest and filled
+/// from it here (`facts::backfill`).
+const V5_FROM_V4: &str = "
+CREATE TABLE indicator_facts (
+    id          BLOB PRIMARY KEY,
+    record_type TEXT NOT NULL,
+    commune     TEXT,
+    status      TEXT NOT NULL,
+    merged_into BLOB,
+    review      TEXT NOT NULL,
+    sensitive   INTEGER NOT NULL,
+    kind        TEXT,
+    date        TEXT,
+    detail      TEXT NOT NULL,
+    people      BLOB NOT NULL
+);
+";
+
 /// Brings the database to [`VERSION`], creating it if empty.
 pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -227,6 +246,10 @@ pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
             // A stored id that is not one: the upgrade stops with the reason.
             other => rusqlite::Error::InvalidParameterName(other.to_string()),
         })?;
+    }
+    if found < 5 {
+        tx.execute_batch(V5_FROM_V4)?;
+        super::facts::backfill(&tx)?;
     }
     new_identity(&tx)?;
     tx.pragma_update(None, "user_version", VERSION)?;

@@ -56,6 +56,7 @@ vi: {
   'rec.changed': 'Đã thay đổi sau khi duyệt', 'rec.changedHelp': 'Giá trị đã duyệt → giá trị hiện tại:',
   'rec.resolveFirst': 'Hồ sơ còn xung đột dữ liệu: nên giải quyết trước khi duyệt.',
   'rec.readonly': 'Tài khoản quản trị chỉ được xem hồ sơ; việc xét duyệt và sửa do cán bộ giám sát thực hiện.',
+  'rec.reviewKept': 'Hồ sơ này đã được gộp: hãy xét duyệt hồ sơ được giữ lại.',
   'rec.sensitive': 'Hồ sơ nhạy cảm: chỉ người được cấp quyền mới xem được, và mỗi lần xem đều được ghi vào nhật ký.',
   'rec.deleted': 'Hồ sơ này đã bị xoá.', 'rec.merged': 'Hồ sơ này trùng và đã được gộp vào hồ sơ khác:',
   'rec.open': 'Mở hồ sơ', 'rec.gone': 'hồ sơ không xem được', 'rec.saved': 'Đã lưu.',
@@ -175,6 +176,7 @@ en: {
   'rec.changed': 'Changed after approval', 'rec.changedHelp': 'Approved value → current value:',
   'rec.resolveFirst': 'This record still has conflicts: resolve them before approving.',
   'rec.readonly': 'Administrators can only read records; supervisors review and edit them.',
+  'rec.reviewKept': 'This record was merged: review the record it was merged into.',
   'rec.sensitive': 'Sensitive record: only people with permission can see it, and every view is logged.',
   'rec.deleted': 'This record was deleted.', 'rec.merged': 'This record was a duplicate and was merged into:',
   'rec.open': 'Open record', 'rec.gone': 'record not available', 'rec.saved': 'Saved.',
@@ -847,7 +849,7 @@ async function pRecord(ctx) {
       st === 'changed' && h('div', { class: 'changed', test: 'changed' }, h('h3', null, t('rec.changed')), h('p', null, t('rec.changedHelp')),
         h('ul', { test: 'changed-fields' }, (rv.changed_fields || []).map(c => h('li', { 'data-field': c.field }, h('strong', null, flabel(ty, c.field)), ': ',
           h('span', { class: 'was' }, fmt(fkind(ty, c.field), c.approved)), ' → ', fmt(fkind(ty, c.field), c.now))))),
-      canEdit ? [
+      rec.status === 'merged' ? h('p', { class: 'muted', test: 'review-merged' }, t('rec.reviewKept')) : canEdit ? [
         (rec.conflicts || []).length > 0 && h('p', { class: 'note warn small' }, t('rec.resolveFirst')),
         field(t('rec.comment'), comment, t('rec.commentHint')), err,
         h('div', { class: 'actions' },

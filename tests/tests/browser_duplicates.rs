@@ -366,6 +366,12 @@ async fn merge_from_the_queue_take_a_late_edit_and_undo() {
     })
     .await;
     assert_eq!(b.text("unmerge").await, "Hoàn tác gộp");
+    // It is reviewed as the kept record, not on its own.
+    assert_eq!(
+        b.text("review-merged").await,
+        "Hồ sơ này đã được gộp: hãy xét duyệt hồ sơ được giữ lại."
+    );
+    assert!(b.texts("approve").await.is_empty());
     b.screenshot("10-merged-record").await;
     b.click("unmerge").await;
     b.wait_text("notice", "undone", |t| {
@@ -373,6 +379,7 @@ async fn merge_from_the_queue_take_a_late_edit_and_undo() {
     })
     .await;
     b.wait_gone("record-merged").await;
+    b.wait("approve").await;
     for id in [hoa, nie] {
         let r = record(&env, id).await;
         assert_eq!(

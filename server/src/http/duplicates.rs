@@ -3,13 +3,12 @@
 //! shows only when the caller may see both records.
 
 use super::error::ApiError;
+use super::query::{bad, commune_filter, nonempty};
 use super::records::{commune_name, visible};
 use super::Credentials;
 use super::{caller, credentials, json_body, require_role, respond_json, with_state, AppState};
 use crate::dates::iso_utc;
-use crate::scope::communes_of;
 use crate::storage::{Caller, DuplicatePair, DuplicateQuery, MergedRecord, PairState, Role};
-use fieldsync_core::model::Areas;
 use fieldsync_core::RecordType;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
@@ -32,13 +31,8 @@ struct ListQuery {
     offset: Option<u32>,
 }
 
-fn bad(what: &str) -> ApiError {
-    ApiError::BadRequest(what.to_owned())
-}
-
 impl ListQuery {
     fn into_query(self) -> Result<DuplicateQuery, ApiError> {
-        let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         let state = nonempty(self.state)
             .map(|s| PairState::parse(&s).ok_or_else(|| bad(&format!("unknown pair state {s}"))))
             .transpose()?
@@ -51,14 +45,7 @@ impl ListQuery {
                 ))),
             })
             .transpose()?;
-        let communes = nonempty(self.commune)
-            .map(|code| {
-                if Areas::bundled().get(&code).is_none() {
-                    return Err(bad(&format!("unknown area code {code}")));
-                }
-                Ok(communes_of(&[code]))
-            })
-            .transpose()?;
+        let communes = commune_filter(self.commune)?;
         Ok(DuplicateQuery {
             state,
             record_type,

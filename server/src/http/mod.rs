@@ -8,6 +8,7 @@ pub mod compress;
 mod duplicates;
 pub mod error;
 mod indicators;
+mod query;
 mod records;
 mod session;
 mod state;

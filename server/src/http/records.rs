@@ -4,11 +4,11 @@
 //! exactly as an unknown one. Every look at a support case is written to the audit log.
 
 use super::error::ApiError;
+use super::query::{bad, commune_filter, nonempty};
 use super::{
     caller, credentials, json_body, require_role, respond_json, with_state, AppState, Credentials,
 };
 use crate::dates::{iso_utc, vietnam_day_start};
-use crate::scope::communes_of;
 use crate::storage::{Caller, MergedRecord, RecordEdit, RecordQuery, Role};
 use fieldsync_core::model::{schema_of, Areas, FieldKind};
 use fieldsync_core::record::ReviewPhase;
@@ -38,24 +38,12 @@ struct ListQuery {
     offset: Option<u32>,
 }
 
-fn bad(what: &str) -> ApiError {
-    ApiError::BadRequest(what.to_owned())
-}
-
 impl ListQuery {
     fn into_query(self) -> Result<RecordQuery, ApiError> {
-        let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         let record_type = nonempty(self.record_type)
             .map(|t| RecordType::parse(&t).ok_or_else(|| bad(&format!("unknown record type {t}"))))
             .transpose()?;
-        let communes = nonempty(self.commune)
-            .map(|code| {
-                if Areas::bundled().get(&code).is_none() {
-                    return Err(bad(&format!("unknown area code {code}")));
-                }
-                Ok(communes_of(&[code]))
-            })
-            .transpose()?;
+        let communes = commune_filter(self.commune)?;
         let review = nonempty(self.review)
             .map(|r| {
                 ReviewPhase::parse(&r).ok_or_else(|| bad(&format!("unknown review state {r}")))

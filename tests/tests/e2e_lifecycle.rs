@@ -79,6 +79,14 @@ async fn dev_mode_serves_demo_data_to_the_demo_supervisor() {
         records["records"].as_array().unwrap().len() >= 40,
         "20 households have at least 40 people"
     );
+    // Some of it approved and some waiting, so that the page has a review queue and plan
+    // progress to show.
+    let reviews = &records["counts"]["review"];
+    let (approved, pending) = (
+        reviews["approved"].as_u64().unwrap_or(0),
+        reviews["pending"].as_u64().unwrap_or(0),
+    );
+    assert!(approved > 0 && pending > 0, "{reviews}");
     let found = call_json(
         &http,
         server.addr,

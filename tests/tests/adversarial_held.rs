@@ -45,41 +45,7 @@ async fn edits_waiting_on_records_out_of_sight_hold_nothing() {
     let mut carer = env.phone("carer", Default::default()).await;
     let mut morai = env.phone("morai", Default::default()).await;
     let prober = env.phone("prober", Default::default()).await;
-    let household = carer
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "Hộ Kín"),
-        )
-        .unwrap();
-    let hid = household.to_string();
-    let person = carer
-        .store
-        .create(
-            RecordType::Person,
-            &fields(&[
-                ("commune", NGOC_LINH),
-                ("household_id", &hid),
-                ("full_name", "Y Nạn Nhân"),
-                ("sex", "female"),
-                ("birth", "1996"),
-                ("ethnicity", "14"),
-            ]),
-        )
-        .unwrap();
-    let pid = person.to_string();
-    let case = carer
-        .store
-        .create(
-            RecordType::SupportCase,
-            &fields(&[
-                ("commune", NGOC_LINH),
-                ("person_id", &pid),
-                ("case_kind", "trafficking"),
-                ("opened", "2025-02-03"),
-            ]),
-        )
-        .unwrap();
+    let (_, case) = open_case(&mut carer, "Đã chuyển đến địa chỉ tin cậy.");
     carer.sync(&env.http, env.addr(), 10).await.unwrap();
     let elsewhere = morai
         .store

@@ -13,55 +13,12 @@ use fieldsync_core::model::{RecordType, Value};
 use fieldsync_core::protocol::{NeedEntry, RejectCode};
 use fieldsync_core::store::ListFilter;
 use fieldsync_core::RecordDoc;
-use fieldsync_tests::phone::Phone;
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// Put in a case's notes: found anywhere it must not be, the case leaked.
 const MARKER: &str = "GHI-CHU-MAT-7c1e9a-không-được-lộ";
-
-/// A person and a support case about them, on a phone allowed to write cases.
-fn open_case(phone: &mut Phone, notes: &str) -> (Uuid, Uuid) {
-    let household = phone
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "Hộ Kín"),
-        )
-        .unwrap();
-    let hid = household.to_string();
-    let person = phone
-        .store
-        .create(
-            RecordType::Person,
-            &fields(&[
-                ("commune", NGOC_LINH),
-                ("household_id", &hid),
-                ("full_name", "Y Nạn Nhân"),
-                ("sex", "female"),
-                ("birth", "1996"),
-                ("ethnicity", "14"),
-            ]),
-        )
-        .unwrap();
-    let pid = person.to_string();
-    let case = phone
-        .store
-        .create(
-            RecordType::SupportCase,
-            &fields(&[
-                ("commune", NGOC_LINH),
-                ("person_id", &pid),
-                ("case_kind", "domestic_violence"),
-                ("opened", "2025-02-03"),
-                ("status", "open"),
-                ("case_notes", notes),
-            ]),
-        )
-        .unwrap();
-    (person, case)
-}
 
 /// Whether any pulled change carries the marker or names the record.
 fn leaks(pulled: &[fieldsync_core::protocol::ChangeEntry], case: Uuid) -> bool {

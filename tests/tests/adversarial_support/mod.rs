@@ -314,3 +314,46 @@ pub fn db_number(env: &Env, sql: &str) -> i64 {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A household, a woman of it and a support case about her in Ngọc Linh, on a phone allowed
+/// to write cases (not synced): the woman's id and the case's.
+pub fn open_case(phone: &mut Phone, notes: &str) -> (Uuid, Uuid) {
+    let household = phone
+        .store
+        .create(
+            RecordType::Household,
+            &fieldsync_core::generator::minimal_household(crate::common::NGOC_LINH, "Hộ Kín"),
+        )
+        .unwrap();
+    let hid = household.to_string();
+    let person = phone
+        .store
+        .create(
+            RecordType::Person,
+            &fields(&[
+                ("commune", crate::common::NGOC_LINH),
+                ("household_id", &hid),
+                ("full_name", "Y Nạn Nhân"),
+                ("sex", "female"),
+                ("birth", "1996"),
+                ("ethnicity", "14"),
+            ]),
+        )
+        .unwrap();
+    let pid = person.to_string();
+    let case = phone
+        .store
+        .create(
+            RecordType::SupportCase,
+            &fields(&[
+                ("commune", crate::common::NGOC_LINH),
+                ("person_id", &pid),
+                ("case_kind", "domestic_violence"),
+                ("opened", "2025-02-03"),
+                ("status", "open"),
+                ("case_notes", notes),
+            ]),
+        )
+        .unwrap();
+    (person, case)
+}

@@ -9,7 +9,7 @@ mod common;
 
 use adversarial_support::*;
 use common::*;
-use fieldsync_core::model::{RecordType, Value};
+use fieldsync_core::model::Value;
 use fieldsync_tests::phone::PhoneError;
 use serde_json::{json, Value as Json};
 use uuid::Uuid;
@@ -34,25 +34,9 @@ fn assert_internal(status: u16, body: &str, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_record_answers_500_internal_and_other_records_still_sync() {
     let env = Env::start().await;
-    env.user("a", &[NGOC_LINH], false).await;
-    env.user("b", &[NGOC_LINH], false).await;
-    let sup = supervisor(&env, "sup", &[NGOC_LINH], false).await;
-    let mut a = env.phone("a", Default::default()).await;
-    let mut b = env.phone("b", Default::default()).await;
-    let broken = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "Y Blơ"),
-        )
-        .unwrap();
-    let sound = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "A Hyơk"),
-        )
-        .unwrap();
+    let (mut a, mut b, sup) = two_collectors_and_supervisor(&env).await;
+    let broken = household(&mut a, "Y Blơ");
+    let sound = household(&mut a, "A Hyơk");
     a.sync(&env.http, env.addr(), 10).await.unwrap();
     b.sync(&env.http, env.addr(), 10).await.unwrap();
 
@@ -124,20 +108,8 @@ async fn a_corrupt_merged_row_or_change_answers_500_or_is_set_aside() {
     env.user("a", &[NGOC_LINH], false).await;
     let sup = supervisor(&env, "sup", &[NGOC_LINH], false).await;
     let mut a = env.phone("a", Default::default()).await;
-    let one = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "Y Blơ"),
-        )
-        .unwrap();
-    let two = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "A Hyơk"),
-        )
-        .unwrap();
+    let one = household(&mut a, "Y Blơ");
+    let two = household(&mut a, "A Hyơk");
     a.store.set_field(two, "village", &"Thôn 2".into()).unwrap();
     a.sync(&env.http, env.addr(), 10).await.unwrap();
 

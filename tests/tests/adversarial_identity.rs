@@ -36,11 +36,7 @@ async fn listed_ids(env: &Env, token: &str, record_type: &str) -> Vec<Uuid> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_records_from_one_phone_stay_two_records_everywhere() {
     let env = Env::start().await;
-    env.user("a", &[NGOC_LINH], false).await;
-    env.user("b", &[NGOC_LINH], false).await;
-    let sup = supervisor(&env, "sup", &[NGOC_LINH], false).await;
-    let mut a = env.phone("a", Default::default()).await;
-    let mut b = env.phone("b", Default::default()).await;
+    let (mut a, mut b, sup) = two_collectors_and_supervisor(&env).await;
 
     let household = minimal_household(NGOC_LINH, "Y Blơ");
     let activity = fields(&[
@@ -107,25 +103,9 @@ async fn identical_records_from_one_phone_stay_two_records_everywhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_change_pushed_under_another_record_is_refused_never_acked() {
     let env = Env::start().await;
-    env.user("a", &[NGOC_LINH], false).await;
-    env.user("b", &[NGOC_LINH], false).await;
-    let sup = supervisor(&env, "sup", &[NGOC_LINH], false).await;
-    let mut a = env.phone("a", Default::default()).await;
-    let mut b = env.phone("b", Default::default()).await;
-    let h1 = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "Y Blơ"),
-        )
-        .unwrap();
-    let h2 = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "Y Blơ"),
-        )
-        .unwrap();
+    let (mut a, mut b, sup) = two_collectors_and_supervisor(&env).await;
+    let h1 = household(&mut a, "Y Blơ");
+    let h2 = household(&mut a, "Y Blơ");
     a.store.set_field(h1, "village", &"Làng Le".into()).unwrap();
     a.sync(&env.http, env.addr(), 10).await.unwrap();
     let c1 = record_changes(&a.store, h1);
@@ -168,13 +148,7 @@ async fn a_stored_change_pushed_under_another_record_is_refused_never_acked() {
     assert_eq!(env.stats().await, before);
 
     // A held change (its creation not sent yet) cannot be claimed by another record either.
-    let h3 = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "A Hyơk"),
-        )
-        .unwrap();
+    let h3 = household(&mut a, "A Hyơk");
     a.store.set_field(h3, "village", &"Thôn 2".into()).unwrap();
     let c3 = record_changes(&a.store, h3);
     let response = push(&env, &a.token, vec![entry(h3, &c3[1])]).await;

@@ -21,25 +21,9 @@ use uuid::Uuid;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_move_and_the_edit_on_top_roll_back_and_later_edits_sync() {
     let env = Env::start().await;
-    env.user("a", &[NGOC_LINH], false).await;
-    env.user("b", &[NGOC_LINH], false).await;
-    let sup = supervisor(&env, "sup", &[NGOC_LINH], false).await;
-    let mut a = env.phone("a", Default::default()).await;
-    let mut b = env.phone("b", Default::default()).await;
-    let h = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "Y Blơ"),
-        )
-        .unwrap();
-    let other = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "A Hyơk"),
-        )
-        .unwrap();
+    let (mut a, mut b, sup) = two_collectors_and_supervisor(&env).await;
+    let h = household(&mut a, "Y Blơ");
+    let other = household(&mut a, "A Hyơk");
     a.store.set_field(h, "village", &"Làng Le".into()).unwrap();
     a.sync(&env.http, env.addr(), 10).await.unwrap();
     b.sync(&env.http, env.addr(), 10).await.unwrap();
@@ -111,22 +95,10 @@ async fn a_broken_checksum_is_a_bad_request_and_nothing_is_stored() {
     env.user("a", &[NGOC_LINH], false).await;
     let sup = supervisor(&env, "sup", &[NGOC_LINH], false).await;
     let mut a = env.phone("a", Default::default()).await;
-    let h = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "Y Blơ"),
-        )
-        .unwrap();
+    let h = household(&mut a, "Y Blơ");
     a.sync(&env.http, env.addr(), 10).await.unwrap();
     a.store.set_field(h, "village", &"Làng Le".into()).unwrap();
-    let fresh = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "A Hyơk"),
-        )
-        .unwrap();
+    let fresh = household(&mut a, "A Hyơk");
     let pending = a.store.unacked(1 << 20).unwrap();
     assert_eq!(pending.len(), 2);
     let before = env.stats().await;
@@ -240,13 +212,7 @@ async fn a_record_created_out_of_scope_leaves_the_phone_but_keeps_its_values() {
     let env = Env::start().await;
     env.user("a", &[NGOC_LINH], false).await;
     let mut a = env.phone("a", Default::default()).await;
-    let kept = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "Y Blơ"),
-        )
-        .unwrap();
+    let kept = household(&mut a, "Y Blơ");
     let outside = a
         .store
         .create(RecordType::Household, &minimal_household(MO_RAI, "A Hyơk"))

@@ -67,20 +67,8 @@ async fn after_a_restore_the_server_gets_back_every_change_phones_saw() {
     let mut c = env.phone("c", Default::default()).await;
 
     // Before the backup.
-    let h1 = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "Y Blơ"),
-        )
-        .unwrap();
-    let h2 = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "A Hyơk"),
-        )
-        .unwrap();
+    let h1 = household(&mut a, "Y Blơ");
+    let h2 = household(&mut a, "A Hyơk");
     let h3 = b
         .store
         .create(
@@ -100,13 +88,7 @@ async fn after_a_restore_the_server_gets_back_every_change_phones_saw() {
     // After the backup: new records, edits of old ones, edits on top of other phones' new
     // changes, and a phone enrolled only now.
     a.store.set_field(h1, "village", &"Làng Le".into()).unwrap();
-    let h4 = a
-        .store
-        .create(
-            RecordType::Household,
-            &minimal_household(NGOC_LINH, "Nguyễn Thị Hoà"),
-        )
-        .unwrap();
+    let h4 = household(&mut a, "Nguyễn Thị Hoà");
     a.sync(&env.http, env.addr(), 10).await.unwrap();
     b.store
         .set_field(h2, "poverty", &"near_poor".into())

@@ -357,3 +357,24 @@ pub fn open_case(phone: &mut Phone, notes: &str) -> (Uuid, Uuid) {
         .unwrap();
     (person, case)
 }
+
+/// Two collectors of Ngọc Linh with a phone each, and a supervisor of the commune (her token).
+pub async fn two_collectors_and_supervisor(env: &Env) -> (Phone, Phone, String) {
+    env.user("a", &[crate::common::NGOC_LINH], false).await;
+    env.user("b", &[crate::common::NGOC_LINH], false).await;
+    let sup = supervisor(env, "sup", &[crate::common::NGOC_LINH], false).await;
+    let a = env.phone("a", Default::default()).await;
+    let b = env.phone("b", Default::default()).await;
+    (a, b, sup)
+}
+
+/// A household of Ngọc Linh headed by `head`, created on `phone` (not synced).
+pub fn household(phone: &mut Phone, head: &str) -> Uuid {
+    phone
+        .store
+        .create(
+            RecordType::Household,
+            &fieldsync_core::generator::minimal_household(crate::common::NGOC_LINH, head),
+        )
+        .unwrap()
+}

@@ -12,7 +12,7 @@ vi: {
   'pg.title': 'Tiến độ thực hiện kế hoạch', 'pg.asOf': 'Số liệu tính đến ngày', 'pg.year': 'Cuối năm',
   'pg.count': 'Hồ sơ được tính', 'pg.approved': 'Chỉ hồ sơ đã duyệt', 'pg.all': 'Tất cả hồ sơ đã gửi (xem trước)',
   'pg.area': 'Địa bàn', 'pg.province': 'Toàn tỉnh {n}', 'pg.mine': 'Địa bàn phụ trách', 'pg.district': '{n} (huyện, trước 01/7/2025)',
-  'pg.csv': 'Tải CSV', 'pg.xlsx': 'Tải Excel (XLSX)', 'pg.show': 'Xem',
+  'pg.csv': 'Tải CSV', 'pg.csvHelp': 'Cho phần mềm khác; để mở bằng Excel hay LibreOffice, hãy tải Excel (XLSX).', 'pg.xlsx': 'Tải Excel (XLSX)', 'pg.show': 'Xem',
   'pg.preview': 'Đang xem trước: số liệu gồm cả hồ sơ chưa duyệt, đã trả lại hoặc đã sửa sau khi duyệt. Báo cáo chính thức chỉ tính hồ sơ đã duyệt.',
   'pg.partial': 'Số liệu chỉ gồm các xã trong địa bàn bạn phụ trách; mục tiêu là tổng mục tiêu của các xã đó (nếu kế hoạch có giao).',
   'pg.noneApproved': 'Chưa có hồ sơ nào được duyệt trong địa bàn. Chọn “Tất cả hồ sơ đã gửi” để xem trước.',
@@ -40,7 +40,7 @@ en: {
   'pg.title': 'Plan progress', 'pg.asOf': 'Figures as of', 'pg.year': 'End of',
   'pg.count': 'Records counted', 'pg.approved': 'Approved records only', 'pg.all': 'All submitted records (preview)',
   'pg.area': 'Area', 'pg.province': 'Whole province of {n}', 'pg.mine': 'Your areas', 'pg.district': '{n} (district, before 1 Jul 2025)',
-  'pg.csv': 'Download CSV', 'pg.xlsx': 'Download Excel (XLSX)', 'pg.show': 'Show',
+  'pg.csv': 'Download CSV', 'pg.csvHelp': 'For other programs; to open in Excel or LibreOffice, download the Excel (XLSX) file.', 'pg.xlsx': 'Download Excel (XLSX)', 'pg.show': 'Show',
   'pg.preview': 'Preview: the figures include records not yet approved, returned, or changed since approval. Official reports count approved records only.',
   'pg.partial': 'Figures cover only the communes of your areas; the target is the sum of their targets (where the plan sets them).',
   'pg.noneApproved': 'No record in your areas is approved yet. Choose “All submitted records” for a preview.',
@@ -140,8 +140,8 @@ async function pProgress(ctx) {
     h('div', { class: 'pg-row' }, field(t('pg.asOf'), asOf), years),
     h('div', { class: 'pg-row' }, h('fieldset', { class: 'pg-mode' }, h('legend', null, t('pg.count')), mode), field(t('pg.area'), place)),
     h('div', { class: 'exports' },
-      h('a', { class: 'btn', href: '/v1/indicators/export.csv?' + exp, download: '', test: 'export-csv' }, t('pg.csv')),
-      h('a', { class: 'btn', href: '/v1/indicators/export.xlsx?' + exp, download: '', test: 'export-xlsx' }, t('pg.xlsx')))));
+      h('a', { class: 'btn', href: '/v1/indicators/export.xlsx?' + exp, download: '', test: 'export-xlsx' }, t('pg.xlsx')),
+      h('a', { class: 'btn', href: '/v1/indicators/export.csv?' + exp, download: '', test: 'export-csv', title: t('pg.csvHelp') }, t('pg.csv')))));
   if (r.all_submitted) ctx.main.append(h('p', { class: 'note warn', test: 'progress-preview' }, t('pg.preview')));
   if (areasR[0].complete === false) ctx.main.append(h('p', { class: 'note small' }, t('pg.partial')));
   const defs = r.indicators || [];

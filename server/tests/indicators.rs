@@ -58,9 +58,11 @@ safe_delivery_counselled = 70
 struct World {
     state: AppState,
     planted: Planted,
-    /// Tokens: province supervisor with sensitive access; district supervisor without.
+    /// Tokens: province supervisor with sensitive access; district supervisor without; a
+    /// province supervisor whose reports only the admission test asks for.
     province: String,
     district: String,
+    hurried: String,
 }
 
 fn world() -> &'static World {
@@ -84,6 +86,7 @@ fn world() -> &'static World {
         for (name, areas, sensitive) in [
             ("giamsat.tinh", vec!["62".to_owned()], true),
             ("giamsat.daklei", vec!["62.610".to_owned()], false),
+            ("giamsat.voiva", vec!["62".to_owned()], false),
         ] {
             accounts::create_user(
                 storage.as_ref(),
@@ -108,6 +111,7 @@ fn world() -> &'static World {
         World {
             state,
             planted,
+            hurried: tokens.pop().unwrap(),
             district: tokens.pop().unwrap(),
             province: tokens.pop().unwrap(),
         }
@@ -135,14 +139,33 @@ fn world_dir() -> std::path::PathBuf {
     dir
 }
 
-async fn get(token: &str, path: &str) -> (u16, Vec<u8>) {
+/// One GET: its status, its Retry-After and its body.
+async fn get_once(token: &str, path: &str) -> (u16, Option<String>, Vec<u8>) {
     let response = warp::test::request()
         .method("GET")
         .path(path)
         .header("authorization", format!("Bearer {token}"))
         .reply(&routes(world().state.clone()))
         .await;
-    (response.status().as_u16(), response.body().to_vec())
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (response.status().as_u16(), retry, response.body().to_vec())
+}
+
+/// A GET as clients make it: tests run at once and share accounts, so an account's reports
+/// may be busy (429); the request is made again after the wait the server names.
+async fn get(token: &str, path: &str) -> (u16, Vec<u8>) {
+    for _ in 0..60 {
+        let (status, _, body) = get_once(token, path).await;
+        if status != 429 {
+            return (status, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("{path}: busy for 12 s");
 }
 
 async fn json(token: &str, path: &str) -> Json {
@@ -983,4 +1006,31 @@ async fn the_csv_and_the_xlsx_carry_the_reports_numbers_with_vietnamese_text() {
     }
     assert_eq!(checked, COUNTED.len() * 15);
     assert!(table.iter().any(|r| r.iter().any(|c| c == "Tổ sinh kế, tổ hợp tác, hợp tác xã do phụ nữ làm chủ, đồng làm chủ ứng dụng công nghệ 4.0")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_computes_two_reports_at_once_and_is_told_to_wait_for_more() {
+    let w = world();
+    let reports: Vec<_> = (0..6)
+        .map(|_| tokio::spawn(get_once(&w.hurried, "/v1/indicators?as_of=2024-12-31")))
+        .collect();
+    // Another supervisor's page is answered all the same.
+    let other = json(&w.district, "/v1/indicators?as_of=2024-12-31").await;
+    assert_eq!(other["as_of"], "2024-12-31");
+    let mut statuses = Vec::new();
+    for report in reports {
+        let (status, retry, _) = report.await.unwrap();
+        if status == 429 {
+            assert_eq!(retry.as_deref(), Some("1"));
+        }
+        statuses.push(status);
+    }
+    statuses.sort();
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert!(
+        (2..6).contains(&ok) && statuses.iter().all(|s| [200, 429].contains(s)),
+        "two at a time, the others told to wait: {statuses:?}"
+    );
+    // Once they are done, the account's next report is computed.
+    assert_eq!(get_once(&w.hurried, "/v1/indicators").await.0, 200);
 }

@@ -349,12 +349,16 @@ async function api(method, path, body, opt = {}) {
   throw err;
 }
 // A GET whose answer is kept briefly, reused only to redraw the page in the other language.
-function get(path, ctx) {
+// A busy server (429 with a short Retry-After) is asked once more after the wait it names.
+function get(path, ctx, again = true) {
   if (ctx && ctx.reuse && cache.has(path)) return Promise.resolve(cache.get(path));
   return api('GET', path, undefined, { signal: ctx && ctx.signal }).then(d => {
     cache.set(path, d);
     if (cache.size > 40) cache.delete(cache.keys().next().value);
     return d;
+  }, e => {
+    if (!again || e.status !== 429 || e.retry > 5 || (ctx && ctx.signal && ctx.signal.aborted)) throw e;
+    return new Promise(r => setTimeout(r, Math.max(1, e.retry) * 1000)).then(() => get(path, ctx, false));
   });
 }
 function expire() {

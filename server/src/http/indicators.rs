@@ -66,10 +66,14 @@ async fn supervisor_or_admin(state: &AppState, auth: Credentials) -> Result<Call
 }
 
 async fn build(state: &AppState, caller: &Caller, request: Request) -> Result<Report, ApiError> {
+    // Held by the work itself: a client that goes away does not free its place before the
+    // work is done.
+    let slot = state.report_slot(caller)?;
     let scope = caller.scope();
     let plan = state.plan.clone();
     state
         .blocking(move |storage| {
+            let _slot = slot;
             let facts = storage.indicator_facts()?;
             Ok(report::build(&facts, &plan, &scope, &request))
         })
@@ -180,8 +184,10 @@ async fn records(
     let scope = caller.scope();
     let plan = state.plan.clone();
     let area = q.area.clone();
+    let slot = state.report_slot(&caller)?;
     let (total, page) = state
         .blocking(move |storage| {
+            let _slot = slot;
             let facts = storage.indicator_facts()?;
             let ids = report::records(
                 &facts,

@@ -19,6 +19,8 @@ use uuid::Uuid;
 const MAX_QUEUED_WRITES: usize = 6;
 /// Syncs one account may have in flight (several phones of one officer are fine).
 const MAX_SYNCS_PER_USER: usize = 2;
+/// Plan progress computations at once per account: the page's drill-down asks for two.
+const MAX_REPORTS_PER_USER: usize = 2;
 /// Request bodies held in memory at once, in KiB.
 const MAX_BODY_KIB_IN_FLIGHT: usize = 64 * 1024;
 
@@ -52,6 +54,8 @@ struct Admission {
     /// KiB of request bodies being read or held.
     body_kib: Arc<Semaphore>,
     syncing: Mutex<Syncing>,
+    /// Plan progress reports being computed, per account.
+    reporting: Arc<Mutex<HashMap<i64, usize>>>,
 }
 
 #[derive(Default)]
@@ -79,6 +83,24 @@ impl Drop for SyncSlot {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 syncing.users.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// An account's place among the plan progress reports being computed, freed when dropped.
+pub struct ReportSlot {
+    reporting: Arc<Mutex<HashMap<i64, usize>>>,
+    user: i64,
+}
+
+impl Drop for ReportSlot {
+    fn drop(&mut self) {
+        let mut reporting = self.reporting.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = reporting.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                reporting.remove(&self.user);
             }
         }
     }
@@ -126,6 +148,7 @@ impl AppState {
                 password_slots: Arc::new(Semaphore::new(2 * cores)),
                 body_kib: Arc::new(Semaphore::new(MAX_BODY_KIB_IN_FLIGHT)),
                 syncing: Mutex::new(Syncing::default()),
+                reporting: Arc::new(Mutex::new(HashMap::new())),
             }),
             throttle: Arc::new(LoginThrottle::default()),
         })
@@ -231,6 +254,26 @@ impl AppState {
             admission: self.admission.clone(),
             device: caller.device.id,
             user,
+        })
+    }
+
+    /// Admits one plan progress computation of `caller`'s account (each reads every record's
+    /// facts): a few at a time per account, so that one supervisor's reloads cannot fill the
+    /// API workers everyone's pages use.
+    pub(crate) fn report_slot(&self, caller: &Caller) -> Result<ReportSlot, ApiError> {
+        let mut reporting = self
+            .admission
+            .reporting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let running = reporting.entry(caller.user.id).or_default();
+        if *running >= MAX_REPORTS_PER_USER {
+            return Err(busy(1, "this account's reports are still being computed"));
+        }
+        *running += 1;
+        Ok(ReportSlot {
+            reporting: self.admission.reporting.clone(),
+            user: caller.user.id,
         })
     }
 

@@ -129,10 +129,16 @@ impl Phone {
     ) -> Result<Phone, PhoneError> {
         let mut phone = Phone::open(path, String::new(), options)?;
         let key = phone.store.actor_key();
-        // An enrolment the network cuts is tried again, like a sync.
-        for _ in 0..100 {
+        // An enrolment the network cuts is tried again, like a sync, and so is one a busy
+        // server asks to retry (429: many phones enrolling at once).
+        for attempt in 0..100u64 {
             match enrol_as(http, addr, username, password, Some(key)).await {
                 Err(PhoneError::Network(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(PhoneError::Status { status: 429, .. }) => {
+                    // Spread over time, so that waiting phones do not all come back at once.
+                    let spread = (attempt * 7919 + u64::from(key[0])) % 1000;
+                    tokio::time::sleep(Duration::from_millis(1000 + spread)).await;
+                }
                 Ok(token) => {
                     phone.token = token;
                     return Ok(phone);

@@ -344,8 +344,8 @@ async fn accept_loop(
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
-        let client = match listener.accept().await {
-            Ok((client, _)) => client,
+        let (client, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(_) => {
                 // Typically fd exhaustion; back off instead of spinning.
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -356,6 +356,7 @@ async fn accept_loop(
         let plan = lock(&planner).next_plan();
         connections.spawn(proxy_connection(
             client,
+            peer,
             upstream,
             profile,
             plan,
@@ -397,13 +398,18 @@ impl Pumped {
 
 async fn proxy_connection(
     client: TcpStream,
+    peer: SocketAddr,
     upstream: SocketAddr,
     profile: FaultProfile,
     plan: Option<CutPlan>,
     counters: Arc<Counters>,
     planner: Arc<Mutex<CutPlanner>>,
 ) {
-    let Ok(server) = TcpStream::connect(upstream).await else {
+    // A client on its own loopback address (a simulated phone of its own network) reaches the
+    // server from that address, as it would through a real network, so that the server's
+    // per-address limits see phones, not the proxy.
+    let source = (peer.ip().is_loopback() && upstream.ip().is_loopback()).then_some(peer.ip());
+    let Ok(server) = crate::https::connect_from(upstream, source).await else {
         return;
     };
     // Without this, Nagle's algorithm would add its own delays on top of the profile.

@@ -128,7 +128,9 @@ async fn main() -> Result<(), String> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..args.collectors {
-        let http = http.clone();
+        // Each phone from an address of its own (127.0.x.y), as phones on their own networks:
+        // the server limits what one address may do.
+        let http = Arc::new((*http).clone().with_source(phone_address(i)));
         let commune = communes[i % communes.len()].clone();
         let path = dir.path().join(format!("phone{i}.sqlite"));
         let (edits, every, seed) = (args.edits, args.sync_every.max(1), args.seed);
@@ -279,4 +281,15 @@ async fn main() -> Result<(), String> {
         return Err(format!("{failures} collectors failed"));
     }
     Ok(())
+}
+
+/// The loopback address phone `i` connects from: 127.0.0.2 onwards, skipping the server's.
+fn phone_address(i: usize) -> std::net::IpAddr {
+    let n = i + 2;
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+        127,
+        (n >> 16) as u8,
+        (n >> 8) as u8,
+        n as u8,
+    ))
 }

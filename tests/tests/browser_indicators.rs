@@ -305,6 +305,7 @@ async fn progress_table_years_preview_drill_down_and_victim_figures() {
             .then_some(())
     })
     .await;
+    b.screenshot("04b-english").await;
     b.click("lang-vi").await;
     b.assert_no_console_errors(EXPECTED).await;
 

@@ -22,10 +22,7 @@ fn a_version_1_person_syncs_and_counts() {
     let world = World::new();
     world.user("lan", &[NGOC_LINH], false);
     let mut phone = world.phone("lan");
-    let home = phone
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Hơ"))
-        .unwrap();
+    let home = phone.household(NGOC_LINH, "Y Hơ");
     // The creation a version 1 phone made, under this phone's actor.
     let id = Uuid::now_v7();
     let mut doc = AutoCommit::new().with_actor(ActorId::from(phone.store.device_id().as_bytes()));

@@ -21,10 +21,7 @@ fn two_phones_converge_through_the_server_in_one_round_trip_each() {
     let mut a = world.phone("a");
     let mut b = world.phone("b");
 
-    let id = a
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
-        .unwrap();
+    let id = a.household(NGOC_LINH, "Y Blơ");
     assert_eq!(
         world.sync(&mut a).len(),
         1,
@@ -168,20 +165,12 @@ fn scope_limits_pulls_and_rejects_pushes_per_change() {
     world.user("morai", &[MO_RAI], false);
     let mut nl = world.phone("ngoclinh");
     let mut mr = world.phone("morai");
-    nl.store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
-        .unwrap();
+    nl.household(NGOC_LINH, "Y Blơ");
     world.sync(&mut nl);
 
     // Mô Rai's phone makes one record of its own and one in Ngọc Linh (outside its scope).
-    let own = mr
-        .store
-        .create(RecordType::Household, &household(MO_RAI, "Y Rin"))
-        .unwrap();
-    let foreign = mr
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Lêm"))
-        .unwrap();
+    let own = mr.household(MO_RAI, "Y Rin");
+    let foreign = mr.household(NGOC_LINH, "Y Lêm");
     let outcomes = world.sync(&mut mr);
     let rejected: Vec<_> = outcomes.iter().flat_map(|o| o.rejected.clone()).collect();
     assert_eq!(rejected.len(), 1);
@@ -233,9 +222,7 @@ fn sensitive_records_only_reach_allowed_roles() {
     .map(|(k, v)| (k.to_owned(), Value::from(v)))
     .collect();
     cw.store.create(RecordType::SupportCase, &case).unwrap();
-    cw.store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Khuyên"))
-        .unwrap();
+    cw.household(NGOC_LINH, "Y Khuyên");
     world.sync(&mut cw);
     world.sync(&mut co);
     assert_eq!(
@@ -270,9 +257,7 @@ fn assigning_a_commune_backfills_it_and_removing_it_stops_pulls() {
             .unwrap();
     }
     world.sync(&mut mr);
-    nl.store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
-        .unwrap();
+    nl.household(NGOC_LINH, "Y Blơ");
     world.sync(&mut nl);
     assert_eq!(titles(&nl.store).len(), 1);
 
@@ -285,9 +270,7 @@ fn assigning_a_commune_backfills_it_and_removing_it_stops_pulls() {
     );
 
     world.set_areas("ngoclinh", &[NGOC_LINH]);
-    mr.store
-        .create(RecordType::Household, &household(MO_RAI, "Y Rin mới"))
-        .unwrap();
+    mr.household(MO_RAI, "Y Rin mới");
     world.sync(&mut mr);
     world.sync(&mut nl);
     assert_eq!(
@@ -335,10 +318,7 @@ fn a_supervisor_resolution_and_review_reach_every_phone() {
     world.user("b", &[NGOC_LINH], false);
     let mut a = world.phone("a");
     let mut b = world.phone("b");
-    let id = a
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
-        .unwrap();
+    let id = a.household(NGOC_LINH, "Y Blơ");
     world.sync(&mut a);
     world.sync(&mut b);
     a.store
@@ -426,9 +406,7 @@ fn an_all_areas_account_without_sensitive_access_never_pulls_support_cases() {
     .map(|(k, v)| (k.to_owned(), Value::from(v)))
     .collect();
     cw.store.create(RecordType::SupportCase, &case).unwrap();
-    cw.store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Khuyên"))
-        .unwrap();
+    cw.household(NGOC_LINH, "Y Khuyên");
     world.sync(&mut cw);
     world.sync(&mut all);
     assert_eq!(titles(&all.store), vec!["Y Khuyên"]);
@@ -439,10 +417,7 @@ fn changes_made_on_top_of_a_refused_change_are_not_sent_again_and_again() {
     let world = World::new();
     world.user("morai", &[MO_RAI], false);
     let mut mr = world.phone("morai");
-    let foreign = mr
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Lêm"))
-        .unwrap();
+    let foreign = mr.household(NGOC_LINH, "Y Lêm");
     mr.store
         .set_field(foreign, "village", &"Thôn 1".into())
         .unwrap();
@@ -486,10 +461,7 @@ fn a_device_cannot_push_changes_under_another_devices_author() {
     world.user("morai", &[MO_RAI, NGOC_LINH], false);
     let mut nl = world.phone("ngoclinh");
     let mr = world.phone("morai");
-    let id = nl
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
-        .unwrap();
+    let id = nl.household(NGOC_LINH, "Y Blơ");
     nl.store.set_field(id, "village", &"Thôn 1".into()).unwrap();
     let changes = nl.store.unacked(1 << 20).unwrap();
     // Mô Rai's device pushes Ngọc Linh's changes as if they were its own.

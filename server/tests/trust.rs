@@ -69,10 +69,7 @@ fn a_known_change_under_another_record_id_is_refused_never_acknowledged() {
     let world = World::new();
     world.user("a", &[NGOC_LINH], false);
     let mut a = world.phone("a");
-    let id = a
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
-        .unwrap();
+    let id = a.household(NGOC_LINH, "Y Blơ");
     world.sync(&mut a);
     let creation = record_bytes(&a, id).remove(0);
     let other_id = Uuid::now_v7();
@@ -92,10 +89,7 @@ fn a_change_whose_checksum_does_not_match_is_a_bad_request_and_stores_nothing() 
     let world = World::new();
     world.user("a", &[NGOC_LINH], false);
     let mut a = world.phone("a");
-    let id = a
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
-        .unwrap();
+    let id = a.household(NGOC_LINH, "Y Blơ");
     let mut bytes = a.store.unacked(1 << 20).unwrap().remove(0).bytes;
     bytes[4] ^= 0x55;
     let result = world.storage.sync(&a.caller, &push(id, &[bytes]));
@@ -225,10 +219,7 @@ fn held_changes_are_scoped_capped_and_expire() {
     world.user("morai", &[MO_RAI], false);
     let mut nl = world.phone("ngoclinh");
     let mr = world.phone("morai");
-    let id = nl
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
-        .unwrap();
+    let id = nl.household(NGOC_LINH, "Y Blơ");
     world.sync(&mut nl);
     // Mô Rai pushes edits of Ngọc Linh's household built on a change nobody has.
     let base = record_bytes(&nl, id);
@@ -308,14 +299,8 @@ fn a_collector_cannot_approve_merge_or_absorb() {
     let world = World::new();
     world.user("lan", &[NGOC_LINH], false);
     let mut phone = world.phone("lan");
-    let id = phone
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
-        .unwrap();
-    let other = phone
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
-        .unwrap();
+    let id = phone.household(NGOC_LINH, "Y Blơ");
+    let other = phone.household(NGOC_LINH, "Y Blơ");
     world.sync(&mut phone);
     let base = record_bytes(&phone, id);
     let before = world.storage.merged_record(id).unwrap().unwrap();
@@ -351,10 +336,7 @@ fn a_commune_must_exist_in_the_area_list() {
     let world = World::new();
     world.user("everywhere", &["*"], false);
     let mut phone = world.phone("everywhere");
-    let id = phone
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
-        .unwrap();
+    let id = phone.household(NGOC_LINH, "Y Blơ");
     world.sync(&mut phone);
     let base = record_bytes(&phone, id);
     let moved = change_on(&base, phone.store.device_id(), |d| {
@@ -376,29 +358,20 @@ fn after_a_restore_every_phone_gets_and_gives_back_everything() {
     world.user("b", &[NGOC_LINH], false);
     let mut a = world.phone("a");
     let mut b = world.phone("b");
-    let early = a
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Trước"))
-        .unwrap();
+    let early = a.household(NGOC_LINH, "Y Trước");
     world.sync(&mut a);
     world.sync(&mut b);
     let backup = world.dir.path().join("backup.sqlite");
     world.storage.backup(&backup).unwrap();
 
     // After the backup: new records and edits, acknowledged by the server, then lost.
-    let late_a = a
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Sau A"))
-        .unwrap();
+    let late_a = a.household(NGOC_LINH, "Y Sau A");
     a.store
         .set_field(early, "village", &"Thôn mới".into())
         .unwrap();
     world.sync(&mut a);
     world.sync(&mut b);
-    let late_b = b
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Sau B"))
-        .unwrap();
+    let late_b = b.household(NGOC_LINH, "Y Sau B");
     b.store
         .set_field(late_a, "village", &"Thôn B".into())
         .unwrap();
@@ -456,7 +429,7 @@ proptest! {
         let mut ids = BTreeSet::new();
         for (device, name, sync_now) in &plan {
             let phone = &mut phones[*device];
-            ids.insert(phone.store.create(RecordType::Household, &household(NGOC_LINH, names[*name])).unwrap());
+            ids.insert(phone.household(NGOC_LINH, names[*name]));
             if *sync_now {
                 world.sync(phone);
             }

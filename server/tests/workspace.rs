@@ -242,10 +242,7 @@ async fn an_edit_the_approval_did_not_see_reopens_the_record_and_the_history_tel
     let world = World::new();
     world.user("a", &[NGOC_LINH], false);
     let mut a = world.phone("a");
-    let id = a
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
-        .unwrap();
+    let id = a.household(NGOC_LINH, "Y Blơ");
     world.sync(&mut a);
     supervisor(&world.storage, &["62.610"]);
     let state = state_of(SqliteStorage::open(world.dir.path().join("server.sqlite")).unwrap());
@@ -298,10 +295,7 @@ async fn the_history_of_a_conflict_resolved_to_the_shown_value_names_that_value(
     world.user("a", &[NGOC_LINH], false);
     world.user("b", &[NGOC_LINH], false);
     let (mut a, mut b) = (world.phone("a"), world.phone("b"));
-    let id = a
-        .store
-        .create(RecordType::Household, &household(NGOC_LINH, "Y Blơ"))
-        .unwrap();
+    let id = a.household(NGOC_LINH, "Y Blơ");
     world.sync(&mut a);
     world.sync(&mut b);
     a.store

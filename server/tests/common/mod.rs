@@ -29,6 +29,18 @@ pub struct Phone {
     pub round_trips: usize,
 }
 
+impl Phone {
+    /// Creates a household headed by `head` in `commune` on this phone (not synced).
+    pub fn household(&mut self, commune: &str, head: &str) -> Uuid {
+        self.store
+            .create(
+                fieldsync_core::RecordType::Household,
+                &household(commune, head),
+            )
+            .unwrap()
+    }
+}
+
 impl World {
     pub fn new() -> World {
         let dir = tempfile::tempdir().unwrap();

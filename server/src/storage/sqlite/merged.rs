@@ -138,40 +138,65 @@ pub fn get(conn: &Connection, id: Uuid) -> StorageResult<Option<MergedRecord>> {
     .transpose()
 }
 
+/// The columns of a list row, in the order [`SummaryRow::read`] takes them.
+const SUMMARY_COLUMNS: &str =
+    "id, record_type, commune, status, review, title, n_conflicts, n_problems, updated_ms";
+
+/// A list row as stored; checked into a [`RecordSummary`] outside the row callback.
+struct SummaryRow {
+    id: Vec<u8>,
+    record_type: String,
+    commune: Option<String>,
+    status: String,
+    review: String,
+    title: String,
+    n_conflicts: u32,
+    n_problems: u32,
+    updated_ms: i64,
+}
+
+impl SummaryRow {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
+        Ok(SummaryRow {
+            id: r.get(0)?,
+            record_type: r.get(1)?,
+            commune: r.get(2)?,
+            status: r.get(3)?,
+            review: r.get(4)?,
+            title: r.get(5)?,
+            n_conflicts: r.get(6)?,
+            n_problems: r.get(7)?,
+            updated_ms: r.get(8)?,
+        })
+    }
+
+    fn into_summary(self) -> StorageResult<RecordSummary> {
+        Ok(RecordSummary {
+            id: uuid_col(self.id)?,
+            record_type: record_type(&self.record_type)?,
+            commune: self.commune,
+            status: self.status,
+            review: review(&self.review),
+            title: self.title,
+            n_conflicts: self.n_conflicts,
+            n_problems: self.n_problems,
+            updated_ms: self.updated_ms,
+        })
+    }
+}
+
 /// The list rows of records by id, in the order given; ids without a record are left out.
 pub fn summaries(conn: &Connection, ids: &[Uuid]) -> StorageResult<Vec<RecordSummary>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, record_type, commune, status, review, title, n_conflicts, n_problems, updated_ms
-         FROM merged WHERE id = ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM merged WHERE id = ?1"
+    ))?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let row = stmt
-            .query_row([id.as_bytes()], |r| {
-                Ok((
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, u32>(6)?,
-                    r.get::<_, u32>(7)?,
-                    r.get::<_, i64>(8)?,
-                ))
-            })
-            .optional()?;
-        if let Some((t, commune, status, rv, title, n_conflicts, n_problems, updated_ms)) = row {
-            out.push(RecordSummary {
-                id: *id,
-                record_type: record_type(&t)?,
-                commune,
-                status,
-                review: review(&rv),
-                title,
-                n_conflicts,
-                n_problems,
-                updated_ms,
-            });
+        if let Some(row) = stmt
+            .query_row([id.as_bytes()], SummaryRow::read)
+            .optional()?
+        {
+            out.push(row.into_summary()?);
         }
     }
     Ok(out)
@@ -325,40 +350,16 @@ pub fn list(conn: &Connection, scope: &Scope, query: &RecordQuery) -> StorageRes
     let all = conditions(scope, query, Leave::Nothing);
     let total = count(conn, &all, "")?;
     let sql = format!(
-        "SELECT id, record_type, commune, status, review, title, n_conflicts, n_problems, updated_ms
-         FROM merged{} ORDER BY updated_ms DESC, id LIMIT {} OFFSET {}",
+        "SELECT {SUMMARY_COLUMNS} FROM merged{} ORDER BY updated_ms DESC, id LIMIT {} OFFSET {}",
         all.sql(),
         query.limit,
         query.offset
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(all.params().as_slice(), |r| {
-        Ok((
-            r.get::<_, Vec<u8>>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<String>>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, u32>(6)?,
-            r.get::<_, u32>(7)?,
-            r.get::<_, i64>(8)?,
-        ))
-    })?;
+    let rows = stmt.query_map(all.params().as_slice(), SummaryRow::read)?;
     let mut records = Vec::new();
     for row in rows {
-        let (id, t, commune, status, rv, title, n_conflicts, n_problems, updated_ms) = row?;
-        records.push(RecordSummary {
-            id: uuid_col(id)?,
-            record_type: record_type(&t)?,
-            commune,
-            status,
-            review: review(&rv),
-            title,
-            n_conflicts,
-            n_problems,
-            updated_ms,
-        });
+        records.push(row?.into_summary()?);
     }
     let counts = FilterCounts {
         record_type: grouped(conn, &conditions(scope, query, Leave::Type), "record_type")?,

@@ -109,12 +109,12 @@ impl FieldStore {
         device_name: String,
     ) -> Result<Enrolment> {
         let server = server_url.trim_end_matches('/').to_owned();
-        // The store's actor is the author of every change it makes; showing the key it is
-        // derived from binds it to this enrolment, and the server takes no other author.
-        let key = self.with(|s| Ok(s.actor_key()))?;
-        let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
-        let body = serde_json::json!({ "username": username, "password": password,
-                                       "device_name": device_name, "actor_key": key });
+        // The store's actor is the author of every change it makes; showing the public key it
+        // is derived from, with the proof of holding its secret, binds it to this enrolment,
+        // and the server takes no other author's changes from it without a receipt.
+        let body =
+            self.with(|s| Ok(s.enrolment(&username)))?
+                .request(&username, &password, &device_name);
         let response = transport
             .post(
                 format!("{server}/v1/enrol"),

@@ -42,14 +42,21 @@ impl HttpTransport for InProcess {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         let answer = if url.ends_with("/v1/enrol") {
             let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            let actor = req["actor_key"].as_str().map(|hex| {
-                let mut key = [0u8; 32];
-                for (i, b) in key.iter_mut().enumerate() {
-                    *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
-                }
-                key
-            });
-            match accounts::enrol(self.storage.as_ref(), req["username"].as_str().unwrap(), req["password"].as_str().unwrap(), "test", actor) {
+            let hex = |field: &str| -> Vec<u8> {
+                let text = req[field].as_str().unwrap();
+                (0..text.len() / 2)
+                    .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap())
+                    .collect()
+            };
+            let username = req["username"].as_str().unwrap();
+            let shown = fieldsync_core::protocol::Enrolment {
+                public_key: hex("public_key").try_into().unwrap(),
+                proof: hex("proof").try_into().unwrap(),
+                legacy_actor_keys: Vec::new(),
+                legacy_actors: Vec::new(),
+            };
+            let keys = fieldsync_server::storage::DeviceKeys::verified(&shown, username).unwrap();
+            match accounts::enrol(self.storage.as_ref(), username, req["password"].as_str().unwrap(), "test", Some(&keys)) {
                 Ok((device, token, user)) => HttpResponse {
                     status: 200,
                     body: serde_json::json!({"device_id": device.id.to_string(), "token": token, "username": user.username, "role": "collector", "areas": user.areas}).to_string().into_bytes(),

@@ -3,7 +3,9 @@
 //! its own areas, and giving sensitive access takes a permission of its own.
 
 use crate::scope::Scope;
-use crate::storage::{AccountUpdate, Caller, Device, NewUser, Role, Storage, StorageError, User};
+use crate::storage::{
+    AccountUpdate, Caller, Device, DeviceKeys, NewUser, Role, Storage, StorageError, User,
+};
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
@@ -315,15 +317,15 @@ pub fn check_areas(areas: &[String]) -> Result<(), AccountError> {
 pub const MAX_USERNAME_BYTES: usize = 64;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// Checks a username and password and enrols a new device for that user, writing under the
-/// Automerge actor derived from `actor_key`, the device's proof that the actor is its own.
+/// Checks a username and password and enrols a new device for that user, signing with the
+/// key in `keys` (already proved to be the device's) and writing under the actors it names.
 /// Throttling is the caller's (see `crate::throttle`).
 pub fn enrol(
     storage: &dyn Storage,
     username: &str,
     password: &str,
     device_name: &str,
-    actor_key: Option<[u8; 32]>,
+    keys: Option<&DeviceKeys>,
 ) -> Result<(Device, String, User), AccountError> {
     let user = login(storage, username, password)?;
     let (token, hash) = new_token();
@@ -332,10 +334,7 @@ pub fn enrol(
         .filter(|c| !breaks_listing(*c))
         .take(100)
         .collect();
-    let actor = actor_key
-        .as_ref()
-        .map(fieldsync_core::record::actor_for_key);
-    let device = storage.enrol_device(user.id, &name, &hash, actor)?;
+    let device = storage.enrol_device(user.id, &name, &hash, keys)?;
     Ok((device, token, user))
 }
 

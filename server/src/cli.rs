@@ -332,6 +332,16 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                 from.display(),
                 restored.server_id
             );
+            match restored.carried {
+                Ok(c) => println!(
+                    "kept from the replaced database: {} revoked devices, {} disabled accounts, {} changed passwords",
+                    c.revoked_devices, c.disabled_accounts, c.passwords
+                ),
+                Err(e) => println!(
+                    "warning: the replaced database could not be read ({e}); revoke again any device revoked, \
+                     and change again any password changed, since the backup was taken"
+                ),
+            }
         }
     }
     Ok(())

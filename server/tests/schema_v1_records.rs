@@ -44,7 +44,7 @@ fn a_version_1_person_syncs_and_counts() {
     let bytes = doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec();
     let response = world
         .storage
-        .sync(&phone.caller, &push_only(id, &bytes))
+        .sync(&phone.caller, &push_only(&phone.store, id, &bytes))
         .unwrap();
     assert_eq!(response.acked, vec![hash.0], "{:?}", response.rejected);
     let merged = world.storage.merged_record(id).unwrap().unwrap();

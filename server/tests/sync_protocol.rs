@@ -294,14 +294,14 @@ fn a_change_pushed_before_its_dependency_is_held_and_the_sender_told_what_to_sen
     store.set_field(id, "village", &"Thôn 1".into()).unwrap();
     let changes = store.unacked(1 << 20).unwrap();
     // Push only the second change: the server holds it and names the missing first one.
-    let request = push_only(id, &changes[1].bytes);
+    let request = push_only(&store, id, &changes[1].bytes);
     let response = world.storage.sync(&a.caller, &request).unwrap();
     assert!(response.acked.is_empty());
     assert_eq!(response.need.len(), 1);
     assert_eq!(response.need[0].hash, changes[0].hash.0);
     assert_eq!(world.storage.stats().unwrap().held, 1);
     // Sending the missing one releases the held one.
-    let request = push_only(id, &changes[0].bytes);
+    let request = push_only(&store, id, &changes[0].bytes);
     world.storage.sync(&a.caller, &request).unwrap();
     assert_eq!(world.storage.stats().unwrap().held, 0);
     world.sync(&mut b);
@@ -468,7 +468,7 @@ fn a_device_cannot_push_changes_under_another_devices_author() {
     for change in &changes {
         let response = world
             .storage
-            .sync(&mr.caller, &push_only(id, &change.bytes))
+            .sync(&mr.caller, &push_only(&mr.store, id, &change.bytes))
             .unwrap();
         assert_eq!(response.rejected.len(), 1);
         assert_eq!(response.rejected[0].code, RejectCode::NotAuthor);

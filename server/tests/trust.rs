@@ -42,7 +42,8 @@ fn change_on(base: &[Vec<u8>], actor: Uuid, edit: impl FnOnce(&mut AutoCommit)) 
     doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec()
 }
 
-fn push(record_id: Uuid, changes: &[Vec<u8>]) -> SyncRequest {
+/// A request pushing `changes` of one record, each signed by `signer` (the pushing phone).
+fn push(signer: &fieldsync_core::Store, record_id: Uuid, changes: &[Vec<u8>]) -> SyncRequest {
     SyncRequest {
         cursor: vec![],
         max_pull_bytes: 65536,
@@ -51,6 +52,10 @@ fn push(record_id: Uuid, changes: &[Vec<u8>]) -> SyncRequest {
             .map(|bytes| ChangeEntry {
                 record_id,
                 bytes: bytes.clone(),
+                // A change that does not decode has no hash to sign: it is refused before that.
+                signature: decode_change(bytes)
+                    .map(|c| signer.sign_change(record_id, &c.hash().0))
+                    .unwrap_or([0; 64]),
             })
             .collect(),
     }
@@ -75,7 +80,7 @@ fn a_known_change_under_another_record_id_is_refused_never_acknowledged() {
     let other_id = Uuid::now_v7();
     let response = world
         .storage
-        .sync(&a.caller, &push(other_id, &[creation]))
+        .sync(&a.caller, &push(&a.store, other_id, &[creation]))
         .unwrap();
     assert!(response.acked.is_empty());
     assert_eq!(response.rejected.len(), 1);
@@ -92,7 +97,7 @@ fn a_change_whose_checksum_does_not_match_is_a_bad_request_and_stores_nothing() 
     let id = a.household(NGOC_LINH, "Y Blơ");
     let mut bytes = a.store.unacked(1 << 20).unwrap().remove(0).bytes;
     bytes[4] ^= 0x55;
-    let result = world.storage.sync(&a.caller, &push(id, &[bytes]));
+    let result = world.storage.sync(&a.caller, &push(&a.store, id, &[bytes]));
     assert!(
         matches!(result, Err(StorageError::Invalid(_))),
         "{result:?}"
@@ -131,7 +136,7 @@ fn a_record_type_never_changes_and_a_case_never_reaches_non_sensitive_eyes() {
     });
     let response = world
         .storage
-        .sync(&cw.caller, &push(case, &[retype]))
+        .sync(&cw.caller, &push(&cw.store, case, &[retype]))
         .unwrap();
     assert_eq!(response.rejected[0].code, RejectCode::Invalid);
     world.sync(&mut co);
@@ -186,17 +191,21 @@ fn a_support_case_answers_a_probe_exactly_like_an_unknown_record() {
         .unwrap();
         vec![creation.bytes]
     };
-    let probe = change_on(&own_base, co.store.device_id(), |d| {
-        d.put(ROOT, "f/village", "x").unwrap();
-    });
+    // One probe per target: the same bytes pushed under a second id would meet the first push's
+    // held copy and be refused whatever the ids are.
+    let probe = |village: &str| {
+        change_on(&own_base, co.store.device_id(), |d| {
+            d.put(ROOT, "f/village", village).unwrap();
+        })
+    };
     let held_before = world.storage.stats().unwrap().held;
     let on_case = world
         .storage
-        .sync(&co.caller, &push(case, std::slice::from_ref(&probe)))
+        .sync(&co.caller, &push(&co.store, case, &[probe("x")]))
         .unwrap();
     let on_unknown = world
         .storage
-        .sync(&co.caller, &push(unknown, std::slice::from_ref(&probe)))
+        .sync(&co.caller, &push(&co.store, unknown, &[probe("y")]))
         .unwrap();
     assert_eq!(on_case.acked, on_unknown.acked);
     assert_eq!(on_case.rejected, on_unknown.rejected);
@@ -207,8 +216,14 @@ fn a_support_case_answers_a_probe_exactly_like_an_unknown_record() {
     assert_eq!(on_case.need.len(), 1);
     assert_eq!(
         world.storage.stats().unwrap().held,
-        held_before + 1,
-        "only the unknown record's change is held; nothing is stored against the case"
+        held_before + 2,
+        "both are held alike, counting against the prober's cap"
+    );
+    assert!(
+        world.storage.merged_record(case).unwrap().unwrap().view["fields"]
+            .get("village")
+            .is_none(),
+        "nothing of it reaches the case"
     );
 }
 
@@ -235,7 +250,7 @@ fn held_changes_are_scoped_capped_and_expire() {
     );
     let response = world
         .storage
-        .sync(&mr.caller, &push(id, &[orphan]))
+        .sync(&mr.caller, &push(&mr.store, id, &[orphan]))
         .unwrap();
     assert_eq!(
         response.rejected.len(),
@@ -244,8 +259,8 @@ fn held_changes_are_scoped_capped_and_expire() {
     );
     assert_eq!(
         world.storage.stats().unwrap().held,
-        0,
-        "but nothing is held"
+        1,
+        "and held like one, against Mô Rai's cap"
     );
 
     // A flood of orphans for records nobody knows stops at the per-device cap.
@@ -266,7 +281,7 @@ fn held_changes_are_scoped_capped_and_expire() {
         first_orphan.get_or_insert((record, orphan.clone()));
         let response = world
             .storage
-            .sync(&mr.caller, &push(record, &[orphan]))
+            .sync(&mr.caller, &push(&mr.store, record, &[orphan]))
             .unwrap();
         for r in response.rejected {
             *codes.entry(r.code as u8).or_insert(0) += 1;
@@ -274,9 +289,10 @@ fn held_changes_are_scoped_capped_and_expire() {
     }
     let stats = world.storage.stats().unwrap();
     assert_eq!(stats.held, 1_000);
-    assert_eq!(codes.get(&(RejectCode::TooLarge as u8)), Some(&10));
+    assert_eq!(codes.get(&(RejectCode::TooLarge as u8)), Some(&11));
 
-    // A week later nothing has come for them: they are refused, and stay refused.
+    // A week later nothing has come for them: the sender hears so once, and nothing is kept
+    // against the change (its dependency may still come from someone).
     let path = world.dir.path().join("server.sqlite");
     rusqlite::Connection::open(&path)
         .unwrap()
@@ -287,9 +303,19 @@ fn held_changes_are_scoped_capped_and_expire() {
         .unwrap();
     let later = SqliteStorage::open(&path).unwrap();
     let (record, orphan) = first_orphan.unwrap();
-    let response = later.sync(&mr.caller, &push(record, &[orphan])).unwrap();
+    let response = later
+        .sync(
+            &mr.caller,
+            &push(&mr.store, record, std::slice::from_ref(&orphan)),
+        )
+        .unwrap();
     assert_eq!(response.rejected[0].code, RejectCode::MissingDependency);
     assert_eq!(later.stats().unwrap().held, 0);
+    let again = later
+        .sync(&mr.caller, &push(&mr.store, record, &[orphan]))
+        .unwrap();
+    assert!(again.rejected.is_empty(), "not remembered");
+    assert_eq!(later.stats().unwrap().held, 1, "held anew");
 }
 
 /// Reviewing and merging are a supervisor's: a collector's phone that writes an approval, a
@@ -315,7 +341,7 @@ fn a_collector_cannot_approve_merge_or_absorb() {
         });
         let response = world
             .storage
-            .sync(&phone.caller, &push(id, &[change]))
+            .sync(&phone.caller, &push(&phone.store, id, &[change]))
             .unwrap();
         assert_eq!(response.rejected[0].code, RejectCode::NotPermitted, "{key}");
     }
@@ -324,7 +350,7 @@ fn a_collector_cannot_approve_merge_or_absorb() {
     });
     let response = world
         .storage
-        .sync(&phone.caller, &push(id, &[change]))
+        .sync(&phone.caller, &push(&phone.store, id, &[change]))
         .unwrap();
     assert_eq!(response.rejected[0].code, RejectCode::NotPermitted);
     let after = world.storage.merged_record(id).unwrap().unwrap();
@@ -344,7 +370,7 @@ fn a_commune_must_exist_in_the_area_list() {
     });
     let response = world
         .storage
-        .sync(&phone.caller, &push(id, &[moved]))
+        .sync(&phone.caller, &push(&phone.store, id, &[moved]))
         .unwrap();
     assert_eq!(response.rejected[0].code, RejectCode::Invalid);
     let merged = world.storage.merged_record(id).unwrap().unwrap();

@@ -13,13 +13,17 @@ use fieldsync_core::protocol::{
 use fieldsync_core::Store;
 use fieldsync_server::accounts::{self, Authority};
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::{NewUser, Role, Storage};
+use fieldsync_server::storage::{DeviceKeys, NewUser, Role, Storage};
 use uuid::Uuid;
 
-/// The phone's actor key (32 bytes, hex); its actor is derived from it.
-const ACTOR_KEY: &str = "0c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee0";
+/// The phone's signing key's secret seed (32 bytes, hex); its actor derives from the public key.
+const SIGNING_KEY: &str = "0c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee0";
 const RECORD: &str = "01960000-0000-7000-8000-000000000001";
 const SERVER_ID: &str = "5e7e7e7e-0000-4000-8000-000000000001";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 fn hexdump(bytes: &[u8]) -> String {
     bytes
@@ -85,16 +89,16 @@ fn the_documented_bytes_are_the_protocols_bytes() {
     rusqlite::Connection::open(&phone_path)
         .unwrap()
         .execute_batch(&format!(
-            "UPDATE meta SET value = '{ACTOR_KEY}' WHERE key = 'actor_key';
+            "UPDATE meta SET value = '{SIGNING_KEY}' WHERE key = 'signing_key';
              DELETE FROM meta WHERE key = 'device_id';"
         ))
         .unwrap();
     let mut store = Store::open(&phone_path).unwrap();
-    let key = store.actor_key();
-    let actor = fieldsync_core::record::actor_for_key(&key);
+    let actor = fieldsync_core::signing::actor_for_public_key(&store.public_key());
     assert_eq!(store.device_id(), actor);
+    let keys = DeviceKeys::verified(&store.enrolment("lan"), "lan").unwrap();
     let (_, token, _) =
-        accounts::enrol(&storage, "lan", "mật khẩu của Lan", "phone", Some(key)).unwrap();
+        accounts::enrol(&storage, "lan", "mật khẩu của Lan", "phone", Some(&keys)).unwrap();
     let caller = accounts::authorise(&storage, &token).unwrap().unwrap();
     let record = Uuid::parse_str(RECORD).unwrap();
     store
@@ -134,7 +138,8 @@ fn the_documented_bytes_are_the_protocols_bytes() {
         .encode();
 
     let facts = format!(
-        "actor {actor}\nchange: {} bytes, hash {}\nrequest: {} bytes inflated, {} gzipped\nresponse: {} bytes inflated, {} gzipped\nidle request {} bytes ({} gzipped), idle response {} bytes ({} gzipped)",
+        "public key {}\nactor {actor}\nchange: {} bytes, hash {}\nrequest: {} bytes inflated, {} gzipped\nresponse: {} bytes inflated, {} gzipped\nidle request {} bytes ({} gzipped), idle response {} bytes ({} gzipped)",
+        hex(&store.public_key()),
         change.len(),
         hash,
         request_bytes.len(),

@@ -20,6 +20,7 @@ pub mod model;
 pub mod protocol;
 pub mod record;
 pub mod search;
+pub mod signing;
 pub mod store;
 
 pub use error::{CoreError, Result};

@@ -18,6 +18,7 @@ fn valid_request() -> Vec<u8> {
         push: vec![ChangeEntry {
             record_id: Uuid::from_u128(42),
             bytes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3],
+            signature: [3; 64],
         }],
     }
     .encode()

@@ -80,22 +80,47 @@ pub async fn enrol(
     enrol_as(http, addr, username, password, None).await
 }
 
-/// Logs in showing the key the device's Automerge actor is derived from, which binds that
-/// actor to the new enrolment.
-pub async fn enrol_as(
+/// Logs in showing `store`'s public key and the proof that it holds the secret, which binds
+/// the store's actors to the new enrolment.
+/// (The body is built before anything is awaited: a store cannot cross threads.)
+pub fn enrol_as<'a>(
+    http: &'a HttpsClient,
+    addr: SocketAddr,
+    username: &str,
+    password: &str,
+    store: Option<&Store>,
+) -> impl std::future::Future<Output = Result<String, PhoneError>> + Send + 'a {
+    let body = match store {
+        Some(store) => store.enrolment(username).request(username, password, "sim"),
+        None => json!({ "username": username, "password": password, "device_name": "sim" }),
+    };
+    post_enrolment(http, addr, body)
+}
+
+async fn post_enrolment(
+    http: &HttpsClient,
+    addr: SocketAddr,
+    body: Json,
+) -> Result<String, PhoneError> {
+    let answer = call_json(http, addr, "POST", "/v1/enrol", None, &body).await?;
+    Ok(answer["token"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Logs in showing a bare key (no store): a device whose changes are built by hand.
+pub async fn enrol_with_key(
     http: &HttpsClient,
     addr: SocketAddr,
     username: &str,
     password: &str,
-    actor_key: Option<[u8; 32]>,
+    key: &fieldsync_core::signing::DeviceKey,
 ) -> Result<String, PhoneError> {
-    let mut body = json!({ "username": username, "password": password, "device_name": "sim" });
-    if let Some(key) = actor_key {
-        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-        body["actor_key"] = json!(hex);
-    }
-    let answer = call_json(http, addr, "POST", "/v1/enrol", None, &body).await?;
-    Ok(answer["token"].as_str().unwrap_or_default().to_owned())
+    let shown = fieldsync_core::protocol::Enrolment {
+        public_key: key.public_key(),
+        proof: key.enrolment_proof(username),
+        legacy_actor_keys: Vec::new(),
+        legacy_actors: Vec::new(),
+    };
+    post_enrolment(http, addr, shown.request(username, password, "sim")).await
 }
 
 /// A phone: its store, its token and its sync client.
@@ -128,11 +153,11 @@ impl Phone {
         options: ClientOptions,
     ) -> Result<Phone, PhoneError> {
         let mut phone = Phone::open(path, String::new(), options)?;
-        let key = phone.store.actor_key();
+        let key = phone.store.public_key();
         // An enrolment the network cuts is tried again, like a sync, and so is one a busy
         // server asks to retry (429: many phones enrolling at once).
         for attempt in 0..100u64 {
-            match enrol_as(http, addr, username, password, Some(key)).await {
+            match enrol_as(http, addr, username, password, Some(&phone.store)).await {
                 Err(PhoneError::Network(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
                 Err(PhoneError::Status { status: 429, .. }) => {
                     // Spread over time, so that waiting phones do not all come back at once.
@@ -146,7 +171,7 @@ impl Phone {
                 Err(e) => return Err(e),
             }
         }
-        phone.token = enrol_as(http, addr, username, password, Some(key)).await?;
+        phone.token = enrol_as(http, addr, username, password, Some(&phone.store)).await?;
         Ok(phone)
     }
 

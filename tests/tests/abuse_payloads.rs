@@ -41,6 +41,7 @@ async fn a_deflate_bomb_change_is_refused_413_and_stores_nothing() {
         vec![ChangeEntry {
             record_id: Uuid::now_v7(),
             bytes: chunk,
+            signature: [0; 64],
         }],
     );
     assert!(
@@ -235,6 +236,7 @@ async fn creations_outside_the_record_layout_are_refused_invalid() {
     push.extend(bad.iter().map(|(_, id, bytes)| ChangeEntry {
         record_id: *id,
         bytes: bytes.clone(),
+        signature: sign_as(attacker.actor, *id, bytes),
     }));
     let answer = attacker.push_ok(&env, push).await;
     assert_eq!(answer.acked, vec![hash_of(&valid_creation)]);

@@ -409,7 +409,7 @@ async fn weak_passwords_are_refused_disabling_locks_out_and_own_password_needs_t
         env.addr(),
         "lan",
         OTHER_PASSWORD,
-        Some(phone.store.actor_key()),
+        Some(&phone.store),
     )
     .await
     .unwrap();

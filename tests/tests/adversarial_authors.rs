@@ -71,7 +71,7 @@ async fn a_change_forged_under_a_colleagues_author_is_refused_and_the_victims_ed
     for _ in 0..2 {
         let response = push(
             &env,
-            &forger.token,
+            &forger,
             vec![entry(id, &forged), entry(fake_id, &fake_creation.bytes)],
         )
         .await;
@@ -151,7 +151,7 @@ async fn a_change_forged_under_a_colleagues_author_is_refused_and_the_victims_ed
     let later = forge(id, victim_actor, &record_changes(&forger.store, id), |d| {
         d.set_field("poverty", &"none".into())
     });
-    let response = push(&env, &forger.token, vec![entry(id, &later)]).await;
+    let response = push(&env, &forger, vec![entry(id, &later)]).await;
     assert_eq!(
         codes(&response),
         BTreeMap::from([(hash_of(&later), RejectCode::NotAuthor)])

@@ -114,7 +114,7 @@ async fn a_stored_change_pushed_under_another_record_is_refused_never_acked() {
 
     let response = push(
         &env,
-        &a.token,
+        &a,
         vec![
             entry(ghost, &c1[0]),
             entry(h2, &c1[0]),
@@ -135,14 +135,14 @@ async fn a_stored_change_pushed_under_another_record_is_refused_never_acked() {
     assert_eq!(env.stats().await, before, "nothing stored");
     assert_eq!(merged_view(&env, &sup, ghost).await.0, 404);
     // Another device of the commune gets the same answer with the same bytes.
-    let response = push(&env, &b.token, vec![entry(ghost, &c1[0])]).await;
+    let response = push(&env, &b, vec![entry(ghost, &c1[0])]).await;
     assert_eq!(
         codes(&response),
         BTreeMap::from([(hash_of(&c1[0]), RejectCode::Invalid)])
     );
     assert!(response.acked.is_empty());
     // Under their own record the same bytes are still acknowledged: pushing is idempotent.
-    let response = push(&env, &a.token, vec![entry(h1, &c1[0]), entry(h1, &c1[1])]).await;
+    let response = push(&env, &a, vec![entry(h1, &c1[0]), entry(h1, &c1[1])]).await;
     assert_eq!(response.acked, vec![hash_of(&c1[0]), hash_of(&c1[1])]);
     assert!(response.rejected.is_empty());
     assert_eq!(env.stats().await, before);
@@ -151,7 +151,7 @@ async fn a_stored_change_pushed_under_another_record_is_refused_never_acked() {
     let h3 = household(&mut a, "A Hyơk");
     a.store.set_field(h3, "village", &"Thôn 2".into()).unwrap();
     let c3 = record_changes(&a.store, h3);
-    let response = push(&env, &a.token, vec![entry(h3, &c3[1])]).await;
+    let response = push(&env, &a, vec![entry(h3, &c3[1])]).await;
     assert_eq!(
         response.need,
         vec![NeedEntry {
@@ -160,7 +160,7 @@ async fn a_stored_change_pushed_under_another_record_is_refused_never_acked() {
         }]
     );
     assert_eq!(env.stats().await["held"].as_u64(), Some(1));
-    let response = push(&env, &a.token, vec![entry(ghost, &c3[1])]).await;
+    let response = push(&env, &a, vec![entry(ghost, &c3[1])]).await;
     assert_eq!(
         codes(&response),
         BTreeMap::from([(hash_of(&c3[1]), RejectCode::Invalid)])

@@ -176,7 +176,7 @@ async fn an_invented_commune_is_refused_even_for_an_account_of_every_area() {
             ]);
         }),
     ));
-    let response = push(&env, &phone.token, attempts.clone()).await;
+    let response = push(&env, &phone, attempts.clone()).await;
     assert!(response.acked.is_empty(), "{:?}", response.acked);
     let expected: BTreeMap<[u8; 32], RejectCode> = attempts
         .iter()

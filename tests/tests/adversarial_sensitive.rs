@@ -99,7 +99,7 @@ async fn a_case_cannot_be_retyped_and_its_notes_reach_only_sensitive_eyes() {
 
     let response = push(
         &env,
-        &carer.token,
+        &carer,
         vec![entry(case, &retype), entry(case, &disguise)],
     )
     .await;
@@ -113,7 +113,7 @@ async fn a_case_cannot_be_retyped_and_its_notes_reach_only_sensitive_eyes() {
     );
     let response = push(
         &env,
-        &plain.token,
+        &plain,
         vec![
             entry(own, &into_case),
             entry(fake_case, &case_creation.bytes),
@@ -211,12 +211,13 @@ async fn a_case_id_answers_exactly_like_an_unknown_id() {
     let plain_actor = plain.store.device_id();
     let case_before = carer.store.get(case).unwrap();
 
-    // Pushing an edit whose dependency the server lacks: "send me that change", for both.
+    // Pushing an edit whose dependency the server lacks: "send me that change", and held
+    // against the prober's cap, for both alike.
     let mut shapes = Vec::new();
-    for (target, held_after) in [(case, 0), (unknown, 1)] {
+    for (target, held_after) in [(case, 1), (unknown, 2)] {
         let (creation, edit) = creation_and_edit(target, plain_actor, NGOC_LINH, "Làng Dò");
         for _ in 0..2 {
-            let response = push(&env, &plain.token, vec![entry(target, &edit)]).await;
+            let response = push(&env, &plain, vec![entry(target, &edit)]).await;
             assert!(response.acked.is_empty() && response.rejected.is_empty());
             assert_eq!(
                 response.need,
@@ -233,7 +234,6 @@ async fn a_case_id_answers_exactly_like_an_unknown_id() {
                 response.more,
             ));
         }
-        // Only the unknown record may hold anything: nothing is stored against the case.
         assert_eq!(env.stats().await["held"].as_u64(), Some(held_after));
     }
     assert!(shapes.windows(2).all(|w| w[0] == w[1]), "{shapes:?}");

@@ -49,6 +49,7 @@ async fn malformed_requests_get_json_4xx_and_change_nothing() {
         push: vec![ChangeEntry {
             record_id: uuid::Uuid::now_v7(),
             bytes: vec![0x85, 0x6f, 0x4a, 0x83, 9, 9, 9, 9],
+            signature: [0; 64],
         }],
     }
     .encode();

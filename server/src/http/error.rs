@@ -15,6 +15,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("missing, unknown or revoked device token")]
     Unauthorized,
+    /// A device enrolled before protocol 3 (without a signing key) pushed changes.
+    #[error("this device has no signing key: enrol again")]
+    Unsigned,
     #[error("wrong username or password")]
     BadCredentials,
     #[error("this account may not do that")]
@@ -64,7 +67,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::Unsigned | ApiError::BadCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Forbidden | ApiError::Denied(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -82,7 +87,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::Unsigned => "unauthorized",
             ApiError::BadCredentials => "bad_credentials",
             ApiError::Forbidden | ApiError::Denied(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",

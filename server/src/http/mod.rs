@@ -16,11 +16,13 @@ mod sync;
 mod web;
 
 use crate::accounts;
-use crate::storage::{Caller, Role};
+use crate::storage::{Caller, DeviceKeys, Role};
 pub(crate) use auth::{caller, credentials, Credentials};
 use error::ApiError;
+use fieldsync_core::protocol::{Enrolment, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use serde::{Deserialize, Serialize};
 pub use state::AppState;
+use uuid::Uuid;
 use warp::{Filter, Rejection, Reply};
 
 /// Largest sync request body accepted, compressed; a phone pushes 64 KiB batches.
@@ -84,23 +86,85 @@ struct EnrolRequest {
     password: String,
     #[serde(default)]
     device_name: String,
-    /// The secret (64 hex characters) the phone's Automerge actor is derived from; the server
-    /// binds that actor to this enrolment and accepts no other from it.
+    /// The Ed25519 public key (64 hex characters) the phone signs its changes with; its
+    /// Automerge actor is derived from it.
     #[serde(default)]
-    actor_key: Option<String>,
+    public_key: Option<String>,
+    /// The phone's signature (128 hex characters) of the username: it holds the secret.
+    #[serde(default)]
+    proof: Option<String>,
+    /// Secrets of the protocol 2 actors the phone wrote under before its key.
+    #[serde(default)]
+    legacy_actor_keys: Vec<String>,
+    /// Actors from before actors were derived from a key.
+    #[serde(default)]
+    legacy_actors: Vec<String>,
+    /// What a protocol 2 phone sends instead of a public key: it must be updated.
+    #[serde(default)]
+    actor_key: Option<serde_json::Value>,
 }
 
-/// Parses an actor key: 32 bytes as 64 hex characters.
-fn parse_actor_key(hex: &str) -> Result<[u8; 32], ApiError> {
-    let invalid = || ApiError::BadRequest("actor_key: must be 64 hex characters".into());
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+/// Parses `N` bytes written as 2N hex characters.
+fn parse_hex<const N: usize>(field: &str, hex: &str) -> Result<[u8; N], ApiError> {
+    let invalid = || ApiError::BadRequest(format!("{field}: must be {} hex characters", 2 * N));
+    if hex.len() != 2 * N || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid());
     }
-    let mut key = [0u8; 32];
-    for (i, byte) in key.iter_mut().enumerate() {
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| invalid())?;
     }
-    Ok(key)
+    Ok(out)
+}
+
+/// The keys an enrolling phone shows, with the proof that it holds its key checked.
+fn device_keys(body: &EnrolRequest) -> Result<Option<DeviceKeys>, ApiError> {
+    if body.actor_key.is_some() {
+        return Err(ApiError::UpgradeNeeded {
+            found: "actor_key (protocol 2)".into(),
+            min: MIN_PROTOCOL_VERSION,
+            max: PROTOCOL_VERSION,
+        });
+    }
+    let (public_key, proof) = match (&body.public_key, &body.proof) {
+        (None, None) if body.legacy_actor_keys.is_empty() && body.legacy_actors.is_empty() => {
+            return Ok(None)
+        }
+        (Some(key), Some(proof)) => (
+            parse_hex::<32>("public_key", key)?,
+            parse_hex::<64>("proof", proof)?,
+        ),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "public_key and proof go together".into(),
+            ))
+        }
+    };
+    if body.legacy_actor_keys.len() + body.legacy_actors.len() > 8 {
+        return Err(ApiError::BadRequest("at most 8 older actors".into()));
+    }
+    let shown = Enrolment {
+        public_key,
+        proof,
+        legacy_actor_keys: body
+            .legacy_actor_keys
+            .iter()
+            .map(|k| parse_hex::<32>("legacy_actor_keys", k))
+            .collect::<Result<_, _>>()?,
+        legacy_actors: body
+            .legacy_actors
+            .iter()
+            .map(|a| {
+                Uuid::parse_str(a)
+                    .map_err(|_| ApiError::BadRequest("legacy_actors: must be UUIDs".into()))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    DeviceKeys::verified(&shown, &body.username)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::BadRequest("proof: not this key's signature of the username".into())
+        })
 }
 
 #[derive(Serialize)]
@@ -124,7 +188,7 @@ async fn enrol(
         // Refused before any throttling state or hashing is spent on it.
         return Err(ApiError::BadCredentials);
     }
-    let actor_key = body.actor_key.as_deref().map(parse_actor_key).transpose()?;
+    let keys = device_keys(&body)?;
     let source = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0);
     let attempt = state
         .throttle
@@ -137,7 +201,7 @@ async fn enrol(
                 &body.username,
                 &body.password,
                 &body.device_name,
-                actor_key,
+                keys.as_ref(),
             )?)
         })
         .await;

@@ -103,6 +103,7 @@ async fn login(
         user,
         session_csrf: Some(csrf),
         session_expires_ms: Some(expires_ms),
+        signs: false,
     };
     state
         .audit(Some(&caller), Some(source), "login", None, None)

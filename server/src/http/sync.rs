@@ -146,6 +146,11 @@ where
             Ok((cursor, max_pull, decode_push(request, MAX_PUSH_CHANGES)?))
         })
         .await?;
+    if !pushed.is_empty() && !caller.signs {
+        // Enrolled before protocol 3: its changes could only be refused, and a phone recovers
+        // from refusals by giving its edits up. It enrols again with its key instead.
+        return Err(ApiError::Unsigned);
+    }
     let pushed_count = pushed.len();
     let outcome = if pushed.is_empty() {
         PushOutcome::default()

@@ -93,6 +93,43 @@ pub struct Device {
     pub kind: String,
 }
 
+/// The keys a device shows when it enrols: the public key it signs its changes with (its
+/// actor derives from it) and the actors it wrote under before, each proved by its secret
+/// (protocol 2 actors) or not provable (from before actors came from a key).
+#[derive(Clone, Debug)]
+pub struct DeviceKeys {
+    pub public_key: [u8; 32],
+    pub legacy: Vec<(Uuid, Proven)>,
+}
+
+impl DeviceKeys {
+    /// The keys a device showed, if its proof is its key's signature of `username`.
+    pub fn verified(
+        shown: &fieldsync_core::protocol::Enrolment,
+        username: &str,
+    ) -> Option<DeviceKeys> {
+        if !fieldsync_core::signing::verify_enrolment(&shown.public_key, username, &shown.proof) {
+            return None;
+        }
+        let proven = shown
+            .legacy_actor_keys
+            .iter()
+            .map(|secret| (fieldsync_core::record::actor_for_key(secret), Proven::Yes));
+        let unproven = shown.legacy_actors.iter().map(|a| (*a, Proven::No));
+        Some(DeviceKeys {
+            public_key: shown.public_key,
+            legacy: proven.chain(unproven).collect(),
+        })
+    }
+}
+
+/// Whether an actor claimed at enrolment was proved by its secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proven {
+    Yes,
+    No,
+}
+
 /// The identity behind an authorised request.
 #[derive(Clone, Debug)]
 pub struct Caller {
@@ -102,6 +139,8 @@ pub struct Caller {
     pub session_csrf: Option<String>,
     /// For a browser session: when it ends (unix ms).
     pub session_expires_ms: Option<i64>,
+    /// The device enrolled with a signing key (protocol 3) and may push changes.
+    pub signs: bool,
 }
 
 impl Caller {
@@ -371,6 +410,8 @@ pub struct Pushed {
     pub record_id: Uuid,
     pub change: automerge::Change,
     pub bytes: Vec<u8>,
+    /// Its author's signature, or the server's receipt (docs/sync-protocol.md §4.1).
+    pub signature: [u8; fieldsync_core::signing::SIGNATURE_BYTES],
 }
 
 /// Decodes a request's pushed changes: the whole request is refused (and nothing written) if
@@ -397,6 +438,7 @@ pub fn decode_push(request: SyncRequest, max_changes: usize) -> StorageResult<Ve
                 record_id: entry.record_id,
                 change,
                 bytes: entry.bytes,
+                signature: entry.signature,
             })
         })
         .collect()
@@ -426,15 +468,16 @@ pub trait Storage: Send + Sync + 'static {
     /// Applies an admin's change to an account; disabling it revokes all its devices.
     fn update_user(&self, username: &str, update: &AccountUpdate) -> StorageResult<User>;
     fn set_password(&self, username: &str, password_hash: &str) -> StorageResult<()>;
-    /// Enrols a device writing under the Automerge `actor` it proved is its own (derived from
-    /// the key it showed). A device of the same user re-enrolling takes the actor over; one
-    /// of another user cannot (a store copied between accounts).
+    /// Enrols a device signing with `keys.public_key`, writing under the actor derived from it
+    /// and under the older actors it claims. A device of the same user re-enrolling takes an
+    /// actor over; one of another user cannot (a store copied between accounts): `Conflict`.
+    /// An unproven old actor is taken over only from a device of the same account.
     fn enrol_device(
         &self,
         user_id: i64,
         name: &str,
         token_hash: &[u8],
-        actor: Option<Uuid>,
+        keys: Option<&DeviceKeys>,
     ) -> StorageResult<Device>;
     fn caller_by_token(&self, token_hash: &[u8]) -> StorageResult<Option<Caller>>;
     fn revoke_device(&self, device_id: Uuid) -> StorageResult<()>;

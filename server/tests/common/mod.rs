@@ -10,7 +10,7 @@ use fieldsync_core::Store;
 use fieldsync_server::accounts;
 use fieldsync_server::accounts::Authority;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::{AccountUpdate, Caller, NewUser, Role, Storage};
+use fieldsync_server::storage::{AccountUpdate, Caller, DeviceKeys, NewUser, Role, Storage};
 use tempfile::TempDir;
 use uuid::Uuid;
 
@@ -67,14 +67,9 @@ impl World {
     pub fn phone(&self, user: &str) -> Phone {
         let path = self.dir.path().join(format!("{}.sqlite", Uuid::now_v7()));
         let store = Store::open(path).unwrap();
-        let (device, token, _) = accounts::enrol(
-            &self.storage,
-            user,
-            "mật khẩu dài",
-            "phone",
-            Some(store.actor_key()),
-        )
-        .unwrap();
+        let keys = DeviceKeys::verified(&store.enrolment(user), user).unwrap();
+        let (device, token, _) =
+            accounts::enrol(&self.storage, user, "mật khẩu dài", "phone", Some(&keys)).unwrap();
         let caller = accounts::authorise(&self.storage, &token).unwrap().unwrap();
         assert_eq!(caller.device.id, device.id);
         Phone {
@@ -135,14 +130,20 @@ impl World {
     }
 }
 
-/// A request that pushes exactly one change and pulls from the start.
-pub fn push_only(record_id: Uuid, bytes: &[u8]) -> fieldsync_core::protocol::SyncRequest {
+/// A request that pushes exactly one change, signed by `signer`, and pulls from the start.
+pub fn push_only(
+    signer: &Store,
+    record_id: Uuid,
+    bytes: &[u8],
+) -> fieldsync_core::protocol::SyncRequest {
+    let hash = fieldsync_core::record::decode_change(bytes).unwrap().hash();
     fieldsync_core::protocol::SyncRequest {
         cursor: vec![],
         max_pull_bytes: 65536,
         push: vec![fieldsync_core::protocol::ChangeEntry {
             record_id,
             bytes: bytes.to_vec(),
+            signature: signer.sign_change(record_id, &hash.0),
         }],
     }
 }

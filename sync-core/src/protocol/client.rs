@@ -10,11 +10,14 @@ use super::{compress, decompress, MAX_BODY_BYTES};
 use crate::error::Result;
 use crate::store::Store;
 use automerge::{ActorId, ChangeHash};
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 const META_CURSOR: &str = "sync.cursor";
 const META_NEED: &str = "sync.need";
 const META_SERVER_ID: &str = "sync.server_id";
+/// Set to a restored server's identity until the phone has pulled its whole log again.
+const META_RELAY_AFTER: &str = "sync.relay_after";
 
 /// Batch sizes: bytes of change data before compression, and changes per push.
 #[derive(Clone, Debug)]
@@ -74,39 +77,68 @@ impl SyncClient {
     }
 
     /// The next request: the current cursor, unacknowledged local changes (oldest first, up to
-    /// the push budget) and any change of this phone's own that the server said it needs
-    /// (the server takes changes only from their author's device, so others' are not relayed).
+    /// the push budget) signed with this phone's key, any change the server said it needs
+    /// that this phone holds (its own signed, others' with the server's receipt), and after a
+    /// restore the changes of others the restored server lost.
     pub fn request(&self, store: &Store) -> Result<SyncRequestBody> {
         let own: Vec<ActorId> = store
             .own_actors()
             .iter()
             .map(|a| ActorId::from(a.as_bytes()))
             .collect();
+        let mut pushed = BTreeSet::new();
         let mut push: Vec<ChangeEntry> = store
             .unacked(self.options.max_push_bytes)?
             .into_iter()
             .take(self.options.max_push_changes.max(1))
-            .map(|c| ChangeEntry {
-                record_id: c.record_id,
-                bytes: c.bytes,
+            .map(|c| {
+                pushed.insert(c.hash.0);
+                ChangeEntry {
+                    record_id: c.record_id,
+                    signature: store.sign_change(c.record_id, &c.hash.0),
+                    bytes: c.bytes,
+                }
             })
             .collect();
+        let mut budget = self
+            .options
+            .max_push_bytes
+            .saturating_sub(push.iter().map(|c| c.bytes.len()).sum());
         for need in load_need(store)? {
-            if store.is_rejected(&need.hash)? {
+            if store.is_rejected(&need.hash)? || !pushed.insert(need.hash) {
                 continue;
             }
             // A needed change we do not have either cannot be sent; the server keeps holding.
-            if let Ok(mut doc) = store.doc(need.record_id) {
-                if let Some(mut change) = doc.change_by_hash(&ChangeHash(need.hash)) {
-                    if !own.contains(change.actor_id())
-                        || push.iter().any(|p| p.bytes == change.bytes().as_ref())
-                    {
-                        continue;
-                    }
-                    push.push(ChangeEntry {
-                        record_id: need.record_id,
-                        bytes: change.bytes().into_owned(),
-                    });
+            let Ok(mut doc) = store.doc(need.record_id) else {
+                continue;
+            };
+            let Some(mut change) = doc.change_by_hash(&ChangeHash(need.hash)) else {
+                continue;
+            };
+            let signature = if own.contains(change.actor_id()) {
+                store.sign_change(need.record_id, &need.hash)
+            } else {
+                match store.receipt(&need.hash)? {
+                    Some(receipt) => receipt,
+                    None => continue,
+                }
+            };
+            push.push(ChangeEntry {
+                record_id: need.record_id,
+                bytes: change.bytes().into_owned(),
+                signature,
+            });
+        }
+        let room = self.options.max_push_changes.saturating_sub(push.len());
+        if budget > 0 && room > 0 {
+            for (hash, entry) in store.relay_batch(budget)?.into_iter().take(room) {
+                if !pushed.insert(hash) {
+                    continue;
+                }
+                budget = budget.saturating_sub(entry.bytes.len());
+                push.push(entry);
+                if budget == 0 {
+                    break;
                 }
             }
         }
@@ -139,39 +171,55 @@ impl SyncClient {
             .iter()
             .map(|r| (r.hash, r.code.as_str()))
             .collect();
+        // Only this phone's own changes are recovered from; a change given back on another's
+        // behalf is simply no longer offered.
         store.reject(&rejected)?;
+        store.relay_answered(
+            response
+                .acked
+                .iter()
+                .copied()
+                .chain(response.rejected.iter().map(|r| r.hash)),
+        )?;
         let server_id = to_hex(&response.server_id);
         let known_server = store.meta(META_SERVER_ID)?;
         // Queued before the new identity is stored: if the app dies in between, the next sync
         // sees the change again and queues again, which is harmless.
         let reoffered = match known_server {
-            Some(known) if known != server_id => store.reoffer_own_changes()?,
+            Some(known) if known != server_id => {
+                let (own, _others) = store.after_restore()?;
+                store.set_meta(META_RELAY_AFTER, &server_id)?;
+                own
+            }
             _ => 0,
         };
-        let pulled: Vec<(Uuid, Vec<u8>)> = response
-            .pull
-            .into_iter()
-            .map(|c| (c.record_id, c.bytes))
-            .collect();
-        let report = store.apply_remote_and_set_meta(
-            &pulled,
+        let report = store.apply_pulled_and_set_meta(
+            &response.pull,
             &[
                 (META_CURSOR, &to_hex(&response.cursor)),
                 (META_SERVER_ID, &server_id),
             ],
         )?;
+        // The restored server's whole log has been pulled again: what it did not serve, it lost.
+        let mut relay_started = false;
+        if !response.more && store.meta(META_RELAY_AFTER)?.as_deref() == Some(server_id.as_str()) {
+            relay_started = store.relay_ready()? > 0;
+            store.set_meta(META_RELAY_AFTER, "")?;
+        }
         let previous_need = load_need(store)?;
         save_need(store, &response.need)?;
-        let unacked = store.unacked_count()?;
-        let progressed =
-            !response.acked.is_empty() || !response.rejected.is_empty() || reoffered > 0;
+        let unacked = store.unacked_count()? + store.relay_pending()?;
+        let progressed = !response.acked.is_empty()
+            || !response.rejected.is_empty()
+            || reoffered > 0
+            || relay_started;
         let again = response.more
             || (unacked > 0 && progressed)
             || (!response.need.is_empty() && response.need != previous_need);
         Ok(SyncOutcome {
             acked: response.acked.len(),
             rejected: response.rejected,
-            pulled: pulled.len(),
+            pulled: response.pull.len(),
             waiting: report.waiting.len(),
             set_aside: report.set_aside,
             reoffered,

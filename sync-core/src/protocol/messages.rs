@@ -5,6 +5,7 @@
 
 use super::codec::{Reader, Writer};
 use super::{ProtocolError, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use crate::signing::SIGNATURE_BYTES;
 use uuid::Uuid;
 
 const MAGIC: &[u8; 4] = b"FSYN";
@@ -14,11 +15,14 @@ const KIND_RESPONSE: u8 = 2;
 /// Largest inflated message either side accepts.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// One Automerge change of one record.
+/// One Automerge change of one record, with the signature that makes it verifiable on its
+/// own: its author's when a device pushes its own change, the server's receipt otherwise
+/// (every change the server serves, and every change a device gives back on another's behalf).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangeEntry {
     pub record_id: Uuid,
     pub bytes: Vec<u8>,
+    pub signature: [u8; SIGNATURE_BYTES],
 }
 
 /// Why the server refused a pushed change. The change is not stored; the rest of the batch is.
@@ -32,23 +36,28 @@ pub enum RejectCode {
     /// The change cannot be applied to the record, or is not shaped like a fieldsync edit
     /// (unknown keys, nested objects, a changed type, an unknown commune ...).
     Invalid = 3,
-    /// The change's author (Automerge actor) is not bound to the device that pushed it.
+    /// The change's author (Automerge actor) is not bound to the device that pushed it, and
+    /// the change carries no receipt of the server's.
     NotAuthor = 4,
     /// The change would take the record past a size limit.
     TooLarge = 5,
-    /// The change depends on a change the server refused, or on one that never arrived
-    /// within the hold period.
+    /// The change depends on a change the server refused for good, or on one that never
+    /// arrived within the hold period.
     MissingDependency = 6,
+    /// The change's signature does not verify: not its author's (for the sender's own
+    /// changes), nor the server's receipt (for a change given back on another's behalf).
+    BadSignature = 7,
 }
 
 impl RejectCode {
-    pub const ALL: [RejectCode; 6] = [
+    pub const ALL: [RejectCode; 7] = [
         RejectCode::OutOfScope,
         RejectCode::NotPermitted,
         RejectCode::Invalid,
         RejectCode::NotAuthor,
         RejectCode::TooLarge,
         RejectCode::MissingDependency,
+        RejectCode::BadSignature,
     ];
 
     pub fn from_u8(b: u8) -> Result<RejectCode, ProtocolError> {
@@ -67,6 +76,7 @@ impl RejectCode {
             RejectCode::NotAuthor => "not_author",
             RejectCode::TooLarge => "too_large",
             RejectCode::MissingDependency => "missing_dependency",
+            RejectCode::BadSignature => "bad_signature",
         }
     }
 }
@@ -149,16 +159,18 @@ fn write_changes(w: &mut Writer, changes: &[ChangeEntry]) {
     for c in changes {
         w.fixed(c.record_id.as_bytes());
         w.bytes(&c.bytes);
+        w.fixed(&c.signature);
     }
 }
 
 fn read_changes(r: &mut Reader<'_>, what: &str) -> Result<Vec<ChangeEntry>, ProtocolError> {
-    let n = r.count(what, 17)?;
+    let n = r.count(what, 17 + SIGNATURE_BYTES)?;
     (0..n)
         .map(|_| {
             Ok(ChangeEntry {
                 record_id: Uuid::from_bytes(r.fixed(what)?),
                 bytes: r.bytes(what)?.to_vec(),
+                signature: r.fixed(what)?,
             })
         })
         .collect()
@@ -282,6 +294,7 @@ mod tests {
             pull: vec![ChangeEntry {
                 record_id: Uuid::from_u128(9),
                 bytes: vec![5; 40],
+                signature: [6; 64],
             }],
             cursor: vec![6; 12],
             more: true,
@@ -297,6 +310,7 @@ mod tests {
             push: vec![ChangeEntry {
                 record_id: Uuid::from_u128(1),
                 bytes: vec![9; 70],
+                signature: [8; 64],
             }],
         };
         assert_eq!(SyncRequest::decode(&req.encode()).ok(), Some(req));

@@ -22,10 +22,12 @@
 
 mod client;
 mod codec;
+mod enrolment;
 mod messages;
 
 pub use client::{ClientOptions, SyncClient, SyncOutcome, SyncRequestBody};
 pub use codec::{compress, decompress};
+pub use enrolment::Enrolment;
 pub use messages::{
     decode_request_body, ChangeEntry, NeedEntry, RejectCode, Rejection, SyncRequest, SyncResponse,
     MAX_BODY_BYTES,
@@ -33,10 +35,12 @@ pub use messages::{
 
 /// The protocol version this build speaks. Bump on any incompatible change to the messages.
 /// Version 2: a server identity in every response, reject codes 4 to 6, actors bound at
-/// enrolment, creation changes that name their record.
-pub const PROTOCOL_VERSION: u8 = 2;
+/// enrolment, creation changes that name their record. Version 3: every change travels with
+/// an Ed25519 signature (its author's, or the server's receipt), actors derive from public
+/// keys, reject code 7.
+pub const PROTOCOL_VERSION: u8 = 3;
 /// Oldest version this build still accepts.
-pub const MIN_PROTOCOL_VERSION: u8 = 2;
+pub const MIN_PROTOCOL_VERSION: u8 = 3;
 
 /// The HTTP path of the sync endpoint, for this protocol version.
 pub const SYNC_PATH: &str = "/v1/sync";

@@ -20,7 +20,9 @@ pub use schema::VERSION as SCHEMA_VERSION;
 
 use crate::error::{CoreError, Result};
 use crate::model::{RecordType, Value};
-use crate::record::{actor_for_key, decode_change, RecordChange, RecordDoc, RecordView};
+use crate::protocol::Enrolment;
+use crate::record::{decode_change, RecordChange, RecordDoc, RecordView};
+use crate::signing::{DeviceKey, SIGNATURE_BYTES};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -30,8 +32,12 @@ use uuid::Uuid;
 pub const COMPACT_EVERY: i64 = 32;
 
 const META_DEVICE_ID: &str = "device_id";
-/// The secret the device id is derived from (hex); shown to the server at enrolment.
-const META_ACTOR_KEY: &str = "actor_key";
+/// The secret seed of this store's Ed25519 key (hex): its actor derives from the public key.
+const META_SIGNING_KEY: &str = "signing_key";
+/// A store made under protocol 2 kept a secret its actor was derived from; its changes stay
+/// this store's own, and the secret proves it when the store enrols again.
+const META_V2_ACTOR_KEY: &str = "actor_key";
+const META_LEGACY_ACTOR_KEY: &str = "legacy_actor_key";
 /// The device id of a store made before ids were derived from a key; its changes stay
 /// this store's own.
 const META_LEGACY_ACTOR: &str = "legacy_device_id";
@@ -39,9 +45,28 @@ const META_LEGACY_ACTOR: &str = "legacy_device_id";
 /// A local fieldsync store.
 pub struct Store {
     conn: Connection,
+    key: DeviceKey,
     device_id: Uuid,
-    actor_key: [u8; 32],
-    legacy_actor: Option<Uuid>,
+    legacy: Legacy,
+}
+
+/// Actors this store wrote under before its current key.
+#[derive(Clone, Debug, Default)]
+struct Legacy {
+    /// The secret of the protocol 2 actor, if the store is that old.
+    actor_key: Option<[u8; 32]>,
+    /// The random device id of a store from before actors were derived from a key.
+    actor: Option<Uuid>,
+}
+
+impl Legacy {
+    fn actors(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.actor_key
+            .as_ref()
+            .map(crate::record::actor_for_key)
+            .into_iter()
+            .chain(self.actor)
+    }
 }
 
 impl Store {
@@ -54,42 +79,55 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::upgrade(&mut conn)?;
-        // The Automerge actor of every change made here is derived from a secret key made
-        // once per installed store: a reinstall never reuses an actor's sequence numbers, and
-        // only this store can prove the actor is its own.
-        let actor_key = match meta_get(&conn, META_ACTOR_KEY)? {
-            Some(hex) => parse_key(&hex)?,
+        // The Automerge actor of every change made here is derived from a key made once per
+        // installed store: a reinstall never reuses an actor's sequence numbers, and only this
+        // store can sign as the actor.
+        let key = match meta_get(&conn, META_SIGNING_KEY)? {
+            Some(hex) => DeviceKey::from_seed(&parse_key(&hex)?),
             None => {
-                let mut key = [0u8; 32];
-                key[..16].copy_from_slice(Uuid::new_v4().as_bytes());
-                key[16..].copy_from_slice(Uuid::new_v4().as_bytes());
-                meta_set(&conn, META_ACTOR_KEY, &to_hex(&key))?;
+                let key = DeviceKey::generate();
+                meta_set(&conn, META_SIGNING_KEY, &to_hex(&key.seed()))?;
                 key
             }
         };
-        let device_id = actor_for_key(&actor_key);
+        let device_id = key.actor();
+        if let Some(v2) = meta_get(&conn, META_V2_ACTOR_KEY)? {
+            meta_set(&conn, META_LEGACY_ACTOR_KEY, &v2)?;
+            conn.execute("DELETE FROM meta WHERE key = ?1", [META_V2_ACTOR_KEY])?;
+        }
         match meta_get(&conn, META_DEVICE_ID)? {
             Some(id) if id == device_id.to_string() => {}
             Some(old) => {
-                // A store made before ids came from a key: its new changes use the keyed
-                // actor, and its earlier ones stay its own.
-                meta_set(&conn, META_LEGACY_ACTOR, &old)?;
+                // An older store: a keyed actor of protocol 2 is known by its secret; an id
+                // from before that is kept as it is. Either way its changes stay this store's.
+                let keyed = meta_get(&conn, META_LEGACY_ACTOR_KEY)?
+                    .map(|k| parse_key(&k))
+                    .transpose()?
+                    .is_some_and(|k| crate::record::actor_for_key(&k).to_string() == old);
+                if !keyed && meta_get(&conn, META_LEGACY_ACTOR)?.is_none() {
+                    meta_set(&conn, META_LEGACY_ACTOR, &old)?;
+                }
                 meta_set(&conn, META_DEVICE_ID, &device_id.to_string())?;
             }
             None => meta_set(&conn, META_DEVICE_ID, &device_id.to_string())?,
         }
-        let legacy_actor = meta_get(&conn, META_LEGACY_ACTOR)?
-            .map(|s| Uuid::parse_str(&s))
-            .transpose()
-            .map_err(|_| CoreError::Corrupt {
-                id: Uuid::nil(),
-                reason: "legacy device id is not a UUID".into(),
-            })?;
+        let legacy = Legacy {
+            actor_key: meta_get(&conn, META_LEGACY_ACTOR_KEY)?
+                .map(|k| parse_key(&k))
+                .transpose()?,
+            actor: meta_get(&conn, META_LEGACY_ACTOR)?
+                .map(|s| Uuid::parse_str(&s))
+                .transpose()
+                .map_err(|_| CoreError::Corrupt {
+                    id: Uuid::nil(),
+                    reason: "legacy device id is not a UUID".into(),
+                })?,
+        };
         Ok(Store {
             conn,
+            key,
             device_id,
-            actor_key,
-            legacy_actor,
+            legacy,
         })
     }
 
@@ -98,26 +136,42 @@ impl Store {
         self.device_id
     }
 
-    /// The secret this store's actor is derived from: shown to the server at enrolment to
-    /// prove the actor is this store's (see [`actor_for_key`]).
-    pub fn actor_key(&self) -> [u8; 32] {
-        self.actor_key
+    /// The public key this store's actor is derived from and its changes are signed with.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.public_key()
     }
 
-    /// Every actor this store has written under: its own, and the one it had before ids were
-    /// derived from a key.
+    /// This store's signature of one of its changes.
+    pub fn sign_change(&self, record_id: Uuid, hash: &[u8; 32]) -> [u8; SIGNATURE_BYTES] {
+        self.key.sign_change(record_id, hash)
+    }
+
+    /// What the store shows when it enrols as `username`: its public key, the proof that it
+    /// holds the secret, and the actors it wrote under before (see
+    /// [`Enrolment::request`]).
+    pub fn enrolment(&self, username: &str) -> Enrolment {
+        Enrolment {
+            public_key: self.key.public_key(),
+            proof: self.key.enrolment_proof(username),
+            legacy_actor_keys: self.legacy.actor_key.into_iter().collect(),
+            legacy_actors: self.legacy.actor.into_iter().collect(),
+        }
+    }
+
+    /// Every actor this store has written under: its own, and those it had before its key.
     pub fn own_actors(&self) -> Vec<Uuid> {
         std::iter::once(self.device_id)
-            .chain(self.legacy_actor)
+            .chain(self.legacy.actors())
             .collect()
     }
 
     /// Runs several edits in one transaction: all of them land, or none.
     pub fn write<T>(&mut self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
+        let own_actors = self.own_actors();
         let mut writer = Writer {
             tx: self.conn.transaction()?,
             device_id: self.device_id,
-            legacy_actor: self.legacy_actor,
+            own_actors,
         };
         let out = f(&mut writer)?;
         writer.tx.commit()?;
@@ -256,13 +310,13 @@ impl Store {
 
     /// Writes received changes and new meta values (the sync cursor) in one transaction, so
     /// a cursor never runs ahead of what was stored.
-    pub fn apply_remote_and_set_meta(
+    pub fn apply_pulled_and_set_meta(
         &mut self,
-        changes: &[(Uuid, Vec<u8>)],
+        changes: &[crate::protocol::ChangeEntry],
         meta: &[(&str, &str)],
     ) -> Result<ApplyReport> {
         self.write(|w| {
-            let report = w.apply_remote(changes)?;
+            let report = w.apply_pulled(changes)?;
             for (key, value) in meta {
                 meta_set(&w.tx, key, value)?;
             }
@@ -293,7 +347,8 @@ impl Store {
 pub struct Writer<'a> {
     tx: Transaction<'a>,
     device_id: Uuid,
-    legacy_actor: Option<Uuid>,
+    /// This store's actor and those it had before: received changes never claim them.
+    own_actors: Vec<Uuid>,
 }
 
 impl Writer<'_> {
@@ -429,7 +484,7 @@ fn parse_key(hex: &str) -> Result<[u8; 32]> {
         .collect();
     bytes.try_into().map_err(|_| CoreError::Corrupt {
         id: Uuid::nil(),
-        reason: "store actor key is not 32 bytes of hex".into(),
+        reason: "store key is not 32 bytes of hex".into(),
     })
 }
 

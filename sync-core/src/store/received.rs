@@ -5,11 +5,18 @@
 
 use super::{insert_change, load_doc, uuid_from_row, Writer};
 use crate::error::{CoreError, Result};
+use crate::protocol::ChangeEntry;
 use crate::record::{decode_change, Fields, RecordChange, RecordDoc};
+use crate::signing::SIGNATURE_BYTES;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
+
+/// The server's signature of a change it served.
+type Receipt = [u8; SIGNATURE_BYTES];
+/// A received change's bytes, with the server's receipt when it came from the server.
+type Incoming<'c> = (&'c [u8], Option<&'c Receipt>);
 
 /// What applying a batch of received changes did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -35,10 +42,31 @@ impl Writer<'_> {
     /// Applies received changes record by record; duplicates are skipped, early arrivals are
     /// kept until their dependencies come, and changes that cannot be taken are set aside.
     pub fn apply_remote(&mut self, changes: &[(Uuid, Vec<u8>)]) -> Result<ApplyReport> {
+        self.apply_received(
+            changes
+                .iter()
+                .map(|(id, bytes)| (*id, bytes.as_slice(), None)),
+        )
+    }
+
+    /// Applies changes pulled from the server and keeps the server's receipt of each, which
+    /// lets this phone give the change back to a server restored from an older backup.
+    pub fn apply_pulled(&mut self, changes: &[ChangeEntry]) -> Result<ApplyReport> {
+        self.apply_received(
+            changes
+                .iter()
+                .map(|c| (c.record_id, c.bytes.as_slice(), Some(&c.signature))),
+        )
+    }
+
+    fn apply_received<'c>(
+        &mut self,
+        changes: impl Iterator<Item = (Uuid, &'c [u8], Option<&'c Receipt>)>,
+    ) -> Result<ApplyReport> {
         let mut report = ApplyReport::default();
-        let mut by_record: BTreeMap<Uuid, Vec<&Vec<u8>>> = BTreeMap::new();
-        for (id, bytes) in changes {
-            by_record.entry(*id).or_default().push(bytes);
+        let mut by_record: BTreeMap<Uuid, Vec<Incoming<'c>>> = BTreeMap::new();
+        for (id, bytes, receipt) in changes {
+            by_record.entry(id).or_default().push((bytes, receipt));
         }
         for (id, list) in by_record {
             let (mut doc, existed) = match self.open_for_receiving(id) {
@@ -46,7 +74,7 @@ impl Writer<'_> {
                 Err(CoreError::Corrupt { reason, .. }) => {
                     // This phone's own copy is unreadable: keep what arrived for later repair
                     // rather than failing every sync from now on.
-                    for bytes in list {
+                    for (bytes, _) in list {
                         set_aside(
                             &self.tx,
                             id,
@@ -60,8 +88,12 @@ impl Writer<'_> {
                 Err(e) => return Err(e),
             };
             let mut last_seq = None;
-            for bytes in list {
-                match self.receive_one(&mut doc, id, bytes)? {
+            for (bytes, receipt) in list {
+                let change = decode_change(bytes);
+                if let (Ok(change), Some(receipt)) = (&change, receipt) {
+                    keep_receipt(&self.tx, &change.hash(), receipt)?;
+                }
+                match self.receive_one(&mut doc, id, change, bytes)? {
                     Received::Applied(seq) => {
                         last_seq = Some(seq);
                         report.applied += 1;
@@ -108,8 +140,14 @@ impl Writer<'_> {
         }
     }
 
-    fn receive_one(&mut self, doc: &mut RecordDoc, id: Uuid, bytes: &[u8]) -> Result<Received> {
-        let change = match decode_change(bytes) {
+    fn receive_one(
+        &mut self,
+        doc: &mut RecordDoc,
+        id: Uuid,
+        decoded: Result<automerge::Change>,
+        bytes: &[u8],
+    ) -> Result<Received> {
+        let change = match decoded {
             Ok(c) => c,
             Err(e) => return Ok(Received::SetAside(e.to_string())),
         };
@@ -137,9 +175,7 @@ impl Writer<'_> {
         // This phone writes only under its own actor: a received change claiming it was not
         // made here, and taking it would clash with this phone's own next edits.
         let actor = change.actor_id().to_bytes();
-        if actor == self.device_id.as_bytes()
-            || self.legacy_actor.is_some_and(|l| actor == l.as_bytes())
-        {
+        if self.own_actors.iter().any(|own| actor == own.as_bytes()) {
             return Ok(Received::SetAside(
                 "the change claims this phone's own author".into(),
             ));
@@ -168,6 +204,21 @@ impl Writer<'_> {
             seq => Received::Applied(seq),
         })
     }
+}
+
+/// Keeps the server's receipt of a change it served, and takes the change off the list of
+/// those to give back (the server has it).
+fn keep_receipt(
+    conn: &Connection,
+    hash: &automerge::ChangeHash,
+    receipt: &Receipt,
+) -> Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO receipts (hash, signature) VALUES (?1, ?2)",
+        params![&hash.0[..], &receipt[..]],
+    )?;
+    conn.execute("DELETE FROM relay WHERE hash = ?1", [&hash.0[..]])?;
+    Ok(())
 }
 
 enum Received {

@@ -4,7 +4,7 @@ use crate::error::{CoreError, Result};
 use rusqlite::Connection;
 
 /// Bump with every schema change and add the step to [`upgrade`].
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 const V1: &str = "
 CREATE TABLE meta (
@@ -72,6 +72,25 @@ ALTER TABLE projection ADD COLUMN merged_into BLOB;
 CREATE INDEX projection_by_merged_into ON projection(merged_into) WHERE merged_into IS NOT NULL;
 ";
 
+/// Version 4 (protocol 3): the server's receipt of every change received from it, so that this
+/// phone can give the change back to a server restored from a backup that lost it; and the
+/// changes waiting to be given back. The signing key itself is in `meta`.
+const V4_FROM_V3: &str = "
+CREATE TABLE receipts (
+    hash      BLOB PRIMARY KEY,
+    signature BLOB NOT NULL
+) WITHOUT ROWID;
+-- After a restore: changes of others this phone holds, until the server has served them
+-- again (then it has them) or, once the phone has pulled everything, taken them back.
+-- ready: 0 while the phone pulls the restored server's log again, 1 to be sent.
+CREATE TABLE relay (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    record_id BLOB NOT NULL,
+    hash      BLOB NOT NULL UNIQUE,
+    ready     INTEGER NOT NULL DEFAULT 0
+);
+";
+
 /// Brings a connection's database to [`VERSION`], creating it if empty.
 pub fn upgrade(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -94,6 +113,9 @@ pub fn upgrade(conn: &mut Connection) -> Result<()> {
     }
     if found < 3 {
         tx.execute_batch(V3_FROM_V2)?;
+    }
+    if found < 4 {
+        tx.execute_batch(V4_FROM_V3)?;
     }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;

@@ -17,7 +17,7 @@ use fieldsync_core::protocol::{
     PROTOCOL_VERSION, SYNC_PATH,
 };
 use fieldsync_tests::https::{HttpResponse, HttpsClient};
-use fieldsync_tests::phone::{call_json, enrol, enrol_as, Phone, SyncReport};
+use fieldsync_tests::phone::{call_json, enrol, enrol_with_key, Phone, SyncReport};
 use fieldsync_tests::server::{ServerProcess, ADMIN};
 use serde_json::{json, Value as Json};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -93,7 +93,31 @@ pub fn attacker_key(name: &str) -> [u8; 32] {
     for (slot, byte) in key.iter_mut().zip(name.bytes().cycle()) {
         *slot ^= byte;
     }
+    let actor = fieldsync_core::signing::DeviceKey::from_seed(&key).actor();
+    ATTACKER_KEYS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(actor, key);
     key
+}
+
+/// Every attacker key made so far, by the actor it writes under: hand-built changes of that
+/// actor are signed with it.
+static ATTACKER_KEYS: std::sync::Mutex<std::collections::BTreeMap<Uuid, [u8; 32]>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// The signature `actor`'s device gives a change (zeros for an actor without a known key).
+pub fn sign_as(actor: Uuid, record_id: Uuid, bytes: &[u8]) -> [u8; 64] {
+    let seed = ATTACKER_KEYS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&actor)
+        .copied();
+    match (seed, fieldsync_core::record::decode_change(bytes)) {
+        (Some(seed), Ok(change)) => fieldsync_core::signing::DeviceKey::from_seed(&seed)
+            .sign_change(record_id, &change.hash().0),
+        _ => [0; 64],
+    }
 }
 
 /// A hostile collector: an account of `areas` and a device enrolled with a key, so that the
@@ -108,13 +132,13 @@ pub struct Attacker {
 impl Attacker {
     pub async fn enrol(env: &Env, name: &str, areas: &[&str]) -> Attacker {
         account(env, name, "collector", areas, false).await;
-        let key = attacker_key(name);
-        let token = enrol_as(&env.http, env.addr(), name, PASSWORD, Some(key))
+        let key = fieldsync_core::signing::DeviceKey::from_seed(&attacker_key(name));
+        let token = enrol_with_key(&env.http, env.addr(), name, PASSWORD, &key)
             .await
             .unwrap();
         Attacker {
             token,
-            actor: fieldsync_core::record::actor_for_key(&key),
+            actor: key.actor(),
             http: env
                 .http
                 .clone()
@@ -296,9 +320,12 @@ impl RawRecord {
         self.doc.get_change_by_hash(&hash).unwrap()
     }
 
+    /// The change as a push entry, signed by its actor when that is an attacker's.
     pub fn entry(&self, bytes: Vec<u8>) -> ChangeEntry {
+        let actor = Uuid::from_slice(self.doc.get_actor().to_bytes()).unwrap_or_default();
         ChangeEntry {
             record_id: self.id,
+            signature: sign_as(actor, self.id, &bytes),
             bytes,
         }
     }

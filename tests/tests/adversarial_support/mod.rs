@@ -57,18 +57,24 @@ pub async fn call_text(
 }
 
 /// Tries to enrol `user` claiming `actor` without its key, the only thing a colleague who saw
-/// the actor in changes can do: the status and the JSON answer.
+/// the actor in changes can do: by naming it, by passing it off as a public key (without the
+/// secret there is no proof), and as an old actor without a key of its own. The status and the
+/// JSON answer; every claim answers alike.
 pub async fn enrol_claiming(env: &Env, user: &str, password: &str, actor: Uuid) -> (u16, Json) {
     let mut answers = Vec::new();
-    // By naming it, and by passing it off as a key (a key is 32 bytes; an actor id is 16).
+    let as_key = hex(&[actor.as_bytes().as_slice(), actor.as_bytes()].concat());
     for body in [
         json!({"username": user, "password": password, "actor": actor.to_string()}),
-        json!({"username": user, "password": password, "actor_key": hex(actor.as_bytes())}),
+        json!({"username": user, "password": password, "public_key": as_key, "proof": "00".repeat(64)}),
+        json!({"username": user, "password": password, "legacy_actors": [actor.to_string()]}),
     ] {
         answers.push(call(env, "POST", "/v1/enrol", None, &body).await);
     }
     let first = answers.remove(0);
-    assert_eq!(answers[0].0, first.0, "both claims answer alike");
+    assert!(
+        answers.iter().all(|a| a.0 == first.0),
+        "claims answer alike: {answers:?}"
+    );
     first
 }
 
@@ -120,8 +126,22 @@ pub async fn exchange(
 }
 
 /// Pushes changes (with an empty cursor) and returns the decoded response; panics on non-200.
-pub async fn push(env: &Env, token: &str, changes: Vec<ChangeEntry>) -> SyncResponse {
-    let (status, response, text) = exchange(env, token, Vec::new(), changes).await;
+/// Pushes `changes` as `phone`: each is signed with the phone's key unless it already carries
+/// a signature (a receipt, or a forgery the test made).
+pub async fn push(env: &Env, phone: &Phone, changes: Vec<ChangeEntry>) -> SyncResponse {
+    let changes = changes
+        .into_iter()
+        .map(|mut c| {
+            if c.signature == [0; 64] {
+                let hash = fieldsync_core::record::decode_change(&c.bytes)
+                    .map(|change| change.hash().0)
+                    .unwrap_or_default();
+                c.signature = phone.store.sign_change(c.record_id, &hash);
+            }
+            c
+        })
+        .collect();
+    let (status, response, text) = exchange(env, &phone.token, Vec::new(), changes).await;
     assert_eq!(status, 200, "push answered {status}: {text}");
     response.unwrap()
 }
@@ -293,10 +313,12 @@ pub fn phone_view(phone: &Phone, id: Uuid) -> Json {
     serde_json::to_value(phone.store.get(id).unwrap()).unwrap()
 }
 
+/// A change to push, unsigned: [`push`] signs it as the pushing phone.
 pub fn entry(record_id: Uuid, bytes: &[u8]) -> ChangeEntry {
     ChangeEntry {
         record_id,
         bytes: bytes.to_vec(),
+        signature: [0; 64],
     }
 }
 

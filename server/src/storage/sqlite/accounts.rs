@@ -3,7 +3,8 @@
 
 use super::uuid_col;
 use crate::storage::{
-    AccountUpdate, Caller, Device, NewUser, Role, StorageError, StorageResult, User,
+    AccountUpdate, Caller, Device, DeviceKeys, NewUser, Proven, Role, StorageError, StorageResult,
+    User,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
@@ -184,7 +185,7 @@ pub fn enrol_device(
     user_id: i64,
     name: &str,
     token_hash: &[u8],
-    actor: Option<Uuid>,
+    keys: Option<&DeviceKeys>,
 ) -> StorageResult<Device> {
     let tx = conn.transaction()?;
     let id = Uuid::now_v7();
@@ -192,32 +193,38 @@ pub fn enrol_device(
         "INSERT INTO devices (id, user_id, name, token_hash) VALUES (?1, ?2, ?3, ?4)",
         params![id.as_bytes(), user_id, name, token_hash],
     )?;
-    if let Some(actor) = actor {
-        // An actor bound to something that is not a device (the demo seed) has no user: -1.
-        let owner: Option<i64> = tx
-            .query_row(
-                "SELECT d.user_id FROM actors a LEFT JOIN devices d ON d.id = a.device_id
-                 WHERE a.actor = ?1",
-                [actor.as_bytes()],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .optional()?
-            .map(|owner| owner.unwrap_or(-1));
-        match owner {
-            Some(owner) if owner != user_id => {
-                return Err(StorageError::Conflict(
-                    "this phone's author id belongs to another account".into(),
-                ));
+    if let Some(keys) = keys {
+        let own = fieldsync_core::signing::actor_for_public_key(&keys.public_key);
+        for (actor, proven) in std::iter::once((own, Proven::Yes)).chain(keys.legacy.clone()) {
+            // An actor bound to something that is not a device (the demo seed) has no user: -1.
+            let owner: Option<i64> = tx
+                .query_row(
+                    "SELECT d.user_id FROM actors a LEFT JOIN devices d ON d.id = a.device_id
+                     WHERE a.actor = ?1",
+                    [actor.as_bytes()],
+                    |r| r.get::<_, Option<i64>>(0),
+                )
+                .optional()?
+                .map(|owner| owner.unwrap_or(-1));
+            match (owner, proven) {
+                (Some(owner), _) if owner != user_id => {
+                    return Err(StorageError::Conflict(
+                        "this phone's author id belongs to another account".into(),
+                    ));
+                }
+                // An old id nobody can prove only moves between devices of one account: a
+                // colleague who saw it in changes, on a server that forgot it, gets nothing.
+                (None, Proven::No) => continue,
+                _ => {}
             }
-            _ => {
-                // The same store enrolling again (a new token for the same phone): the new
-                // enrolment takes the actor over, the old one can no longer write under it.
-                tx.execute(
-                    "INSERT INTO actors (actor, device_id) VALUES (?1, ?2)
-                     ON CONFLICT(actor) DO UPDATE SET device_id = excluded.device_id",
-                    params![actor.as_bytes(), id.as_bytes()],
-                )?;
-            }
+            // The same store enrolling again (a new token for the same phone): the new
+            // enrolment takes the actor over, the old one can no longer write under it.
+            tx.execute(
+                "INSERT INTO actors (actor, device_id, public_key) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(actor) DO UPDATE SET device_id = excluded.device_id,
+                   public_key = excluded.public_key",
+                params![actor.as_bytes(), id.as_bytes(), &keys.public_key[..]],
+            )?;
         }
     }
     let username: String =
@@ -264,7 +271,7 @@ pub fn create_session(
     })
 }
 
-/// (id, user id, name, revoked, kind, CSRF token, expiry).
+/// (id, user id, name, revoked, kind, CSRF token, expiry, has a signing key).
 type DeviceRow = (
     Vec<u8>,
     i64,
@@ -273,6 +280,7 @@ type DeviceRow = (
     String,
     Option<String>,
     Option<i64>,
+    bool,
 );
 
 pub fn caller_by_token(
@@ -282,7 +290,9 @@ pub fn caller_by_token(
 ) -> StorageResult<Option<Caller>> {
     let row: Option<DeviceRow> = conn
         .query_row(
-            "SELECT id, user_id, name, revoked, kind, csrf, expires_ms FROM devices WHERE token_hash = ?1",
+            "SELECT id, user_id, name, revoked, kind, csrf, expires_ms,
+                    EXISTS (SELECT 1 FROM actors a WHERE a.device_id = devices.id AND a.public_key IS NOT NULL)
+             FROM devices WHERE token_hash = ?1",
             [token_hash],
             |r| {
                 Ok((
@@ -293,11 +303,12 @@ pub fn caller_by_token(
                     r.get(4)?,
                     r.get(5)?,
                     r.get(6)?,
+                    r.get(7)?,
                 ))
             },
         )
         .optional()?;
-    let Some((id, user_id, name, revoked, kind, csrf, expires_ms)) = row else {
+    let Some((id, user_id, name, revoked, kind, csrf, expires_ms, signs)) = row else {
         return Ok(None);
     };
     if revoked || expires_ms.is_some_and(|e| e <= now_ms) {
@@ -319,6 +330,7 @@ pub fn caller_by_token(
         user,
         session_csrf: csrf,
         session_expires_ms: expires_ms,
+        signs,
     }))
 }
 

@@ -281,6 +281,7 @@ fn ingest(
             change.record_id,
             decode_change(&change.bytes)?,
             &change.bytes,
+            None,
         )?;
     }
     let outcome = ingest.finish()?;

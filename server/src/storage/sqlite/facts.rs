@@ -127,10 +127,16 @@ mod tests {
         assert_eq!(facts[0].status.as_str(), "deleted");
         drop(storage);
 
-        // The database as version 4 left it: no facts table.
+        // The database as version 4 left it: no facts table (nor what later versions added).
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE indicator_facts; PRAGMA user_version = 4;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE indicator_facts; DROP TABLE expired;
+             ALTER TABLE actors DROP COLUMN public_key; ALTER TABLE changes DROP COLUMN receipt;
+             ALTER TABLE changes DROP COLUMN author_signature; ALTER TABLE held DROP COLUMN signature;
+             ALTER TABLE held DROP COLUMN vouched; DELETE FROM meta WHERE key = 'signing_key';
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
         drop(conn);
         let storage = SqliteStorage::open(&path).unwrap();
         assert_eq!(storage.indicator_facts().unwrap(), facts);

@@ -1,10 +1,13 @@
 //! Ingesting pushed changes inside one transaction. For each change, in order: deduplicate by
 //! hash (a known hash under another record is refused, never acknowledged); answer a change the
-//! server refused before the same way; refuse a change whose author (Automerge actor) is not
-//! the pushing device's; treat a record the caller may not see exactly like an unknown one;
-//! hold a change whose dependencies are missing (bounded per device, expiring); otherwise check
-//! its shape, its limits and its scope before and after, store it, log it into its stream at
-//! most once, and apply held changes it completes.
+//! server refused before the same way; take a change only with its author's signature from its
+//! author's device, or with this server's receipt from any device (a change a restore lost,
+//! given back by a phone that received it); treat a record the caller may not see exactly like
+//! an unknown one; hold a change whose dependencies are missing (bounded per account,
+//! expiring); otherwise check its shape, its limits and its scope before and after, store it
+//! with a receipt, log it into its stream at most once, and apply held changes it completes.
+//! Only refusals of a sender's own changes are remembered: what one device relays never decides
+//! for another's change.
 
 use super::{merged, uuid_col};
 use crate::scope::{stream_key, Scope};
@@ -13,6 +16,7 @@ use automerge::{Change, ChangeHash};
 use fieldsync_core::model::Areas;
 use fieldsync_core::protocol::{NeedEntry, RejectCode, Rejection};
 use fieldsync_core::record::{check_layout, decode_change, Fields, Refusal};
+use fieldsync_core::signing::{verify_change, DeviceKey, SIGNATURE_BYTES};
 use fieldsync_core::{RecordDoc, RecordType, RecordView};
 use rusqlite::{params, OptionalExtension, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,12 +35,24 @@ static HELD_CAP: crate::listener::RateLimitedLog = crate::listener::RateLimitedL
 /// Whose changes a batch may carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Authors {
-    /// Only changes under an actor bound to the pushing device (a phone's sync).
+    /// A device's sync: its own changes with its signature, others' with this server's receipt.
     Device,
     /// Changes made on the server itself (demo seed, supervisor edits); their actor is bound
     /// to the writing device so that nobody else can ever push under it.
     Server,
 }
+
+/// How a pushed change showed where it comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proof {
+    /// Made by the sender: a device's change with its signature, or the server's own.
+    Own,
+    /// Carries this server's receipt: accepted here before (and lost by a restore since), so
+    /// its author's rights were checked then.
+    Receipt,
+}
+
+type Signature = [u8; SIGNATURE_BYTES];
 
 struct Loaded {
     doc: RecordDoc,
@@ -83,6 +99,8 @@ pub struct Ingest<'a> {
     device: Uuid,
     scope: &'a Scope,
     authors: Authors,
+    /// Signs a receipt for every change taken in (read from the database when first needed).
+    key: std::cell::OnceCell<DeviceKey>,
     now_ms: i64,
     docs: BTreeMap<Uuid, Loaded>,
     outcome: PushOutcome,
@@ -102,6 +120,7 @@ impl<'a> Ingest<'a> {
             device,
             scope,
             authors,
+            key: std::cell::OnceCell::new(),
             now_ms,
             docs: BTreeMap::new(),
             outcome: PushOutcome::default(),
@@ -109,7 +128,15 @@ impl<'a> Ingest<'a> {
         }
     }
 
-    pub fn push(&mut self, record_id: Uuid, change: Change, bytes: &[u8]) -> StorageResult<()> {
+    /// Judges one pushed change. `signature` is the one it came with (none for the server's
+    /// own changes, which the server signs itself).
+    pub fn push(
+        &mut self,
+        record_id: Uuid,
+        change: Change,
+        bytes: &[u8],
+        signature: Option<&Signature>,
+    ) -> StorageResult<()> {
         let hash = change.hash();
         match self.owner_of(&hash, "changes")? {
             Some(owner) if owner == record_id => {
@@ -129,34 +156,52 @@ impl<'a> Ingest<'a> {
         if let Some(code) = self.refused_before(&hash)? {
             return self.refuse(record_id, hash, code, false);
         }
-        if !self.author_allowed(&change)? {
-            return self.refuse(record_id, hash, RejectCode::NotAuthor, false);
-        }
+        let (proof, signature) = match self.authenticate(record_id, &change, signature)? {
+            Ok(found) => found,
+            Err(code) => return self.refuse(record_id, hash, code, false),
+        };
+        // Only the sender's own refusals are kept: a change relayed on another's behalf that
+        // fails here may still come from its author, and must not be refused to it.
+        let remember = proof == Proof::Own;
         self.load(record_id)?;
-        let missing = self.missing_deps(record_id, &change);
+        // A record the caller may not see answers exactly like one the server does not know:
+        // every dependency missing, a creation judged as the first of its record. So neither
+        // the codes nor the held-change cap tell a hidden id from an unknown one.
         let hidden = self.docs[&record_id]
             .state
             .as_ref()
             .is_some_and(|s| !s.visible_to(self.scope));
-        if hidden {
-            // A record the caller may not see answers exactly like one the server does not
-            // know: missing dependencies are asked for (and nothing is stored), anything else
-            // is out of scope. So a support case's id gives away nothing.
-            if missing.is_empty() {
-                return self.refuse(record_id, hash, RejectCode::OutOfScope, true);
-            }
-            for dep in missing {
-                self.need.insert((record_id, dep.0));
-            }
-            return Ok(());
-        }
+        let missing = if hidden {
+            change.deps().to_vec()
+        } else {
+            self.missing_deps(record_id, &change)
+        };
         if let Some(code) = self.refused_dependency(&missing)? {
-            return self.refuse(record_id, hash, code, true);
+            return self.refuse(record_id, hash, code, remember);
         }
         if !missing.is_empty() {
-            return self.hold(record_id, &change, bytes, &missing);
+            if self.expired(&hash)? {
+                return self.refuse(record_id, hash, RejectCode::MissingDependency, false);
+            }
+            let known_type = match hidden {
+                true => None,
+                false => self.docs[&record_id].state.as_ref().map(|s| s.record_type),
+            };
+            return self.hold(
+                record_id, &change, bytes, known_type, &missing, &signature, proof,
+            );
         }
-        if self.apply(record_id, change, bytes, self.device)? {
+        if hidden {
+            // A creation under the id of a record that exists: refused as it would be for a
+            // record the caller can see, with the code an unknown id would get if it fails.
+            let mut empty = RecordDoc::empty(record_id, SERVER_ACTOR);
+            let may_review = self.may_review(proof, self.scope);
+            let code = judge(&mut empty, &change, None, self.scope, may_review)
+                .err()
+                .unwrap_or(RejectCode::Invalid);
+            return self.refuse(record_id, hash, code, remember);
+        }
+        if self.apply(record_id, change, bytes, self.device, proof, &signature)? {
             self.release_held(record_id)?;
         }
         Ok(())
@@ -228,62 +273,99 @@ impl<'a> Ingest<'a> {
         Ok(code.and_then(|c| RejectCode::from_u8(c).ok()))
     }
 
-    /// A missing dependency refused before (now or in an earlier request): the change can
-    /// never be applied, so it is refused rather than held.
+    /// A missing dependency refused for good (its author's own change, remembered, now or in
+    /// an earlier request): the change can never be applied, so it is refused rather than
+    /// held. A dependency refused only as relayed may still arrive from its author.
     fn refused_dependency(&self, missing: &[ChangeHash]) -> StorageResult<Option<RejectCode>> {
         for dep in missing {
-            if self.outcome.rejected.iter().any(|r| r.hash == dep.0)
-                || self.refused_before(dep)?.is_some()
-            {
+            if self.refused_before(dep)?.is_some() {
                 return Ok(Some(RejectCode::MissingDependency));
             }
         }
         Ok(None)
     }
 
-    /// Whether the change's actor may be written by this device: the actor it proved at
-    /// enrolment. A device enrolled before actors were proved takes the actors it pushes
-    /// under, if no other device has them.
-    fn author_allowed(&self, change: &Change) -> StorageResult<bool> {
-        let actor = change.actor_id().to_bytes();
-        let bound_to: Option<Vec<u8>> = self
-            .tx
-            .query_row(
-                "SELECT device_id FROM actors WHERE actor = ?1",
-                [actor],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match (bound_to, self.authors) {
-            (Some(device), _) => Ok(device.as_slice() == self.device.as_bytes()),
-            (None, Authors::Server) => {
-                self.bind(actor)?;
-                Ok(true)
-            }
-            (None, Authors::Device) => {
-                let legacy = self
-                    .tx
-                    .query_row(
-                        "SELECT legacy FROM devices WHERE id = ?1",
-                        [self.device.as_bytes()],
-                        |r| r.get::<_, bool>(0),
-                    )
-                    .optional()?
-                    .unwrap_or(false);
-                if legacy {
-                    self.bind(actor)?;
-                }
-                Ok(legacy)
-            }
-        }
+    /// Whether this change waited for its dependencies longer than the hold allows when this
+    /// device sent it before; the device hears of it once, and nothing is kept against it.
+    fn expired(&self, hash: &ChangeHash) -> StorageResult<bool> {
+        let n = self.tx.execute(
+            "DELETE FROM expired WHERE hash = ?1 AND origin_device = ?2",
+            params![&hash.0[..], self.device.as_bytes()],
+        )?;
+        Ok(n > 0)
     }
 
-    fn bind(&self, actor: &[u8]) -> StorageResult<()> {
-        self.tx.execute(
-            "INSERT OR IGNORE INTO actors (actor, device_id) VALUES (?1, ?2)",
-            params![actor, self.device.as_bytes()],
-        )?;
-        Ok(())
+    fn key(&self) -> StorageResult<&DeviceKey> {
+        if let Some(key) = self.key.get() {
+            return Ok(key);
+        }
+        let key = super::signing_key(self.tx)?;
+        Ok(self.key.get_or_init(|| key))
+    }
+
+    /// Where a change comes from, shown by its signature: the sender's own change signed with
+    /// the key its actor is bound to, or a change carrying this server's receipt. Anything
+    /// else is refused: `BadSignature` for the sender's own change without its signature,
+    /// `NotAuthor` for another's change (or an unknown author's) without a receipt.
+    fn authenticate(
+        &self,
+        record_id: Uuid,
+        change: &Change,
+        signature: Option<&Signature>,
+    ) -> StorageResult<Result<(Proof, Option<Signature>), RejectCode>> {
+        let hash = change.hash();
+        let actor = change.actor_id().to_bytes();
+        let bound: Option<(Vec<u8>, Option<Vec<u8>>)> = self
+            .tx
+            .query_row(
+                "SELECT device_id, public_key FROM actors WHERE actor = ?1",
+                [actor],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if self.authors == Authors::Server {
+            return Ok(match bound {
+                Some((device, _)) if device.as_slice() != self.device.as_bytes() => {
+                    Err(RejectCode::NotAuthor)
+                }
+                Some(_) => Ok((Proof::Own, None)),
+                None => {
+                    self.tx.execute(
+                        "INSERT INTO actors (actor, device_id) VALUES (?1, ?2)",
+                        params![actor, self.device.as_bytes()],
+                    )?;
+                    Ok((Proof::Own, None))
+                }
+            });
+        }
+        let Some(signature) = signature else {
+            return Ok(Err(RejectCode::BadSignature));
+        };
+        let from_sender = bound
+            .as_ref()
+            .is_some_and(|(device, _)| device.as_slice() == self.device.as_bytes());
+        let author_key = bound
+            .as_ref()
+            .and_then(|(_, key)| <[u8; 32]>::try_from(key.as_deref()?).ok());
+        if from_sender
+            && author_key.is_some_and(|k| verify_change(&k, record_id, &hash.0, signature))
+        {
+            return Ok(Ok((Proof::Own, Some(*signature))));
+        }
+        if verify_change(&self.key()?.public_key(), record_id, &hash.0, signature) {
+            return Ok(Ok((Proof::Receipt, Some(*signature))));
+        }
+        Ok(Err(if from_sender {
+            RejectCode::BadSignature
+        } else {
+            RejectCode::NotAuthor
+        }))
+    }
+
+    /// May this change write review and merge keys: a receipt's were judged when the server
+    /// first took it; otherwise the sender's role decides.
+    fn may_review(&self, proof: Proof, scope: &Scope) -> bool {
+        proof == Proof::Receipt || scope.reviews
     }
 
     /// Refuses a change this device pushed; `remember` keeps the answer for later pushes of
@@ -370,17 +452,20 @@ impl<'a> Ingest<'a> {
             .collect()
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn hold(
         &mut self,
         record_id: Uuid,
         change: &Change,
         bytes: &[u8],
+        known_type: Option<RecordType>,
         missing: &[ChangeHash],
+        signature: &Option<Signature>,
+        proof: Proof,
     ) -> StorageResult<()> {
         let hash = change.hash();
-        let known_type = self.docs[&record_id].state.as_ref().map(|s| s.record_type);
         if check_layout(change, record_id, known_type, Fields::Schema).is_err() {
-            return self.refuse(record_id, hash, RejectCode::Invalid, true);
+            return self.refuse(record_id, hash, RejectCode::Invalid, proof == Proof::Own);
         }
         // All the account's devices together: enrolling more phones does not raise the cap.
         let (rows, held_bytes): (i64, i64) = self.tx.query_row(
@@ -400,9 +485,10 @@ impl<'a> Ingest<'a> {
         }
         let missing_bytes: Vec<u8> = missing.iter().flat_map(|h| h.0).collect();
         self.tx.execute(
-            "INSERT OR IGNORE INTO held (hash, record_id, bytes, origin_device, missing, received_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![&hash.0[..], record_id.as_bytes(), bytes, self.device.as_bytes(), missing_bytes, self.now_ms],
+            "INSERT OR IGNORE INTO held (hash, record_id, bytes, origin_device, missing, received_ms, signature, vouched)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![&hash.0[..], record_id.as_bytes(), bytes, self.device.as_bytes(), missing_bytes,
+                    self.now_ms, signature.as_ref().map(|s| &s[..]), proof == Proof::Receipt],
         )?;
         for dep in missing {
             // A dependency that is itself held is not what the phone must send: its own
@@ -439,18 +525,29 @@ impl<'a> Ingest<'a> {
         change: Change,
         bytes: &[u8],
         origin: Uuid,
+        proof: Proof,
+        author_signature: &Option<Signature>,
     ) -> StorageResult<bool> {
         let hash = change.hash();
         let scope = self.scope_of(origin)?;
+        let may_review = self.may_review(proof, &scope);
         let Some(loaded) = self.docs.get_mut(&record_id) else {
             return Ok(false);
         };
         let before = loaded.state.clone();
-        let verdict = judge(&mut loaded.doc, &change, before.as_ref(), &scope);
+        let verdict = judge(
+            &mut loaded.doc,
+            &change,
+            before.as_ref(),
+            &scope,
+            may_review,
+        );
         let (candidate, after) = match verdict {
             Ok(accepted) => accepted,
             Err(code) => {
-                self.remember_refusal(record_id, hash, code)?;
+                if proof == Proof::Own {
+                    self.remember_refusal(record_id, hash, code)?;
+                }
                 // Only the sender can act on a refusal; another device's held change that
                 // fails is refused to its sender when it pushes it again.
                 if origin == self.device {
@@ -467,9 +564,13 @@ impl<'a> Ingest<'a> {
         loaded.dirty = true;
         let stream = after.stream();
         loaded.state = Some(after);
+        let receipt = self.key()?.sign_change(record_id, &hash.0);
+        let author_signature = author_signature.as_ref().filter(|_| proof == Proof::Own);
         self.tx.execute(
-            "INSERT INTO changes (hash, record_id, bytes, origin_device, received_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![&hash.0[..], record_id.as_bytes(), bytes, origin.as_bytes(), self.now_ms],
+            "INSERT INTO changes (hash, record_id, bytes, origin_device, received_ms, receipt, author_signature)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![&hash.0[..], record_id.as_bytes(), bytes, origin.as_bytes(), self.now_ms,
+                    &receipt[..], author_signature.as_ref().map(|s| &s[..])],
         )?;
         if let Some(stream) = stream {
             log_new_history(self.tx, record_id, &stream)?;
@@ -482,18 +583,19 @@ impl<'a> Ingest<'a> {
 
     /// Applies held changes of this record whose dependencies have now all arrived.
     fn release_held(&mut self, record_id: Uuid) -> StorageResult<()> {
+        type HeldRow = (Vec<u8>, Vec<u8>, Vec<u8>, Option<Vec<u8>>, bool);
         loop {
-            let held: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = {
+            let held: Vec<HeldRow> = {
                 let mut stmt = self.tx.prepare_cached(
-                    "SELECT hash, bytes, origin_device FROM held WHERE record_id = ?1",
+                    "SELECT hash, bytes, origin_device, signature, vouched FROM held WHERE record_id = ?1",
                 )?;
                 let rows = stmt.query_map([record_id.as_bytes()], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })?;
                 rows.collect::<Result<_, _>>()?
             };
             let mut progress = false;
-            for (hash, bytes, origin) in held {
+            for (hash, bytes, origin, signature, vouched) in held {
                 let change = decode_change(&bytes)
                     .map_err(|e| StorageError::Corrupt(format!("held change: {e}")))?;
                 if !self.missing_deps(record_id, &change).is_empty() {
@@ -502,7 +604,9 @@ impl<'a> Ingest<'a> {
                 self.tx
                     .execute("DELETE FROM held WHERE hash = ?1", [&hash])?;
                 let origin = uuid_col(origin)?;
-                if self.apply(record_id, change, &bytes, origin)? {
+                let proof = if vouched { Proof::Receipt } else { Proof::Own };
+                let signature = signature.and_then(|s| Signature::try_from(s.as_slice()).ok());
+                if self.apply(record_id, change, &bytes, origin, proof, &signature)? {
                     progress = true;
                 }
             }
@@ -520,13 +624,14 @@ fn judge(
     change: &Change,
     before: Option<&State>,
     scope: &Scope,
+    may_review: bool,
 ) -> Result<(RecordDoc, State), RejectCode> {
     let (candidate, shape) = doc.candidate(change, Fields::Schema).map_err(|r| match r {
         Refusal::TooLarge(_) => RejectCode::TooLarge,
         Refusal::Layout(_) | Refusal::Unapplicable(_) => RejectCode::Invalid,
     })?;
     // A collector's phone may not approve its own records, nor merge or hide any.
-    if shape.supervisory && !scope.reviews {
+    if shape.supervisory && !may_review {
         return Err(RejectCode::NotPermitted);
     }
     let view = candidate.view().map_err(|_| RejectCode::Invalid)?;

@@ -147,20 +147,9 @@ impl SqliteStorage {
         Uuid::from_bytes(self.server_id)
     }
 
-    /// Gives the database a new identity (after a restore) and returns it; takes effect for
-    /// storages opened afterwards.
-    pub fn rotate_identity(&self) -> StorageResult<Uuid> {
-        let conn = self.conn()?;
-        schema::new_identity(&conn)?;
-        let id: String =
-            conn.query_row("SELECT value FROM meta WHERE key = 'server_id'", [], |r| {
-                r.get(0)
-            })?;
-        Uuid::parse_str(&id).map_err(|_| StorageError::Corrupt("server id is not a UUID".into()))
-    }
-
-    /// Refuses held changes that waited longer than [`HELD_TTL_MS`] for their dependencies,
-    /// at most once a minute. Their senders get `MissingDependency` at their next push.
+    /// Drops held changes that waited longer than [`HELD_TTL_MS`] for their dependencies, at
+    /// most once a minute. Each sender gets `MissingDependency` at its next push of one; the
+    /// refusal is not kept, so the change still applies if its dependencies come later.
     fn expire_held(&self, tx: &rusqlite::Transaction<'_>, now: i64) -> StorageResult<()> {
         let last = self.last_expiry.load(Ordering::Relaxed);
         if now - last < 60_000 {
@@ -169,9 +158,9 @@ impl SqliteStorage {
         self.last_expiry.store(now, Ordering::Relaxed);
         let cutoff = now - HELD_TTL_MS;
         tx.execute(
-            "INSERT OR IGNORE INTO refused (hash, record_id, code)
-             SELECT hash, record_id, ?2 FROM held WHERE received_ms < ?1",
-            rusqlite::params![cutoff, RejectCode::MissingDependency as u8],
+            "INSERT OR IGNORE INTO expired (hash, record_id, origin_device)
+             SELECT hash, record_id, origin_device FROM held WHERE received_ms < ?1",
+            [cutoff],
         )?;
         tx.execute("DELETE FROM held WHERE received_ms < ?1", [cutoff])?;
         Ok(())
@@ -230,9 +219,9 @@ impl Storage for SqliteStorage {
         user_id: i64,
         name: &str,
         token_hash: &[u8],
-        actor: Option<Uuid>,
+        keys: Option<&super::DeviceKeys>,
     ) -> StorageResult<Device> {
-        self.write(|c| accounts::enrol_device(c, user_id, name, token_hash, actor))
+        self.write(|c| accounts::enrol_device(c, user_id, name, token_hash, keys))
     }
 
     fn caller_by_token(&self, token_hash: &[u8]) -> StorageResult<Option<Caller>> {
@@ -271,7 +260,12 @@ impl Storage for SqliteStorage {
                 if i > 0 && started.elapsed() > INGEST_BUDGET {
                     break;
                 }
-                ingest.push(pushed.record_id, pushed.change, &pushed.bytes)?;
+                ingest.push(
+                    pushed.record_id,
+                    pushed.change,
+                    &pushed.bytes,
+                    Some(&pushed.signature),
+                )?;
             }
             let outcome = ingest.finish()?;
             tx.commit()?;
@@ -294,7 +288,7 @@ impl Storage for SqliteStorage {
             let tx = conn.transaction()?;
             let mut ingest = Ingest::new(&tx, device, &scope, Authors::Server, now_ms());
             for (record_id, bytes) in changes {
-                ingest.push(*record_id, decode_change(bytes)?, bytes)?;
+                ingest.push(*record_id, decode_change(bytes)?, bytes, None)?;
             }
             let outcome = ingest.finish()?;
             if let Some(r) = outcome.rejected.first() {
@@ -478,7 +472,12 @@ fn edit_record(
     };
     if let Some(change) = change {
         let mut ingest = Ingest::new(&tx, device, scope, Authors::Server, now_ms());
-        ingest.push(record_id, decode_change(&change.bytes)?, &change.bytes)?;
+        ingest.push(
+            record_id,
+            decode_change(&change.bytes)?,
+            &change.bytes,
+            None,
+        )?;
         let outcome = ingest.finish()?;
         if let Some(refusal) = outcome.rejected.first() {
             return Err(match refusal.code {
@@ -494,6 +493,22 @@ fn edit_record(
     }
     tx.commit()?;
     Ok(())
+}
+
+/// The server's signing key, kept in `meta` so that every backup carries it.
+pub(crate) fn signing_key(conn: &Connection) -> StorageResult<fieldsync_core::signing::DeviceKey> {
+    let hex: String = conn.query_row(
+        "SELECT value FROM meta WHERE key = 'signing_key'",
+        [],
+        |r| r.get(0),
+    )?;
+    let seed: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    let seed: [u8; 32] = seed
+        .try_into()
+        .map_err(|_| StorageError::Corrupt("the server's signing key is not 32 bytes".into()))?;
+    Ok(fieldsync_core::signing::DeviceKey::from_seed(&seed))
 }
 
 pub(crate) fn uuid_col(bytes: Vec<u8>) -> StorageResult<Uuid> {

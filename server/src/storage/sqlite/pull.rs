@@ -2,7 +2,7 @@
 //! byte budget, skipping (but moving past) changes the device itself sent.
 
 use crate::scope::{is_sensitive_stream, Cursor, Scope};
-use crate::storage::{PullPage, StorageResult};
+use crate::storage::{PullPage, StorageError, StorageResult};
 use fieldsync_core::protocol::ChangeEntry;
 use rusqlite::{params, Transaction};
 use uuid::Uuid;
@@ -12,8 +12,8 @@ const MIN_PAGE_BYTES: u64 = 1024;
 const MAX_PAGE_BYTES: u64 = 4 * 1024 * 1024;
 const ROWS_PER_QUERY: i64 = 256;
 
-/// (log seq, record id, change bytes, origin device) of one log entry.
-type LogRow = (i64, Vec<u8>, Vec<u8>, Vec<u8>);
+/// (log seq, record id, change bytes, origin device, receipt) of one log entry.
+type LogRow = (i64, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
 
 pub fn page(
     tx: &Transaction<'_>,
@@ -45,7 +45,7 @@ pub fn page(
     let mut changes = Vec::new();
     let mut total = 0usize;
     let mut stmt = tx.prepare_cached(
-        "SELECT l.seq, l.record_id, c.bytes, l.origin_device FROM log l JOIN changes c ON c.hash = l.hash
+        "SELECT l.seq, l.record_id, c.bytes, l.origin_device, c.receipt FROM log l JOIN changes c ON c.hash = l.hash
          WHERE l.stream = ?1 AND l.seq > ?2 ORDER BY l.seq LIMIT ?3",
     )?;
     for stream in &streams {
@@ -53,11 +53,11 @@ pub fn page(
             let from = cursor.0.get(stream).copied().unwrap_or(0);
             let rows: Vec<LogRow> = stmt
                 .query_map(params![stream, from, ROWS_PER_QUERY], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })?
                 .collect::<Result<_, _>>()?;
             let fetched = rows.len();
-            for (seq, record_id, bytes, origin) in rows {
+            for (seq, record_id, bytes, origin, receipt) in rows {
                 if origin.as_slice() != device.as_bytes() {
                     if !changes.is_empty() && total + bytes.len() > budget {
                         return Ok(PullPage {
@@ -67,9 +67,13 @@ pub fn page(
                         });
                     }
                     total += bytes.len();
+                    let signature = receipt.try_into().map_err(|_| {
+                        StorageError::Corrupt("a stored change has no receipt".into())
+                    })?;
                     changes.push(ChangeEntry {
                         record_id: super::uuid_col(record_id)?,
                         bytes,
+                        signature,
                     });
                 }
                 cursor.0.insert(stream.clone(), seq);

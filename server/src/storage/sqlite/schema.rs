@@ -6,7 +6,7 @@ use fieldsync_core::record::decode_change;
 use rusqlite::{params, Connection, Transaction};
 
 /// Bump with every schema change and add the step to [`upgrade`].
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 const V1: &str = "
 CREATE TABLE users (
@@ -217,6 +217,26 @@ CREATE TABLE indicator_facts (
 );
 ";
 
+/// Version 6 (protocol 3): signed changes. The public key each actor signs with (a device's,
+/// shown at enrolment; actors bound before it have none until their device enrols again);
+/// for every change the server's receipt (its signature: this server accepted the change) and
+/// the author's own signature when the author pushed it; held changes with the signature they
+/// came with and whether it was the server's receipt; held changes that waited too long, so
+/// that their sender hears of it once without the refusal being kept for everyone. The
+/// server's key is created here and every stored change gets its receipt (`sign_all`).
+const V6_FROM_V5: &str = "
+ALTER TABLE actors ADD COLUMN public_key BLOB;
+ALTER TABLE changes ADD COLUMN receipt BLOB;
+ALTER TABLE changes ADD COLUMN author_signature BLOB;
+ALTER TABLE held ADD COLUMN signature BLOB;
+ALTER TABLE held ADD COLUMN vouched INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE expired (
+    hash          BLOB PRIMARY KEY,
+    record_id     BLOB NOT NULL,
+    origin_device BLOB NOT NULL
+) WITHOUT ROWID;
+";
+
 /// Brings the database to [`VERSION`], creating it if empty.
 pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -251,9 +271,45 @@ pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.execute_batch(V5_FROM_V4)?;
         super::facts::backfill(&tx)?;
     }
+    if found < 6 {
+        tx.execute_batch(V6_FROM_V5)?;
+        sign_all(&tx)?;
+    }
     new_identity(&tx)?;
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()
+}
+
+/// Creates the server's signing key (kept in `meta`, so that every backup carries it) and
+/// gives every stored change its receipt: each was accepted by this server.
+fn sign_all(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let key = fieldsync_core::signing::DeviceKey::generate();
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('signing_key', ?1)",
+        [hex(&key.seed())],
+    )?;
+    let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = {
+        let mut stmt = tx.prepare("SELECT seq, record_id, hash FROM changes")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut update = tx.prepare("UPDATE changes SET receipt = ?2 WHERE seq = ?1")?;
+    for (seq, record, hash) in rows {
+        let (Ok(record), Ok(hash)) = (
+            uuid::Uuid::from_slice(&record),
+            <[u8; 32]>::try_from(hash.as_slice()),
+        ) else {
+            return Err(rusqlite::Error::InvalidParameterName(format!(
+                "change {seq} has a malformed record id or hash"
+            )));
+        };
+        update.execute(params![seq, &key.sign_change(record, &hash)[..]])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Gives the database a new identity: on creation, on upgrade, and in every backup copy, so

@@ -605,6 +605,7 @@ async fn prepare_bomb(pieces: usize, concurrency: usize, notes: &Notes) -> Bench
             vec![ChangeEntry {
                 record_id: Uuid::now_v7(),
                 bytes: chunk,
+                signature: [0; 64],
             }],
         );
         Ok((compress(&message), message.len()))

@@ -70,7 +70,7 @@ impl Bystander {
         path: &Path,
     ) -> BenchResult<Bystander> {
         let mut store = Store::open(path).context("bystander store")?;
-        let token = enrol_as(http, addr, username, password, Some(store.actor_key()))
+        let token = enrol_as(http, addr, username, password, Some(&store))
             .await
             .context("bystander enrolment")?;
         let household = store

@@ -6,7 +6,7 @@ use crate::bystander::{Bystander, BystanderReport, SYNC_TIMEOUT};
 use crate::monitor::{self, Monitor, MonitorReport};
 use crate::{BenchResult, Context};
 use fieldsync_tests::https::HttpsClient;
-use fieldsync_tests::phone::{call_json, enrol, enrol_as};
+use fieldsync_tests::phone::{call_json, enrol, enrol_with_key};
 use fieldsync_tests::server::{ServerProcess, ADMIN};
 use serde_json::{json, Value as Json};
 use std::net::SocketAddr;
@@ -84,8 +84,9 @@ impl Env {
     /// Enrols a device for `name`, proving the actor of [`crate::payloads::attacker_key`],
     /// and returns its token.
     pub async fn enrol(&self, name: &str) -> BenchResult<String> {
-        let key = crate::payloads::attacker_key(name);
-        enrol_as(&self.http, self.addr(), name, PASSWORD, Some(key))
+        let key =
+            fieldsync_core::signing::DeviceKey::from_seed(&crate::payloads::attacker_key(name));
+        enrol_with_key(&self.http, self.addr(), name, PASSWORD, &key)
             .await
             .context("enrolment")
     }

@@ -25,12 +25,36 @@ pub fn attacker_key(name: &str) -> [u8; 32] {
     for (slot, byte) in key.iter_mut().zip(name.bytes().cycle()) {
         *slot ^= byte;
     }
+    let actor = fieldsync_core::signing::DeviceKey::from_seed(&key).actor();
+    ATTACKER_KEYS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(actor, key);
     key
+}
+
+/// Every attacker key made so far, by the actor it writes under: hand-built changes of that
+/// actor are signed with it.
+static ATTACKER_KEYS: std::sync::Mutex<std::collections::BTreeMap<Uuid, [u8; 32]>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// The signature `actor`'s device gives a change (zeros for an actor without a known key).
+pub fn sign_as(actor: Uuid, record_id: Uuid, bytes: &[u8]) -> [u8; 64] {
+    let seed = ATTACKER_KEYS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&actor)
+        .copied();
+    match (seed, fieldsync_core::record::decode_change(bytes)) {
+        (Some(seed), Ok(change)) => fieldsync_core::signing::DeviceKey::from_seed(&seed)
+            .sign_change(record_id, &change.hash().0),
+        _ => [0; 64],
+    }
 }
 
 /// The actor the attacker enrolled as "attacker" writes under.
 pub fn attacker_actor() -> Uuid {
-    fieldsync_core::record::actor_for_key(&attacker_key("attacker"))
+    fieldsync_core::signing::DeviceKey::from_seed(&attacker_key("attacker")).actor()
 }
 
 /// One record's Automerge document, written key by key the way a phone lays out a record
@@ -89,9 +113,12 @@ impl RawRecord {
             .ok_or_else(|| "committed change not found".to_owned())
     }
 
+    /// The change as a push entry, signed by its actor when that is an attacker's.
     pub fn entry(&self, bytes: Vec<u8>) -> ChangeEntry {
+        let actor = Uuid::from_slice(self.doc.get_actor().to_bytes()).unwrap_or_default();
         ChangeEntry {
             record_id: self.id,
+            signature: sign_as(actor, self.id, &bytes),
             bytes,
         }
     }

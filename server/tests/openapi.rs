@@ -9,7 +9,9 @@
 mod common;
 
 use common::{World, MO_RAI, NGOC_LINH};
-use fieldsync_core::protocol::{compress, SyncRequest, PROTOCOL_VERSION, VERSION_HEADER};
+use fieldsync_core::protocol::{
+    compress, SyncRequest, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, VERSION_HEADER,
+};
 use fieldsync_server::accounts::{self, Authority};
 use fieldsync_server::config::Timeouts;
 use fieldsync_server::http::{routes, AppState};
@@ -675,4 +677,19 @@ async fn the_document_is_served_and_parses() {
     let doc: Json = serde_json::from_slice(response.body()).unwrap();
     assert!(doc["components"]["schemas"]["Record"].is_object());
     assert_eq!(doc, document());
+}
+
+#[test]
+fn the_sync_version_range_is_the_servers() {
+    let doc = document();
+    let parameters = doc["paths"]["/v1/sync"]["post"]["parameters"]
+        .as_array()
+        .unwrap();
+    let header = parameters
+        .iter()
+        .find(|p| p["name"] == VERSION_HEADER && p["in"] == "header")
+        .unwrap();
+    assert_eq!(header["required"], true);
+    assert_eq!(header["schema"]["minimum"], MIN_PROTOCOL_VERSION);
+    assert_eq!(header["schema"]["maximum"], PROTOCOL_VERSION);
 }

@@ -7,7 +7,7 @@ mod auth;
 pub mod compress;
 mod duplicates;
 pub mod error;
-mod headers;
+pub(crate) mod headers;
 mod indicators;
 mod methods;
 mod query;

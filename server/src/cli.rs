@@ -388,7 +388,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         Some(config.data_dir.clone()),
         config.timeouts,
     )
-    .map_err(|e| format!("starting worker threads: {e}"))?;
+    .map_err(|e| format!("starting worker threads: {e}"))?
+    .with_hsts(!config.dev);
     let state = match plan {
         Some(plan) => state.with_plan(plan),
         None => state,

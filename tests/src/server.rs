@@ -60,9 +60,32 @@ impl ServerProcess {
         listen: &str,
         extra: &[&str],
     ) -> Result<ServerProcess, ServerError> {
+        let mut args = vec!["--dev", "--listen", listen];
+        args.extend_from_slice(extra);
+        ServerProcess::spawn(data_dir, &args, &data_dir.join("dev-cert.pem"))
+    }
+
+    /// Starts `serve` as in production (no `--dev`: no demo accounts or data, HSTS sent) with
+    /// the certificate and key an earlier `--dev` start made in `data_dir`.
+    pub fn start_production(data_dir: &Path, listen: &str) -> Result<ServerProcess, ServerError> {
+        let cert = data_dir.join("dev-cert.pem");
+        let key = data_dir.join("dev-key.pem");
+        let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+        let args = [
+            "--listen",
+            listen,
+            "--tls-cert",
+            &cert_arg,
+            "--tls-key",
+            &key_arg,
+        ];
+        ServerProcess::spawn(data_dir, &args, &cert)
+    }
+
+    fn spawn(data_dir: &Path, args: &[&str], cert: &Path) -> Result<ServerProcess, ServerError> {
         let mut child = Command::new(binary()?)
-            .args(["serve", "--dev", "--listen", listen])
-            .args(extra)
+            .arg("serve")
+            .args(args)
             .arg("--data-dir")
             .arg(data_dir)
             .env(
@@ -95,7 +118,7 @@ impl ServerProcess {
         let addr: SocketAddr = addr
             .parse()
             .map_err(|_| ServerError::NoAddress(addr.clone()))?;
-        let cert_pem = std::fs::read(data_dir.join("dev-cert.pem"))?;
+        let cert_pem = std::fs::read(cert)?;
         Ok(ServerProcess {
             child,
             addr,

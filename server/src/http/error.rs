@@ -5,7 +5,8 @@ use crate::accounts::AccountError;
 use crate::storage::StorageError;
 use fieldsync_core::protocol::{ProtocolError, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use serde::Serialize;
-use warp::http::StatusCode;
+use warp::http::header::ALLOW;
+use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::Reply;
 
@@ -26,6 +27,9 @@ pub enum ApiError {
     Denied(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// A known path asked with a method it does not answer; the methods it does.
+    #[error("this path answers only {0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
     #[error(
@@ -72,6 +76,7 @@ impl ApiError {
             }
             ApiError::Forbidden | ApiError::Denied(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UpgradeNeeded { .. } => StatusCode::UPGRADE_REQUIRED,
             ApiError::TooLarge(_) | ApiError::BodyTooLarge | ApiError::PushTooLarge(_) => {
@@ -91,6 +96,7 @@ impl ApiError {
             ApiError::BadCredentials => "bad_credentials",
             ApiError::Forbidden | ApiError::Denied(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::UpgradeNeeded { .. } => "upgrade_needed",
             ApiError::TooLarge(_) | ApiError::BodyTooLarge | ApiError::PushTooLarge(_) => {
@@ -114,6 +120,11 @@ impl Reply for ApiError {
         };
         let mut response =
             warp::reply::with_status(warp::reply::json(&body), self.status()).into_response();
+        if let ApiError::MethodNotAllowed(allow) = &self {
+            if let Ok(v) = HeaderValue::from_str(allow) {
+                response.headers_mut().insert(ALLOW, v);
+            }
+        }
         let retry_after = match self {
             ApiError::Throttled(secs) => Some(secs),
             ApiError::Busy {
@@ -187,11 +198,13 @@ impl From<ProtocolError> for ApiError {
     }
 }
 
-/// Turns warp's own rejections (no route, wrong method, body too large, bad JSON) into the
-/// same JSON errors.
+/// Turns warp's own rejections (no route, wrong method, body too large, bad JSON, bad query)
+/// into the same JSON errors.
 pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
     let error = if rejection.is_not_found() {
         ApiError::NotFound("route".into())
+    } else if let Some(super::methods::NotAllowed { allow }) = rejection.find() {
+        ApiError::MethodNotAllowed(allow.clone())
     } else if let Some(super::InvalidJson(e)) = rejection.find() {
         ApiError::BadRequest(format!("invalid JSON body: {e}"))
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
@@ -199,7 +212,13 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::conver
     } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
         ApiError::BadRequest("a Content-Length header is required".into())
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        // The document lists the method but no route serves it (the route table test
+        // catches this): as if it were not listed.
         ApiError::NotFound("route for this method".into())
+    } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
+        ApiError::BadRequest(
+            "invalid query string: an unknown parameter or a value of the wrong type".into(),
+        )
     } else if rejection
         .find::<warp::reject::UnsupportedMediaType>()
         .is_some()

@@ -7,7 +7,9 @@ mod auth;
 pub mod compress;
 mod duplicates;
 pub mod error;
+pub(crate) mod headers;
 mod indicators;
+mod methods;
 mod query;
 mod records;
 mod session;
@@ -266,10 +268,12 @@ fn health(state: AppState) -> warp::reply::Response {
     warp::reply::with_status(warp::reply::json(&body), status).into_response()
 }
 
-/// All routes.
+/// All routes: the documented path and method (else 405 or 404), then the route, every answer
+/// with the headers of [`headers::secure`].
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+    let hsts = state.hsts;
     let health = warp::path!("v1" / "health")
         .and(warp::get())
         .and(with_state(state.clone()))
@@ -280,7 +284,7 @@ pub fn routes(
         .and(warp::ext::optional::<Peer>())
         .and(json_body())
         .then(|s, p, b| async move { respond(enrol(s, p, b).await) });
-    health
+    let api = health
         .or(enrol)
         .unify()
         .or(sync::route(state.clone()))
@@ -298,7 +302,10 @@ pub fn routes(
         .or(indicators::routes(state))
         .unify()
         .or(web::routes())
-        .unify()
+        .unify();
+    methods::documented()
+        .and(api)
         .recover(error::recover)
         .unify()
+        .map(move |response| headers::secure(response, hsts))
 }

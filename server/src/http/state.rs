@@ -33,6 +33,8 @@ pub struct AppState {
     pub timeouts: crate::config::Timeouts,
     /// The province plan progress is reported against (Kon Tum's unless `--plan` names one).
     pub plan: Arc<crate::indicators::Plan>,
+    /// Whether answers carry `Strict-Transport-Security` (not in `--dev`).
+    pub hsts: bool,
     /// Token checks and other short reads: never queued behind a push or a password hash.
     auth_pool: WorkerPool,
     /// Decoding, ingesting and pulling sync requests.
@@ -138,6 +140,7 @@ impl AppState {
             data_dir,
             timeouts,
             plan: Arc::new(crate::indicators::Plan::bundled().clone()),
+            hsts: true,
             auth_pool: WorkerPool::new("auth", 2)?,
             sync_pool: WorkerPool::new("sync", 4)?,
             api_pool: WorkerPool::new("api", 2)?,
@@ -157,6 +160,12 @@ impl AppState {
     /// Reports progress against `plan` instead of the built-in one.
     pub fn with_plan(mut self, plan: crate::indicators::Plan) -> AppState {
         self.plan = Arc::new(plan);
+        self
+    }
+
+    /// Sends `Strict-Transport-Security` (the default) or not (`--dev`).
+    pub fn with_hsts(mut self, hsts: bool) -> AppState {
+        self.hsts = hsts;
         self
     }
 

@@ -57,7 +57,7 @@ const ASSETS: &[Asset] = &[
     Asset {
         path: "v1/openapi.json",
         content_type: "application/json",
-        bytes: include_bytes!("openapi.json"),
+        bytes: super::methods::OPENAPI,
     },
 ];
 
@@ -125,10 +125,6 @@ fn serve(path: &str, conditions: Conditions) -> Response {
     headers.insert(ETAG, HeaderValue::from_static(etag));
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
     headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     // Small files: revalidated on each load rather than cached stale after an upgrade.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));

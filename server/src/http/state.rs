@@ -220,6 +220,33 @@ impl AppState {
         target: Option<String>,
         detail: Option<String>,
     ) -> Result<(), ApiError> {
+        self.audit_about(false, caller, peer, action, target, detail)
+            .await
+    }
+
+    /// Appends an entry about support cases: only accounts with sensitive access read it.
+    pub(crate) async fn audit_sensitive(
+        &self,
+        caller: Option<&Caller>,
+        peer: Option<std::net::IpAddr>,
+        action: &str,
+        target: Option<String>,
+        detail: Option<String>,
+    ) -> Result<(), ApiError> {
+        self.audit_about(true, caller, peer, action, target, detail)
+            .await
+    }
+
+    /// Appends an entry, about support cases if `sensitive`.
+    pub(crate) async fn audit_about(
+        &self,
+        sensitive: bool,
+        caller: Option<&Caller>,
+        peer: Option<std::net::IpAddr>,
+        action: &str,
+        target: Option<String>,
+        detail: Option<String>,
+    ) -> Result<(), ApiError> {
         let entry = crate::storage::AuditEntry {
             at_ms: crate::storage::sqlite::now_ms(),
             user_id: caller.map(|c| c.user.id),
@@ -229,6 +256,7 @@ impl AppState {
             target,
             detail,
             peer: peer.map(|p| p.to_string()),
+            sensitive,
             ..Default::default()
         };
         self.blocking(move |storage| Ok(storage.audit(&entry)?))

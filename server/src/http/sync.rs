@@ -10,7 +10,7 @@ use super::{
 };
 use crate::scope::Cursor;
 use crate::storage::sqlite::MAX_PUSH_CHANGES;
-use crate::storage::{decode_push, PushOutcome};
+use crate::storage::{decode_push, PushOutcome, SYNC_CASES};
 use bytes::Buf;
 use fieldsync_core::protocol::{
     compress, decompress, SyncRequest, SyncResponse, CONTENT_TYPE, MIN_PROTOCOL_VERSION,
@@ -123,6 +123,7 @@ where
     B: Buf,
 {
     check_version(version)?;
+    let peer = auth.peer;
     let caller = caller(&state, auth).await?;
     let _slot = state.sync_slot(&caller)?;
     let length =
@@ -157,9 +158,23 @@ where
             .await?
     };
     let server_id = state.storage.server_id();
+    let puller = caller.clone();
     let page = state
-        .sync_work(move |storage| Ok(storage.pull(&caller, cursor, max_pull)?))
+        .sync_work(move |storage| Ok(storage.pull(&puller, cursor, max_pull)?))
         .await?;
+    if page.sensitive_records > 0 {
+        // Which device now holds support cases, as a page view of one is: no entry, no answer
+        // (the phone asks again with the same cursor).
+        state
+            .audit_sensitive(
+                Some(&caller),
+                peer,
+                SYNC_CASES,
+                Some(caller.device.name.clone()),
+                Some(format!("{} cases", page.sensitive_records)),
+            )
+            .await?;
+    }
     let response = SyncResponse {
         acked: outcome.acked,
         rejected: outcome.rejected,

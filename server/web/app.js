@@ -1095,7 +1095,7 @@ async function auditLog(ctx) {
     h('td', { class: e.action === 'login_failed' ? 'bad' : null }, has('act.' + e.action) ? t('act.' + e.action) : e.action,
       e.sensitive && ' ', e.sensitive && h('span', { class: 'badge warn', test: 'audit-sensitive' }, t('a.sensitive'))),
     h('td', { class: 'mono' }, target(e)),
-    td(cases(e) ? tn('a.nCases', Number(cases(e)[1])) : e.detail || ''), h('td', { class: 'mono' }, e.peer || ''))) : msgRow(6, t('a.none')));
+    td(cases(e) ? tn('a.nCases', Number(cases(e)[1])) : e.detail || ''), h('td', { class: 'mono nowrap' }, e.peer || ''))) : msgRow(6, t('a.none')));
   if (es.length >= 100) { older.disabled = false; older.onclick = () => go('#/audit?before=' + es[es.length - 1].seq + only); }
 }
 // The devices support cases reached, most recent delivery first; each leads to its entries.

@@ -67,22 +67,39 @@ pub fn list(
     .collect()
 }
 
+/// How cases reached one device.
+#[derive(Default)]
+struct Reach {
+    deliveries: u64,
+    first_ms: Option<i64>,
+    last_ms: Option<i64>,
+    cases_written: u64,
+}
+
 /// Every device that support cases reached: by a sync that delivered changes of them (each
 /// such sync is audited) or because it wrote changes of them itself. Most recent delivery
 /// first, then devices that only wrote.
 pub fn sensitive_devices(conn: &Connection) -> StorageResult<Vec<SensitiveDevice>> {
-    let mut reached: BTreeMap<Vec<u8>, (u64, Option<i64>, Option<i64>, u64)> = BTreeMap::new();
+    let mut reached: BTreeMap<Vec<u8>, Reach> = BTreeMap::new();
     {
         let mut stmt = conn.prepare_cached(
             "SELECT device_id, COUNT(*), MIN(at_ms), MAX(at_ms) FROM audit
              WHERE action = ?1 AND device_id IS NOT NULL GROUP BY device_id",
         )?;
         let rows = stmt.query_map([SYNC_CASES], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                Reach {
+                    deliveries: r.get(1)?,
+                    first_ms: r.get(2)?,
+                    last_ms: r.get(3)?,
+                    cases_written: 0,
+                },
+            ))
         })?;
         for row in rows {
-            let (device, n, first, last) = row?;
-            reached.insert(device, (n, Some(first), Some(last), 0));
+            let (device, reach) = row?;
+            reached.insert(device, reach);
         }
     }
     {
@@ -95,7 +112,7 @@ pub fn sensitive_devices(conn: &Connection) -> StorageResult<Vec<SensitiveDevice
         let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u64>(1)?)))?;
         for row in rows {
             let (device, cases) = row?;
-            reached.entry(device).or_insert((0, None, None, 0)).3 = cases;
+            reached.entry(device).or_default().cases_written = cases;
         }
     }
     let mut stmt = conn.prepare_cached(
@@ -103,11 +120,21 @@ pub fn sensitive_devices(conn: &Connection) -> StorageResult<Vec<SensitiveDevice
          WHERE d.id = ?1",
     )?;
     let mut out = Vec::new();
-    for (device, (deliveries, first, last, cases_written)) in reached {
+    for (device, reach) in reached {
         // Changes of the demo seed and of restored databases may name devices not enrolled here.
-        let Some((device_name, username, kind, revoked)): Option<(String, String, String, bool)> =
-            stmt.query_row([&device], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        let Some(known) = stmt
+            .query_row([&device], |r| {
+                Ok(SensitiveDevice {
+                    device_id: Uuid::nil(),
+                    device_name: r.get(0)?,
+                    username: r.get(1)?,
+                    kind: r.get(2)?,
+                    revoked: r.get(3)?,
+                    deliveries: reach.deliveries,
+                    first_delivery_ms: reach.first_ms,
+                    last_delivery_ms: reach.last_ms,
+                    cases_written: reach.cases_written,
+                })
             })
             .optional()?
         else {
@@ -115,19 +142,12 @@ pub fn sensitive_devices(conn: &Connection) -> StorageResult<Vec<SensitiveDevice
         };
         // A page session that edited a case holds nothing (its looks are audited one by one);
         // one that was served cases by a sync does.
-        if kind == "browser" && deliveries == 0 {
+        if known.kind == "browser" && known.deliveries == 0 {
             continue;
         }
         out.push(SensitiveDevice {
             device_id: uuid_col(device)?,
-            device_name,
-            username,
-            kind,
-            revoked,
-            deliveries,
-            first_delivery_ms: first,
-            last_delivery_ms: last,
-            cases_written,
+            ..known
         });
     }
     out.sort_by_key(|d| std::cmp::Reverse((d.last_delivery_ms, d.cases_written)));

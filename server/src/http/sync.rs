@@ -4,6 +4,7 @@
 //! and only a request that pushes waits for its turn at the database writer.
 
 use super::error::ApiError;
+use super::state::audit_entry;
 use super::{
     caller, credentials, respond, with_state, AppState, Credentials, MAX_REQUEST_BYTES,
     MAX_REQUEST_MESSAGE_BYTES,
@@ -164,15 +165,18 @@ where
         .await?;
     if page.sensitive_records > 0 {
         // Which device now holds support cases, as a page view of one is: no entry, no answer
-        // (the phone asks again with the same cursor).
+        // (the phone asks again with the same cursor). Written on the sync workers, so that
+        // many phones receiving cases do not hold up the supervisors' page.
+        let entry = audit_entry(
+            true,
+            Some(&caller),
+            peer,
+            SYNC_CASES,
+            Some(caller.device.name.clone()),
+            Some(format!("{} cases", page.sensitive_records)),
+        );
         state
-            .audit_sensitive(
-                Some(&caller),
-                peer,
-                SYNC_CASES,
-                Some(caller.device.name.clone()),
-                Some(format!("{} cases", page.sensitive_records)),
-            )
+            .sync_work(move |storage| Ok(storage.audit(&entry)?))
             .await?;
     }
     let response = SyncResponse {

@@ -217,12 +217,11 @@ CREATE TABLE indicator_facts (
 );
 ";
 
-/// Version 6: audit entries say whether they are about support cases, which only accounts with
-/// sensitive access read. Entries written before are classified by their action and target
+/// Version 6 (after the column `audit.sensitive` is added): audit entries say whether they are
+/// about support cases, which only accounts with sensitive access read. Entries written before are classified by their action and target
 /// (the only time rows of the log are touched: the update trigger is lifted for this statement
 /// alone); the sensitive devices listing reads syncs' entries by action.
 const V6_FROM_V5: &str = "
-ALTER TABLE audit ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0;
 DROP TRIGGER audit_is_append_only_update;
 UPDATE audit SET sensitive = 1
   WHERE action IN ('view_case', 'view_indicator_cases', 'export_indicators')
@@ -231,7 +230,7 @@ UPDATE audit SET sensitive = 1
                      AND (m.sensitive = 1 OR m.record_type = 'support_case')));
 CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE INDEX audit_by_action ON audit(action, device_id);
+CREATE INDEX IF NOT EXISTS audit_by_action ON audit(action, device_id);
 ";
 
 /// Brings the database to [`VERSION`], creating it if empty.
@@ -269,11 +268,24 @@ pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
         super::facts::backfill(&tx)?;
     }
     if found < 6 {
+        // A file whose version was set back by hand (tests do) may have the column already.
+        if !has_column(&tx, "audit", "sensitive")? {
+            tx.execute_batch("ALTER TABLE audit ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0;")?;
+        }
         tx.execute_batch(V6_FROM_V5)?;
     }
     new_identity(&tx)?;
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()
+}
+
+fn has_column(tx: &Transaction<'_>, table: &str, column: &str) -> rusqlite::Result<bool> {
+    tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 /// Gives the database a new identity: on creation, on upgrade, and in every backup copy, so

@@ -410,7 +410,7 @@ fn a_merge_redirects_takes_what_the_kept_record_lacks_and_undoes_exactly() {
         BTreeMap::from([(dup.id, kept.id)]),
         "references to the duplicate lead to the kept record"
     );
-    let absorbed = world.storage.absorbed_into(kept.id).unwrap();
+    let absorbed = world.storage.absorbed_into(kept.id, &scope).unwrap();
     assert_eq!(absorbed.len(), 1);
     assert_eq!(absorbed[0].id, dup.id);
     // The list finds the kept record by the duplicate's name, and lists the duplicate no more.
@@ -460,7 +460,11 @@ fn a_merge_redirects_takes_what_the_kept_record_lacks_and_undoes_exactly() {
         serde_json::Value::Null
     );
     assert_eq!(field(&world, kept.id, "phone"), "0911111111");
-    assert!(world.storage.absorbed_into(kept.id).unwrap().is_empty());
+    assert!(world
+        .storage
+        .absorbed_into(kept.id, &scope)
+        .unwrap()
+        .is_empty());
     assert!(world.storage.resolve_records(&[dup.id]).unwrap().is_empty());
     let pair = world
         .storage

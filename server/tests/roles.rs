@@ -323,6 +323,13 @@ async fn every_route_answers_every_role_as_the_table_says() {
             json!(null),
             [401, 403, 403, 403, 403, 200, 200, 200],
         ),
+        // The devices support cases reached: admins with sensitive access only (none here).
+        row(
+            "GET",
+            "/v1/audit/sensitive-devices".into(),
+            json!(null),
+            [401, 403, 403, 403, 403, 403, 403, 403],
+        ),
         // Plan progress: supervisors and admins, each for their own areas; victim figures
         // only with sensitive access.
         row(

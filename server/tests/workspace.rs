@@ -344,12 +344,19 @@ async fn the_audit_log_keeps_what_was_done_and_nothing_can_change_it() {
     let page = Page::login(&state).await;
     let (status, _) = page.call("DELETE", "/v1/session", None, true).await;
     assert_eq!(status, 200);
-    let entries = world.storage.list_audit(None, 10).unwrap();
+    let entries = world.storage.list_audit(None, 10, None, true).unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, vec!["logout", "login"]);
     assert_eq!(entries[1].username.as_deref(), Some(SUPERVISOR));
     let conn = rusqlite::Connection::open(world.dir.path().join("server.sqlite")).unwrap();
     assert!(conn.execute("UPDATE audit SET action = 'x'", []).is_err());
     assert!(conn.execute("DELETE FROM audit", []).is_err());
-    assert_eq!(world.storage.list_audit(None, 10).unwrap().len(), 2);
+    assert_eq!(
+        world
+            .storage
+            .list_audit(None, 10, None, true)
+            .unwrap()
+            .len(),
+        2
+    );
 }

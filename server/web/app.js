@@ -98,6 +98,14 @@ vi: {
   'act.view_case': 'Xem vụ việc nhạy cảm', 'act.review': 'Xét duyệt hồ sơ', 'act.edit': 'Sửa hồ sơ',
   'act.account_create': 'Tạo tài khoản', 'act.account_change': 'Sửa tài khoản', 'act.password_change': 'Đổi mật khẩu',
   'act.device_revoke': 'Thu hồi thiết bị', 'act.enrol': 'Đăng ký thiết bị',
+  'act.merge': 'Gộp hồ sơ trùng', 'act.unmerge': 'Hoàn tác gộp', 'act.dismiss_duplicate': 'Đánh dấu không trùng',
+  'act.sync_cases': 'Thiết bị nhận vụ việc nhạy cảm', 'act.export_indicators': 'Tải số liệu có nạn nhân',
+  'act.view_indicator_cases': 'Xem danh sách vụ việc của chỉ tiêu',
+  'a.log': 'Nhật ký', 'a.devices': 'Thiết bị giữ vụ việc nhạy cảm', 'a.sensitive': 'Nhạy cảm',
+  'a.devHelp': 'Các thiết bị đã nhận vụ việc nhạy cảm khi đồng bộ, hoặc đã ghi vụ việc, kể cả thiết bị đã thu hồi. Mỗi lần đồng bộ có vụ việc đều được ghi vào nhật ký.',
+  'a.deliveries': 'Số lần nhận', 'a.lastDelivery': 'Lần nhận gần nhất', 'a.casesWritten': 'Vụ việc đã ghi',
+  'a.noDevices': 'Chưa có thiết bị nào nhận vụ việc nhạy cảm.', 'a.oneDevice': 'Chỉ các mục của thiết bị {d}.',
+  'a.allEntries': 'Xem tất cả', 'a.nCases': '{n} vụ việc',
   'f.commune': 'Xã', 'f.village': 'Thôn/làng', 'f.head_name': 'Họ tên chủ hộ', 'f.head_person_id': 'Hồ sơ chủ hộ',
   'f.ethnicity': 'Dân tộc', 'f.poverty': 'Hộ nghèo/cận nghèo', 'f.especially_difficult_village': 'Thôn đặc biệt khó khăn',
   'f.address': 'Địa chỉ', 'f.household_id': 'Hộ gia đình', 'f.full_name': 'Họ và tên', 'f.sex': 'Giới tính',
@@ -216,6 +224,14 @@ en: {
   'act.view_case': 'Viewed a support case', 'act.review': 'Reviewed a record', 'act.edit': 'Edited a record',
   'act.account_create': 'Created an account', 'act.account_change': 'Changed an account',
   'act.password_change': 'Changed a password', 'act.device_revoke': 'Revoked a device', 'act.enrol': 'Enrolled a device',
+  'act.merge': 'Merged a duplicate', 'act.unmerge': 'Undid a merge', 'act.dismiss_duplicate': 'Marked not a duplicate',
+  'act.sync_cases': 'A device received support cases', 'act.export_indicators': 'Exported figures with victims',
+  'act.view_indicator_cases': 'Listed the cases behind a figure',
+  'a.log': 'Log', 'a.devices': 'Devices holding support cases', 'a.sensitive': 'Sensitive',
+  'a.devHelp': 'Devices that received support cases by sync, or wrote some, revoked ones included. Every sync that delivers cases is logged.',
+  'a.deliveries': 'Deliveries', 'a.lastDelivery': 'Last delivery', 'a.casesWritten': 'Cases written',
+  'a.noDevices': 'No device has received support cases.', 'a.oneDevice': 'Only the entries of device {d}.',
+  'a.allEntries': 'Show all', 'a.nCases': '{n} cases', 'a.nCases1': '1 case',
   'f.commune': 'Commune', 'f.village': 'Village', 'f.head_name': 'Head of household', 'f.head_person_id': "Head's record",
   'f.ethnicity': 'Ethnic group', 'f.poverty': 'Poverty status', 'f.especially_difficult_village': 'Especially difficult village',
   'f.address': 'Address', 'f.household_id': 'Household', 'f.full_name': 'Full name', 'f.sex': 'Sex',
@@ -1050,22 +1066,50 @@ async function pDevices(ctx) {
 }
 
 // ---- Admin: audit log
-// Newest first, 100 a page; "older" asks for the entries before the last one shown.
+// Newest first, 100 a page; "older" asks for the entries before the last one shown; ?device=
+// keeps one device's entries. An admin with sensitive access is also given the entries about
+// support cases (marked) and a second tab, the devices support cases reached.
+const RECORD_ACTIONS = ['view_case', 'review', 'edit', 'merge', 'unmerge', 'dismiss_duplicate'];
 async function pAudit(ctx) {
-  const before = ctx.q.get('before'), tbody = h('tbody', null, msgRow(6, t('loading')));
-  const older = btn(t('a.older'), '', 'audit-older');
+  const q = ctx.q, sens = !!S.user.sensitive_access, devices = sens && q.get('view') === 'devices';
+  ctx.main.append(h('h1', null, t('a.title')), h('p', { class: 'muted lead' }, t(devices ? 'a.devHelp' : 'a.help')));
+  if (sens) ctx.main.append(h('nav', { class: 'tabs', 'aria-label': t('a.title'), test: 'audit-tabs' },
+    [['log', '#/audit', 'a.log', !devices], ['devices', '#/audit?view=devices', 'a.devices', devices]].map(([k, href, l, on]) =>
+      h('a', { href, class: on ? 'on' : null, 'aria-current': on ? 'page' : null, test: 'audit-tab-' + k }, t(l)))));
+  return devices ? auditDevices(ctx) : auditLog(ctx);
+}
+async function auditLog(ctx) {
+  const before = ctx.q.get('before'), device = ctx.q.get('device'), tbody = h('tbody', null, msgRow(6, t('loading')));
+  const older = btn(t('a.older'), '', 'audit-older'), only = device ? '&device=' + encodeURIComponent(device) : '';
   older.disabled = true;
-  ctx.main.append(h('h1', null, t('a.title')), h('p', { class: 'muted lead' }, t('a.help')),
+  add(ctx.main, [device && h('p', { class: 'note with-act', test: 'audit-device' }, t('a.oneDevice', { d: device }), h('a', { href: '#/audit' }, t('a.allEntries'))),
     table('audit-table', ['a.time', 'a.user', 'a.action', 'a.target', 'a.detail', 'a.peer'], tbody, 'audit'),
-    h('div', { class: 'pager' }, h('button', { type: 'button', class: 'btn', test: 'audit-newest', disabled: !before, onclick: () => go('#/audit') }, t('a.newest')), older));
-  const d = await get('/v1/audit?limit=100' + (before ? '&before=' + encodeURIComponent(before) : ''), ctx);
+    h('div', { class: 'pager' }, h('button', { type: 'button', class: 'btn', test: 'audit-newest', disabled: !before, onclick: () => go('#/audit' + (only && '?' + only.slice(1))) }, t('a.newest')), older)]);
+  const d = await get('/v1/audit?limit=100' + (before ? '&before=' + encodeURIComponent(before) : '') + only, ctx);
   if (!ctx.alive()) return;
   const es = (d && d.entries) || [], uuid = /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i;
-  put(tbody, es.length ? es.map(e => h('tr', { test: 'audit-row', 'data-seq': e.seq }, h('td', { class: 'nowrap' }, fmtTime(e.at)), td(e.username || '—'),
-    h('td', { class: e.action === 'login_failed' ? 'bad' : null }, has('act.' + e.action) ? t('act.' + e.action) : e.action),
-    h('td', { class: 'mono' }, e.target && uuid.test(e.target) && ['view_case', 'review', 'edit'].includes(e.action) ? h('a', { href: '#/records/' + e.target }, e.target) : e.target || '—'),
-    td(e.detail || ''), h('td', { class: 'mono' }, e.peer || ''))) : msgRow(6, t('a.none')));
-  if (es.length >= 100) { older.disabled = false; older.onclick = () => go('#/audit?before=' + es[es.length - 1].seq); }
+  const target = e => e.action === 'sync_cases' && e.device_id ? h('a', { href: '#/audit?device=' + encodeURIComponent(e.device_id) }, e.target || e.device_id)
+    : e.target && uuid.test(e.target) && RECORD_ACTIONS.includes(e.action) ? h('a', { href: '#/records/' + e.target }, e.target) : e.target || '—';
+  const cases = e => e.action === 'sync_cases' && /^(\d+) cases$/.exec(e.detail || '');
+  put(tbody, es.length ? es.map(e => h('tr', { test: 'audit-row', 'data-seq': e.seq, 'data-action': e.action }, h('td', { class: 'nowrap' }, fmtTime(e.at)), td(e.username || '—'),
+    h('td', { class: e.action === 'login_failed' ? 'bad' : null }, has('act.' + e.action) ? t('act.' + e.action) : e.action,
+      e.sensitive && ' ', e.sensitive && h('span', { class: 'badge warn', test: 'audit-sensitive' }, t('a.sensitive'))),
+    h('td', { class: 'mono' }, target(e)),
+    td(cases(e) ? tn('a.nCases', Number(cases(e)[1])) : e.detail || ''), h('td', { class: 'mono nowrap' }, e.peer || ''))) : msgRow(6, t('a.none')));
+  if (es.length >= 100) { older.disabled = false; older.onclick = () => go('#/audit?before=' + es[es.length - 1].seq + only); }
+}
+// The devices support cases reached, most recent delivery first; each leads to its entries.
+async function auditDevices(ctx) {
+  const tbody = h('tbody', null, msgRow(7, t('loading')));
+  ctx.main.append(table('sensitive-devices', ['d.user', 'd.name', 'd.kind', 'd.state', 'a.deliveries', 'a.lastDelivery', 'a.casesWritten'], tbody, 'audit'));
+  const d = await get('/v1/audit/sensitive-devices', ctx);
+  if (!ctx.alive()) return;
+  const list = (d && d.devices) || [];
+  put(tbody, list.length ? list.map(x => h('tr', { test: 'sensitive-device', 'data-id': x.device_id, class: x.revoked ? 'dim' : null },
+    td(h('strong', null, x.username)), td(h('a', { href: '#/audit?device=' + encodeURIComponent(x.device_id), test: 'device-entries' }, x.device_name || x.device_id)),
+    td(t(x.kind === 'browser' ? 'd.browser' : 'd.phone')),
+    td(h('span', { class: 'badge ' + (x.revoked ? '' : 'good') }, t(x.revoked ? 'd.revoked' : 'd.active'))),
+    td(num(x.deliveries)), h('td', { class: 'nowrap' }, x.last_delivery_at ? fmtTime(x.last_delivery_at) : '—'), td(num(x.cases_written)))) : msgRow(7, t('a.noDevices')));
 }
 
 // ---- Start

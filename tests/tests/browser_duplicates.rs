@@ -105,10 +105,38 @@ async fn merge_from_the_queue_take_a_late_edit_and_undo() {
         "ids are time-ordered: the first registration is the pair's first"
     );
 
+    // Another district's woman with the same ID card: pairs with both registrations that the
+    // district's supervisor cannot see, so neither her menu count nor her queue counts them.
+    let mut rai = collector_phone(&env, "thu_rai", &[MO_RAI], false).await;
+    let rai_home = create(
+        &mut rai,
+        RecordType::Household,
+        &[
+            ("commune", MO_RAI),
+            ("head_name", "A Rai"),
+            ("ethnicity", "12"),
+            ("poverty", "poor"),
+        ],
+    );
+    create(
+        &mut rai,
+        RecordType::Person,
+        &[
+            ("commune", MO_RAI),
+            ("household_id", &rai_home.to_string()),
+            ("full_name", "Y Rai Hoà"),
+            ("sex", "female"),
+            ("birth", "1991"),
+            ("ethnicity", "12"),
+            ("national_id", CCCD),
+        ],
+    );
+    sync(&env, &mut rai).await;
+
     let b = Browser::start(&env, "duplicates").await;
     b.open("").await;
     b.log_in("gs_trung", PASSWORD).await;
-    // The menu entry counts the open pairs.
+    // The menu entry counts the open pairs (of her areas).
     let nav = b.text("nav-duplicates").await;
     assert!(nav.starts_with("Trùng lặp"), "{nav}");
     b.wait_text("nav-count-duplicates", "two open pairs", |t| t == "2")

@@ -453,6 +453,161 @@ async fn support_cases_stay_hidden_without_sensitive_access() {
     b.close().await;
 }
 
+/// The audit page ("Nhật ký"): an admin without sensitive access sees no entry about a support
+/// case (the look, the return, the sync that delivered it), no comment, and no tab of devices;
+/// an admin with access sees those entries, marked, without the comment (it stays with the
+/// case), and the devices that hold cases, each leading to its own entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_page_shows_case_entries_and_devices_only_with_sensitive_access() {
+    let env = Env::start().await;
+    supervisor(&env, "gs_nhay_cam", &[DISTRICT], true).await;
+    account(&env, "qt_nhay_cam", "admin", &["*"], true).await;
+    let mut writer = collector_phone(&env, "thu_cam", &[DISTRICT], true).await;
+    let mut reader = collector_phone(&env, "thu_cam_hai", &[DISTRICT], true).await;
+    let marker = format!("GHI-CHU-MAT-{}", Uuid::new_v4().simple());
+    let case = create(
+        &mut writer,
+        RecordType::SupportCase,
+        &[
+            ("commune", NGOC_LINH),
+            ("person_id", &Uuid::new_v4().to_string()),
+            ("case_kind", "domestic_violence"),
+            ("opened", "2025-03-01"),
+            ("case_notes", &marker),
+        ],
+    );
+    sync(&env, &mut writer).await;
+    // The second phone receives the case: a delivery, audited.
+    sync(&env, &mut reader).await;
+    let case_id = case.to_string();
+    let comment = format!("TRA-LAI-{}: chị đã về nhà mẹ đẻ", Uuid::new_v4().simple());
+
+    // The supervisor with access opens the case and returns it with a comment.
+    let b = Browser::start(&env, "audit").await;
+    b.open("").await;
+    b.log_in("gs_nhay_cam", PASSWORD).await;
+    b.open(&format!("#/records/{case}")).await;
+    b.wait_text("field-case_notes", "the marker", |t| t == marker)
+        .await;
+    b.type_into("review-comment", &comment).await;
+    b.click("return").await;
+    b.wait_text("notice", "returned", |t| {
+        t == "Đã trả lại hồ sơ cho cán bộ thu thập."
+    })
+    .await;
+    b.log_out().await;
+
+    // The admin of every area without sensitive access: the supervisor's logins, nothing of
+    // the case.
+    b.log_in(
+        fieldsync_tests::server::ADMIN.0,
+        fieldsync_tests::server::ADMIN.1,
+    )
+    .await;
+    b.open("#/audit").await;
+    b.wait("audit-row").await;
+    let rows = b.texts("audit-row").await;
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("gs_nhay_cam") && r.contains("Đăng nhập")),
+        "{rows:#?}"
+    );
+    for row in &rows {
+        for hidden in [
+            "Xem vụ việc nhạy cảm",
+            "Thiết bị nhận vụ việc",
+            "Xét duyệt hồ sơ",
+            "Nhạy cảm",
+        ] {
+            assert!(!row.contains(hidden), "{hidden}: {row}");
+        }
+    }
+    let source = b.source().await;
+    for secret in [&case_id, &comment, &marker] {
+        assert!(!source.contains(secret.as_str()), "the page shows {secret}");
+    }
+    let tabs = b
+        .client
+        .find(fantoccini::Locator::Css(&sel("audit-tabs")))
+        .await;
+    assert!(tabs.is_err(), "no devices tab without sensitive access");
+    b.screenshot("01-without-sensitive-access").await;
+    // Its address asked for anyway: the log, not the devices.
+    b.open("#/audit?view=devices").await;
+    b.wait("audit-row").await;
+    assert!(b
+        .client
+        .find(fantoccini::Locator::Css(&sel("sensitive-device")))
+        .await
+        .is_err());
+    b.log_out().await;
+
+    // The admin with sensitive access: the look, the return (no comment), the delivery.
+    b.log_in("qt_nhay_cam", PASSWORD).await;
+    b.open("#/audit").await;
+    b.wait("audit-row").await;
+    let rows = b.texts("audit-row").await;
+    let find = |what: &str| rows.iter().find(|r| r.contains(what)).cloned();
+    let look = find("Xem vụ việc nhạy cảm").expect("the look is listed");
+    assert!(
+        look.contains(&case_id) && look.contains("Nhạy cảm"),
+        "{look}"
+    );
+    let returned = find("Xét duyệt hồ sơ").expect("the return is listed");
+    assert!(returned.contains("returned, with a comment"), "{returned}");
+    let delivery = find("Thiết bị nhận vụ việc nhạy cảm").expect("the delivery is listed");
+    assert!(
+        delivery.contains("thu_cam_hai") && delivery.contains("1 vụ việc"),
+        "{delivery}"
+    );
+    assert!(
+        !b.source().await.contains(&comment),
+        "the comment stays with the case"
+    );
+    let main = b.client.find(fantoccini::Locator::Css("main")).await;
+    let main = main.unwrap().text().await.unwrap();
+    assert!(!main.lines().any(|l| l.trim() == "null"), "{main}");
+    b.screenshot("02-with-sensitive-access").await;
+
+    // The devices holding cases: the phone that wrote it and the one it was delivered to.
+    b.click("audit-tab-devices").await;
+    b.wait("sensitive-device").await;
+    let devices = b.texts("sensitive-device").await;
+    assert_eq!(devices.len(), 2, "{devices:#?}");
+    assert!(
+        devices[0].starts_with("thu_cam_hai"),
+        "the latest delivery first: {devices:#?}"
+    );
+    assert!(
+        devices[1].starts_with("thu_cam") && devices[1].ends_with('1'),
+        "{devices:#?}"
+    );
+    b.screenshot("03-devices-holding-cases").await;
+    // One device's entries.
+    b.click("device-entries").await;
+    b.wait("audit-device").await;
+    b.wait("audit-row").await;
+    let rows = b.texts("audit-row").await;
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r.contains("thu_cam_hai")),
+        "{rows:#?}"
+    );
+    b.screenshot("04-one-device").await;
+    // In English.
+    b.open("#/audit?view=devices").await;
+    b.click("lang-en").await;
+    b.wait_text("audit-tab-devices", "the English tab", |t| {
+        t == "Devices holding support cases"
+    })
+    .await;
+    b.wait("sensitive-device").await;
+    b.screenshot("05-devices-en").await;
+
+    // 404: the page looks up the case's person to name the link, and the test made none.
+    b.assert_no_console_errors(&[401, 404]).await;
+    b.close().await;
+}
+
 /// A minimal household's fields as pairs.
 fn hh<'a>(commune: &'a str, head: &'a str) -> [(&'a str, &'a str); 4] {
     [

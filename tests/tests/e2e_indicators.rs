@@ -365,22 +365,44 @@ async fn a_phones_records_approved_by_a_supervisor_show_in_the_report_and_its_ex
     );
     assert_eq!(row[10], Data::Float(80.0));
 
-    // The export held victim figures: it is in the audit log.
-    let audit = call_json(
+    // The export held victim figures: it is in the audit log, for admins with sensitive
+    // access only.
+    call_json(
         &env.http,
         env.addr(),
-        "GET",
-        "/v1/audit",
+        "POST",
+        "/v1/admin/users",
         Some(&env.admin),
-        &Json::Null,
+        &json!({"username": "quantri.nhaycam", "password": PASSWORD, "role": "admin",
+                "areas": ["*"], "sensitive_access": true}),
     )
     .await
     .unwrap();
-    assert!(audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|e| e["action"] == "export_indicators" && e["username"] == "giamsat"));
+    let sensitive_admin = enrol(&env.http, env.addr(), "quantri.nhaycam", PASSWORD)
+        .await
+        .unwrap();
+    let exported = |token: String| {
+        let env = &env;
+        async move {
+            let audit = call_json(
+                &env.http,
+                env.addr(),
+                "GET",
+                "/v1/audit",
+                Some(&token),
+                &Json::Null,
+            )
+            .await
+            .unwrap();
+            audit["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "export_indicators" && e["username"] == "giamsat")
+        }
+    };
+    assert!(exported(sensitive_admin).await);
+    assert!(!exported(env.admin.clone()).await);
     // Collectors do not get the report.
     let lan = enrol(&env.http, env.addr(), "lan", PASSWORD).await.unwrap();
     let (status, _) = get_bytes(&env, &lan, "/v1/indicators").await;

@@ -281,11 +281,32 @@ async fn revoke(id: String, state: AppState, auth: Credentials) -> Result<Json, 
     ))
 }
 
+/// The database's own counts include support cases and every area: an admin who may list less
+/// could subtract what it may list and learn how many cases there are. So only an admin whose
+/// scope is the whole database (every area, `*`, and sensitive access) gets them; every other
+/// admin gets the same counts over what it may see, which its own lists already show. Held
+/// changes of records the server does not have yet belong to no scope, so only the whole
+/// database's counts include them.
 async fn stats(state: AppState, auth: Credentials) -> Result<Json, ApiError> {
-    admin(&state, auth).await?;
-    Ok(warp::reply::json(
-        &state.blocking(|storage| Ok(storage.stats()?)).await?,
-    ))
+    let caller = admin(&state, auth).await?;
+    let scope = caller.scope();
+    let whole = scope.all && scope.sensitive;
+    let stats = state
+        .blocking(move |storage| {
+            Ok(if whole {
+                storage.stats()?
+            } else {
+                storage.scoped_stats(&scope)?
+            })
+        })
+        .await?;
+    Ok(warp::reply::json(&serde_json::json!({
+        "records": stats.records,
+        "changes": stats.changes,
+        "held": stats.held,
+        "log_entries": stats.log_entries,
+        "scope": if whole { "database" } else { "visible" },
+    })))
 }
 
 pub fn routes(

@@ -1,6 +1,7 @@
 //! The duplicates queue: candidate pairs with both records side by side and what differs,
 //! "not a duplicate", merge, and undoing a merge. Supervisors only, within their areas: a pair
-//! shows only when the caller may see both records.
+//! shows only when the caller may see both records, and a merge needs both (support cases: of
+//! one commune, by an account with sensitive access; `storage::sqlite::duplicates`).
 
 use super::error::ApiError;
 use super::query::{bad, commune_filter, nonempty};
@@ -133,7 +134,8 @@ async fn dismiss(state: AppState, auth: Credentials, body: PairBody) -> Result<J
         })
         .await?;
     state
-        .audit(
+        .audit_about(
+            pair.a.sensitive || pair.b.sensitive,
             Some(&caller),
             peer,
             "dismiss_duplicate",
@@ -176,7 +178,8 @@ async fn merge(state: AppState, auth: Credentials, body: MergeBody) -> Result<Js
         })
         .await?;
     state
-        .audit(
+        .audit_about(
+            pair.a.sensitive || pair.b.sensitive,
             Some(&caller),
             peer,
             "merge",
@@ -198,7 +201,8 @@ async fn unmerge(id: String, state: AppState, auth: Credentials) -> Result<Json,
         .blocking(move |storage| Ok(storage.unmerge_record(device, &scope, duplicate)?))
         .await?;
     state
-        .audit(
+        .audit_about(
+            record.sensitive,
             Some(&caller),
             peer,
             "unmerge",

@@ -131,7 +131,7 @@ async fn export_file(
     };
     if has_victims(&report) {
         state
-            .audit(
+            .audit_sensitive(
                 Some(&caller),
                 peer,
                 "export_indicators",
@@ -216,7 +216,7 @@ async fn records(
         .await?;
     if indicator.definition().sensitive {
         state
-            .audit(
+            .audit_sensitive(
                 Some(&caller),
                 peer,
                 "view_indicator_cases",

@@ -1,7 +1,8 @@
 //! Supervisors' endpoints over the merged view: the filtered, counted, paged record list; a
 //! record with its review, problems and conflicts (naming the person and device behind each
 //! value); its history; and the review and edits. A record the caller may not see answers
-//! exactly as an unknown one. Every look at a support case is written to the audit log.
+//! exactly as an unknown one. Every look at a support case is written to the audit log, as an
+//! entry only readers with sensitive access are given.
 
 use super::error::ApiError;
 use super::query::{bad, commune_filter, nonempty};
@@ -130,7 +131,7 @@ pub(super) async fn audit_look(
 ) -> Result<(), ApiError> {
     if record.sensitive {
         state
-            .audit(
+            .audit_sensitive(
                 Some(caller),
                 peer,
                 "view_case",
@@ -146,6 +147,7 @@ pub(super) async fn audit_look(
 /// person and device behind each value; with `with_view`, also the record as phones hold it.
 async fn record_json(
     state: &AppState,
+    caller: &Caller,
     record: MergedRecord,
     with_view: bool,
 ) -> Result<Json, ApiError> {
@@ -164,6 +166,7 @@ async fn record_json(
         changed_fields: Vec::new(),
     };
     let references = references(&record);
+    let scope = caller.scope();
     let (review, authors, absorbed, refs) = state
         .blocking(move |storage| {
             // A record whose document cannot be read still shows its merged row; only what
@@ -175,7 +178,7 @@ async fn record_json(
             Ok((
                 review,
                 storage.authors(&actors)?,
-                storage.absorbed_into(id)?,
+                storage.absorbed_into(id, &scope)?,
                 storage.resolve_records(&references)?,
             ))
         })
@@ -278,7 +281,7 @@ async fn get(
     let caller = supervisor_or_admin(&state, auth).await?;
     let record = visible(&state, &caller, &id).await?;
     audit_look(&state, &caller, peer, &record, "record").await?;
-    record_json(&state, record, with_view).await
+    record_json(&state, &caller, record, with_view).await
 }
 
 async fn history(id: String, state: AppState, auth: Credentials) -> Result<Json, ApiError> {
@@ -307,20 +310,19 @@ async fn edit(
     let caller = caller(&state, auth).await?;
     require_role(&caller, &[Role::Supervisor])?;
     let record = visible(&state, &caller, &id).await?;
-    let record_id = record.id;
+    let (record_id, sensitive) = (record.id, record.sensitive);
     let scope = caller.scope();
     let device = caller.device.id;
+    // The log names what was done, never what was written: a comment (free text about a
+    // woman, for any record type) stays with the record, where its readers are those of the
+    // record.
     let (action, detail) = match &edit {
         RecordEdit::Review { state, comment } => (
             "review",
-            format!(
-                "{}{}",
-                state.as_str(),
-                comment
-                    .as_deref()
-                    .map(|c| format!(": {c}"))
-                    .unwrap_or_default()
-            ),
+            match comment.as_deref().map(str::trim) {
+                Some(c) if !c.is_empty() => format!("{}, with a comment", state.as_str()),
+                _ => state.as_str().to_owned(),
+            },
         ),
         RecordEdit::SetField { field, .. } => ("edit", format!("set {field}")),
         RecordEdit::ClearField { field } => ("edit", format!("clear {field}")),
@@ -334,7 +336,8 @@ async fn edit(
         })
         .await?;
     state
-        .audit(
+        .audit_about(
+            sensitive,
             Some(&caller),
             peer,
             action,
@@ -343,7 +346,7 @@ async fn edit(
         )
         .await?;
     tracing::info!(record = %record_id, %device, action, "supervisor edit");
-    record_json(&state, updated, false).await
+    record_json(&state, &caller, updated, false).await
 }
 
 async fn areas(state: AppState, auth: Credentials) -> Result<Json, ApiError> {

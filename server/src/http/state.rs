@@ -229,17 +229,34 @@ impl AppState {
         target: Option<String>,
         detail: Option<String>,
     ) -> Result<(), ApiError> {
-        let entry = crate::storage::AuditEntry {
-            at_ms: crate::storage::sqlite::now_ms(),
-            user_id: caller.map(|c| c.user.id),
-            username: caller.map(|c| c.user.username.clone()),
-            device_id: caller.map(|c| c.device.id),
-            action: action.to_owned(),
-            target,
-            detail,
-            peer: peer.map(|p| p.to_string()),
-            ..Default::default()
-        };
+        self.audit_about(false, caller, peer, action, target, detail)
+            .await
+    }
+
+    /// Appends an entry about support cases: only accounts with sensitive access read it.
+    pub(crate) async fn audit_sensitive(
+        &self,
+        caller: Option<&Caller>,
+        peer: Option<std::net::IpAddr>,
+        action: &str,
+        target: Option<String>,
+        detail: Option<String>,
+    ) -> Result<(), ApiError> {
+        self.audit_about(true, caller, peer, action, target, detail)
+            .await
+    }
+
+    /// Appends an entry, about support cases if `sensitive`.
+    pub(crate) async fn audit_about(
+        &self,
+        sensitive: bool,
+        caller: Option<&Caller>,
+        peer: Option<std::net::IpAddr>,
+        action: &str,
+        target: Option<String>,
+        detail: Option<String>,
+    ) -> Result<(), ApiError> {
+        let entry = audit_entry(sensitive, caller, peer, action, target, detail);
         self.blocking(move |storage| Ok(storage.audit(&entry)?))
             .await
     }
@@ -308,5 +325,29 @@ impl AppState {
         }
         let guard = self.admission.write_turn.clone().lock_owned().await;
         Ok(WriteTurn { _guard: guard })
+    }
+}
+
+/// An audit entry as of now: who (`caller`, if known), from where, did what to what, and
+/// whether it is about support cases.
+pub(crate) fn audit_entry(
+    sensitive: bool,
+    caller: Option<&Caller>,
+    peer: Option<std::net::IpAddr>,
+    action: &str,
+    target: Option<String>,
+    detail: Option<String>,
+) -> crate::storage::AuditEntry {
+    crate::storage::AuditEntry {
+        at_ms: crate::storage::sqlite::now_ms(),
+        user_id: caller.map(|c| c.user.id),
+        username: caller.map(|c| c.user.username.clone()),
+        device_id: caller.map(|c| c.device.id),
+        action: action.to_owned(),
+        target,
+        detail,
+        peer: peer.map(|p| p.to_string()),
+        sensitive,
+        ..Default::default()
     }
 }

@@ -4,13 +4,14 @@
 //! and only a request that pushes waits for its turn at the database writer.
 
 use super::error::ApiError;
+use super::state::audit_entry;
 use super::{
     caller, credentials, respond, with_state, AppState, Credentials, MAX_REQUEST_BYTES,
     MAX_REQUEST_MESSAGE_BYTES,
 };
 use crate::scope::Cursor;
 use crate::storage::sqlite::MAX_PUSH_CHANGES;
-use crate::storage::{decode_push, PushOutcome};
+use crate::storage::{decode_push, PushOutcome, SYNC_CASES};
 use bytes::Buf;
 use fieldsync_core::protocol::{
     compress, decompress, SyncRequest, SyncResponse, CONTENT_TYPE, MIN_PROTOCOL_VERSION,
@@ -123,6 +124,7 @@ where
     B: Buf,
 {
     check_version(version)?;
+    let peer = auth.peer;
     let caller = caller(&state, auth).await?;
     let _slot = state.sync_slot(&caller)?;
     let length =
@@ -162,9 +164,26 @@ where
             .await?
     };
     let server_id = state.storage.server_id();
+    let puller = caller.clone();
     let page = state
-        .sync_work(move |storage| Ok(storage.pull(&caller, cursor, max_pull)?))
+        .sync_work(move |storage| Ok(storage.pull(&puller, cursor, max_pull)?))
         .await?;
+    if page.sensitive_records > 0 {
+        // Which device now holds support cases, as a page view of one is: no entry, no answer
+        // (the phone asks again with the same cursor). Written on the sync workers, so that
+        // many phones receiving cases do not hold up the supervisors' page.
+        let entry = audit_entry(
+            true,
+            Some(&caller),
+            peer,
+            SYNC_CASES,
+            Some(caller.device.name.clone()),
+            Some(format!("{} cases", page.sensitive_records)),
+        );
+        state
+            .sync_work(move |storage| Ok(storage.audit(&entry)?))
+            .await?;
+    }
     let response = SyncResponse {
         acked: outcome.acked,
         rejected: outcome.rejected,

@@ -352,6 +352,9 @@ pub struct Absorbed {
     pub edits_after_merge: Vec<fieldsync_core::record::EditAfterMerge>,
 }
 
+/// The audit action of a sync whose page carried changes of support cases.
+pub const SYNC_CASES: &str = "sync_cases";
+
 /// One line of the audit log.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct AuditEntry {
@@ -365,17 +368,51 @@ pub struct AuditEntry {
     pub target: Option<String>,
     pub detail: Option<String>,
     pub peer: Option<String>,
+    /// About support cases: read only by accounts with sensitive access.
+    pub sensitive: bool,
+}
+
+/// A device that support cases reached: delivered by its syncs (audited since schema 6) or
+/// written on it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SensitiveDevice {
+    pub device_id: Uuid,
+    pub device_name: String,
+    pub username: String,
+    /// `phone` or `browser`.
+    pub kind: String,
+    pub revoked: bool,
+    /// Syncs that delivered changes of support cases to it.
+    pub deliveries: u64,
+    #[serde(skip)]
+    pub first_delivery_ms: Option<i64>,
+    #[serde(skip)]
+    pub last_delivery_ms: Option<i64>,
+    /// Support cases it wrote changes of (so it holds them, or held them).
+    pub cases_written: u64,
 }
 
 impl MergedRecord {
     /// Whether `scope` may see this record; everything else answers as if it did not exist.
     pub fn visible_to(&self, scope: &Scope) -> bool {
-        (scope.sensitive || !self.sensitive)
-            && self
-                .commune
-                .as_deref()
-                .is_some_and(|c| scope.allows(self.record_type, c))
+        visible(
+            scope,
+            self.record_type,
+            self.commune.as_deref(),
+            self.sensitive,
+        )
     }
+}
+
+/// Whether `scope` may see a record of this type, commune and sensitivity: the one rule every
+/// read of the merged view (records, pairs, absorbed duplicates) applies.
+pub fn visible(
+    scope: &Scope,
+    record_type: RecordType,
+    commune: Option<&str>,
+    sensitive: bool,
+) -> bool {
+    (scope.sensitive || !sensitive) && commune.is_some_and(|c| scope.allows(record_type, c))
 }
 
 /// An edit a supervisor makes on the server.
@@ -457,6 +494,8 @@ pub struct PullPage {
     pub changes: Vec<ChangeEntry>,
     pub cursor: Cursor,
     pub more: bool,
+    /// Distinct support cases the page carries changes of (the sync audits their delivery).
+    pub sensitive_records: usize,
 }
 
 /// Everything the HTTP layer needs from storage. Implementations are blocking; handlers call
@@ -545,8 +584,8 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StorageResult<()>;
     /// Undoes the merge of `duplicate`; returns the record it had been merged into.
     fn unmerge_record(&self, device: Uuid, scope: &Scope, duplicate: Uuid) -> StorageResult<Uuid>;
-    /// The duplicates merged into `keep`.
-    fn absorbed_into(&self, keep: Uuid) -> StorageResult<Vec<Absorbed>>;
+    /// The duplicates merged into `keep` that `scope` may see.
+    fn absorbed_into(&self, keep: Uuid, scope: &Scope) -> StorageResult<Vec<Absorbed>>;
     /// Where each of `ids` leads after merges (only those that lead elsewhere).
     fn resolve_records(&self, ids: &[Uuid]) -> StorageResult<BTreeMap<Uuid, Uuid>>;
     /// A page of the records `scope` may see that match `query`.
@@ -574,9 +613,22 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StorageResult<Device>;
     /// Appends to the audit log (which nothing changes afterwards).
     fn audit(&self, entry: &AuditEntry) -> StorageResult<()>;
-    /// Audit entries, newest first, older than `before` if given.
-    fn list_audit(&self, before: Option<i64>, limit: u32) -> StorageResult<Vec<AuditEntry>>;
+    /// Audit entries, newest first, older than `before` if given, of `device` if given;
+    /// entries about support cases only `with_sensitive`.
+    fn list_audit(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+        device: Option<Uuid>,
+        with_sensitive: bool,
+    ) -> StorageResult<Vec<AuditEntry>>;
+    /// The devices support cases reached, most recent delivery first.
+    fn sensitive_devices(&self) -> StorageResult<Vec<SensitiveDevice>>;
+    /// Database-wide counts (support cases, held changes of unknown records and all).
     fn stats(&self) -> StorageResult<Stats>;
+    /// The same counts over what `scope` may see: its records, their changes and held changes,
+    /// and the log entries of its streams.
+    fn scoped_stats(&self, scope: &Scope) -> StorageResult<Stats>;
     /// Whether the last write failed for lack of disk space (and none succeeded since).
     fn disk_full(&self) -> bool;
     /// Writes a consistent copy of the whole database to `path` while the server runs.

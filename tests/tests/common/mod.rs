@@ -65,16 +65,24 @@ impl Env {
             .unwrap()
     }
 
+    /// The whole database's counts (records, changes, held, log entries), read from the
+    /// running server's file: `/v1/admin/stats` gives the demo admin, who has no sensitive
+    /// access, only the counts of what it may see.
     pub async fn stats(&self) -> serde_json::Value {
-        call_json(
-            &self.http,
-            self.addr(),
-            "GET",
-            "/v1/admin/stats",
-            Some(&self.admin),
-            &serde_json::Value::Null,
+        let conn = rusqlite::Connection::open_with_flags(
+            self.server.database_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
         )
-        .await
-        .unwrap()
+        .unwrap();
+        let count = |table: &str| -> i64 {
+            conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        json!({
+            "records": count("records"),
+            "changes": count("changes"),
+            "held": count("held"),
+            "log_entries": count("log"),
+        })
     }
 }

@@ -1,14 +1,18 @@
 //! The audit log: appended to by the server, read by admins, changed by nobody (triggers in
-//! the schema refuse updates and deletes).
+//! the schema refuse updates and deletes). Entries about support cases carry `sensitive`, and
+//! only readers with sensitive access are given them; from the syncs' delivery entries and the
+//! changes devices wrote, which devices support cases reached.
 
 use super::uuid_col;
-use crate::storage::{AuditEntry, StorageResult};
-use rusqlite::{params, Connection};
+use crate::storage::{AuditEntry, SensitiveDevice, StorageResult, SYNC_CASES};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeMap;
+use uuid::Uuid;
 
 pub fn append(conn: &Connection, entry: &AuditEntry) -> StorageResult<()> {
     conn.execute(
-        "INSERT INTO audit (at_ms, user_id, username, device_id, action, target, detail, peer)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO audit (at_ms, user_id, username, device_id, action, target, detail, peer, sensitive)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             entry.at_ms,
             entry.user_id,
@@ -18,17 +22,27 @@ pub fn append(conn: &Connection, entry: &AuditEntry) -> StorageResult<()> {
             entry.target,
             entry.detail,
             entry.peer,
+            entry.sensitive,
         ],
     )?;
     Ok(())
 }
 
-pub fn list(conn: &Connection, before: Option<i64>, limit: u32) -> StorageResult<Vec<AuditEntry>> {
-    let mut stmt = conn.prepare(
-        "SELECT seq, at_ms, user_id, username, device_id, action, target, detail, peer FROM audit
-         WHERE ?1 IS NULL OR seq < ?1 ORDER BY seq DESC LIMIT ?2",
+pub fn list(
+    conn: &Connection,
+    before: Option<i64>,
+    limit: u32,
+    device: Option<Uuid>,
+    with_sensitive: bool,
+) -> StorageResult<Vec<AuditEntry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, at_ms, user_id, username, device_id, action, target, detail, peer, sensitive
+         FROM audit
+         WHERE (?1 IS NULL OR seq < ?1) AND (?3 IS NULL OR device_id = ?3) AND (?4 OR sensitive = 0)
+         ORDER BY seq DESC LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![before, limit], |r| {
+    let device = device.map(|d| d.as_bytes().to_vec());
+    let rows = stmt.query_map(params![before, limit, device, with_sensitive], |r| {
         Ok((
             AuditEntry {
                 seq: r.get(0)?,
@@ -40,6 +54,7 @@ pub fn list(conn: &Connection, before: Option<i64>, limit: u32) -> StorageResult
                 target: r.get(6)?,
                 detail: r.get(7)?,
                 peer: r.get(8)?,
+                sensitive: r.get(9)?,
             },
             r.get::<_, Option<Vec<u8>>>(4)?,
         ))
@@ -50,4 +65,91 @@ pub fn list(conn: &Connection, before: Option<i64>, limit: u32) -> StorageResult
         Ok(entry)
     })
     .collect()
+}
+
+/// How cases reached one device.
+#[derive(Default)]
+struct Reach {
+    deliveries: u64,
+    first_ms: Option<i64>,
+    last_ms: Option<i64>,
+    cases_written: u64,
+}
+
+/// Every device that support cases reached: by a sync that delivered changes of them (each
+/// such sync is audited) or because it wrote changes of them itself. Most recent delivery
+/// first, then devices that only wrote.
+pub fn sensitive_devices(conn: &Connection) -> StorageResult<Vec<SensitiveDevice>> {
+    let mut reached: BTreeMap<Vec<u8>, Reach> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT device_id, COUNT(*), MIN(at_ms), MAX(at_ms) FROM audit
+             WHERE action = ?1 AND device_id IS NOT NULL GROUP BY device_id",
+        )?;
+        let rows = stmt.query_map([SYNC_CASES], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                Reach {
+                    deliveries: r.get(1)?,
+                    first_ms: r.get(2)?,
+                    last_ms: r.get(3)?,
+                    cases_written: 0,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (device, reach) = row?;
+            reached.insert(device, reach);
+        }
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT c.origin_device, COUNT(DISTINCT c.record_id) FROM records r
+             JOIN changes c ON c.record_id = r.id
+             WHERE r.sensitive = 1 OR r.record_type = 'support_case'
+             GROUP BY c.origin_device",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u64>(1)?)))?;
+        for row in rows {
+            let (device, cases) = row?;
+            reached.entry(device).or_default().cases_written = cases;
+        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.name, u.username, d.kind, d.revoked FROM devices d JOIN users u ON u.id = d.user_id
+         WHERE d.id = ?1",
+    )?;
+    let mut out = Vec::new();
+    for (device, reach) in reached {
+        // Changes of the demo seed and of restored databases may name devices not enrolled here.
+        let Some(known) = stmt
+            .query_row([&device], |r| {
+                Ok(SensitiveDevice {
+                    device_id: Uuid::nil(),
+                    device_name: r.get(0)?,
+                    username: r.get(1)?,
+                    kind: r.get(2)?,
+                    revoked: r.get(3)?,
+                    deliveries: reach.deliveries,
+                    first_delivery_ms: reach.first_ms,
+                    last_delivery_ms: reach.last_ms,
+                    cases_written: reach.cases_written,
+                })
+            })
+            .optional()?
+        else {
+            continue;
+        };
+        // A page session that edited a case holds nothing (its looks are audited one by one);
+        // one that was served cases by a sync does.
+        if known.kind == "browser" && known.deliveries == 0 {
+            continue;
+        }
+        out.push(SensitiveDevice {
+            device_id: uuid_col(device)?,
+            ..known
+        });
+    }
+    out.sort_by_key(|d| std::cmp::Reverse((d.last_delivery_ms, d.cases_written)));
+    Ok(out)
 }

@@ -6,10 +6,11 @@ use super::ingest::{Authors, Ingest};
 use super::{merged, uuid_col};
 use crate::scope::Scope;
 use crate::storage::{
-    Absorbed, DuplicatePage, DuplicatePair, DuplicateQuery, MergedRecord, PairState, StorageError,
-    StorageResult,
+    visible as visible_to, Absorbed, DuplicatePage, DuplicatePair, DuplicateQuery, MergedRecord,
+    PairState, StorageError, StorageResult,
 };
 use fieldsync_core::dedup::{dup_keys, MatchReason};
+use fieldsync_core::model::Areas;
 use fieldsync_core::record::{decode_change, resolve, RecordChange};
 use fieldsync_core::{RecordDoc, RecordView, Value};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -150,10 +151,7 @@ pub fn list(
             continue;
         };
         let sees = |commune: &Option<String>, sensitive: bool| {
-            (scope.sensitive || !sensitive)
-                && commune
-                    .as_deref()
-                    .is_some_and(|c| scope.allows(record_type, c))
+            visible_to(scope, record_type, commune.as_deref(), sensitive)
         };
         let wanted = |commune: &Option<String>| match (&query.communes, commune) {
             (None, _) => true,
@@ -248,6 +246,32 @@ pub fn dismiss(
     Ok(())
 }
 
+/// What a merge needs beyond both records being visible (`visible` answers for each): one
+/// type, and for support cases an account with sensitive access and one commune, a pre-2025
+/// commune counting as the one it became. A case merged with another commune's would carry that
+/// commune's victim into a record its supervisors see under "absorbed", and into its counts.
+fn may_merge(scope: &Scope, kept: &MergedRecord, dup: &MergedRecord) -> StorageResult<()> {
+    if kept.record_type != dup.record_type {
+        return Err(StorageError::Invalid(
+            "only records of the same type can be merged".into(),
+        ));
+    }
+    if kept.sensitive || dup.sensitive {
+        if !scope.sensitive {
+            // Unreachable through `visible`; kept so that the rule stands on its own.
+            return Err(StorageError::NotFound("record".into()));
+        }
+        let areas = Areas::bundled();
+        let unit = |r: &MergedRecord| r.commune.as_deref().map(|c| areas.current(c).to_owned());
+        if unit(kept).is_none() || unit(kept) != unit(dup) {
+            return Err(StorageError::Invalid(
+                "support cases can be merged only within one commune".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A record the caller may see, or `NotFound` as for an unknown one.
 fn visible(tx: &Transaction<'_>, scope: &Scope, id: Uuid) -> StorageResult<MergedRecord> {
     merged::get(tx, id)?
@@ -314,11 +338,7 @@ pub fn merge(
     }
     let tx = conn.transaction()?;
     let (kept, dup) = (visible(&tx, scope, keep)?, visible(&tx, scope, duplicate)?);
-    if kept.record_type != dup.record_type {
-        return Err(StorageError::Invalid(
-            "only records of the same type can be merged".into(),
-        ));
-    }
+    may_merge(scope, &kept, &dup)?;
     for (record, what) in [(&kept, "the kept record"), (&dup, "the duplicate")] {
         if record.status != "active" {
             return Err(StorageError::Conflict(format!(
@@ -390,6 +410,8 @@ pub fn unmerge(
         .view()?
         .merged_into
         .ok_or_else(|| StorageError::Conflict("the record is not merged".into()))?;
+    // Both must be visible, as for a merge; one commune is not asked for: an undo only
+    // separates two records, which shows nobody anything, and either may have moved since.
     visible(&tx, scope, keep)?;
     let mut kept_doc = load(&tx, keep, device)?;
     let (a, b) = ordered(keep, duplicate);
@@ -404,21 +426,34 @@ pub fn unmerge(
     Ok(keep)
 }
 
-/// The duplicates merged into `keep`, with the edits each received after its merge.
-pub fn absorbed(conn: &Connection, keep: Uuid) -> StorageResult<Vec<Absorbed>> {
+/// The duplicates merged into `keep` that `scope` may see, with the edits each received after
+/// its merge. One the caller may not see (merged by a supervisor of wider areas) is left out:
+/// its name and id would be another area's person.
+pub fn absorbed(conn: &Connection, keep: Uuid, scope: &Scope) -> StorageResult<Vec<Absorbed>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, title, merge_edits FROM merged WHERE merged_into = ?1 ORDER BY id",
+        "SELECT id, title, merge_edits, record_type, commune, sensitive FROM merged
+         WHERE merged_into = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([keep.as_bytes()], |r| {
         Ok((
             r.get::<_, Vec<u8>>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, bool>(5)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, title, edits) = row?;
+        let (id, title, edits, record_type, commune, sensitive) = row?;
+        let Some(record_type) = fieldsync_core::RecordType::parse(&record_type) else {
+            continue;
+        };
+        let sensitive = sensitive || record_type.is_sensitive();
+        if !visible_to(scope, record_type, commune.as_deref(), sensitive) {
+            continue;
+        }
         out.push(Absorbed {
             id: uuid_col(id)?,
             title,

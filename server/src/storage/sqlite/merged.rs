@@ -5,7 +5,8 @@
 use super::uuid_col;
 use crate::scope::Scope;
 use crate::storage::{
-    FilterCounts, MergedRecord, RecordPage, RecordQuery, RecordSummary, StorageError, StorageResult,
+    FilterCounts, MergedRecord, RecordPage, RecordQuery, RecordSummary, Stats, StorageError,
+    StorageResult,
 };
 use fieldsync_core::model::validate_record;
 use fieldsync_core::record::{EditAfterMerge, Review, ReviewPhase};
@@ -220,12 +221,31 @@ impl Conditions {
     }
 
     fn communes(&mut self, communes: &std::collections::BTreeSet<String>) {
+        let clause = self.commune_in("merged", communes);
+        self.push(clause);
+    }
+
+    fn commune_in(&mut self, table: &str, communes: &std::collections::BTreeSet<String>) -> String {
         if communes.is_empty() {
-            self.push("0");
-            return;
+            return "0".into();
         }
         let list: Vec<String> = communes.iter().map(|c| self.arg(c.clone())).collect();
-        self.push(format!("commune IN ({})", list.join(", ")));
+        format!("{table}.commune IN ({})", list.join(", "))
+    }
+
+    /// What `scope` may see of the rows of `table` (a name or alias of `merged`): the SQL form
+    /// of [`crate::storage::visible`], so that every list and count agrees with a record's page.
+    fn in_scope(&mut self, scope: &Scope, table: &str) -> Vec<String> {
+        let mut out = vec![format!("{table}.commune IS NOT NULL")];
+        if !scope.all {
+            out.push(self.commune_in(table, &scope.communes));
+        }
+        if !scope.sensitive {
+            out.push(format!(
+                "{table}.sensitive = 0 AND {table}.record_type != 'support_case'"
+            ));
+        }
+        out
     }
 
     fn sql(&self) -> String {
@@ -254,12 +274,8 @@ enum Leave {
 
 fn conditions(scope: &Scope, query: &RecordQuery, leave: Leave) -> Conditions {
     let mut c = Conditions::default();
-    if !scope.all {
-        c.communes(&scope.communes);
-    }
-    if !scope.sensitive {
-        c.push("sensitive = 0 AND record_type != 'support_case'");
-    }
+    let visible = c.in_scope(scope, "merged");
+    c.clauses.extend(visible);
     if let Some(communes) = &query.communes {
         c.communes(communes);
     }
@@ -305,7 +321,9 @@ fn conditions(scope: &Scope, query: &RecordQuery, leave: Leave) -> Conditions {
             own.push(format!("merged.search_text LIKE {p}"));
             absorbed.push(format!("d.search_text LIKE {p}"));
         }
-        // A kept record is found by the name of a duplicate merged into it, too.
+        // A kept record is found by the name of a duplicate merged into it, too: of one the
+        // caller may see, or the search would tell whom an unseen record is named after.
+        absorbed.extend(c.in_scope(scope, "d"));
         c.push(format!(
             "(({}) OR EXISTS (SELECT 1 FROM merged d WHERE d.merged_into = merged.id AND {}))",
             own.join(" AND "),
@@ -384,5 +402,41 @@ pub fn list(conn: &Connection, scope: &Scope, query: &RecordQuery) -> StorageRes
         total,
         records,
         counts,
+    })
+}
+
+/// The operator's counts over what `scope` may see: its records (any state), their changes and
+/// held changes, and the log entries of the streams it pulls.
+pub fn stats(conn: &Connection, scope: &Scope) -> StorageResult<Stats> {
+    let mut c = Conditions::default();
+    let visible = c.in_scope(scope, "m");
+    c.clauses.extend(visible);
+    let count = |from: &str| -> StorageResult<u64> {
+        Ok(conn.query_row(
+            &format!("SELECT COUNT(*) FROM {from}{}", c.sql()),
+            c.params().as_slice(),
+            |r| r.get(0),
+        )?)
+    };
+    let log_entries = match scope.streams() {
+        Some(streams) => {
+            let mut stmt = conn.prepare_cached("SELECT COUNT(*) FROM log WHERE stream = ?1")?;
+            let mut n = 0u64;
+            for stream in streams {
+                n += stmt.query_row([stream], |r| r.get::<_, u64>(0))?;
+            }
+            n
+        }
+        None => conn.query_row(
+            "SELECT COUNT(*) FROM log WHERE ?1 OR stream NOT LIKE '%#sensitive'",
+            [scope.sensitive],
+            |r| r.get(0),
+        )?,
+    };
+    Ok(Stats {
+        records: count("merged m")?,
+        changes: count("changes x JOIN merged m ON m.id = x.record_id")?,
+        held: count("held x JOIN merged m ON m.id = x.record_id")?,
+        log_entries,
     })
 }

@@ -17,7 +17,7 @@ mod schema;
 use super::{
     Absorbed, AccountUpdate, AuditEntry, Author, Caller, Device, DuplicatePage, DuplicatePair,
     DuplicateQuery, HistoryEntry, MergedRecord, NewUser, PullPage, PushOutcome, Pushed, RecordEdit,
-    RecordPage, RecordQuery, Stats, Storage, StorageError, StorageResult, User,
+    RecordPage, RecordQuery, SensitiveDevice, Stats, Storage, StorageError, StorageResult, User,
 };
 use crate::scope::{Cursor, Scope};
 use fieldsync_core::protocol::RejectCode;
@@ -352,8 +352,8 @@ impl Storage for SqliteStorage {
         self.write(|c| duplicates::unmerge(c, device, scope, duplicate, now_ms()))
     }
 
-    fn absorbed_into(&self, keep: Uuid) -> StorageResult<Vec<Absorbed>> {
-        self.read(|c| duplicates::absorbed(c, keep))
+    fn absorbed_into(&self, keep: Uuid, scope: &Scope) -> StorageResult<Vec<Absorbed>> {
+        self.read(|c| duplicates::absorbed(c, keep, scope))
     }
 
     fn resolve_records(&self, ids: &[Uuid]) -> StorageResult<BTreeMap<Uuid, Uuid>> {
@@ -407,8 +407,18 @@ impl Storage for SqliteStorage {
         self.write(|c| audit::append(c, entry))
     }
 
-    fn list_audit(&self, before: Option<i64>, limit: u32) -> StorageResult<Vec<AuditEntry>> {
-        self.read(|c| audit::list(c, before, limit))
+    fn list_audit(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+        device: Option<Uuid>,
+        with_sensitive: bool,
+    ) -> StorageResult<Vec<AuditEntry>> {
+        self.read(|c| audit::list(c, before, limit, device, with_sensitive))
+    }
+
+    fn sensitive_devices(&self) -> StorageResult<Vec<SensitiveDevice>> {
+        self.read(audit::sensitive_devices)
     }
 
     fn backup(&self, path: &Path) -> StorageResult<()> {
@@ -440,6 +450,10 @@ impl Storage for SqliteStorage {
                 log_entries: count("log")?,
             })
         })
+    }
+
+    fn scoped_stats(&self, scope: &Scope) -> StorageResult<Stats> {
+        self.read(|c| merged::stats(c, scope))
     }
 
     fn disk_full(&self) -> bool {

@@ -44,6 +44,8 @@ pub fn page(
     );
     let mut changes = Vec::new();
     let mut total = 0usize;
+    // Support cases the page carries changes of, for the sync's audit entry.
+    let mut cases = std::collections::BTreeSet::new();
     let mut stmt = tx.prepare_cached(
         "SELECT l.seq, l.record_id, c.bytes, l.origin_device, c.receipt FROM log l JOIN changes c ON c.hash = l.hash
          WHERE l.stream = ?1 AND l.seq > ?2 ORDER BY l.seq LIMIT ?3",
@@ -64,12 +66,16 @@ pub fn page(
                             changes,
                             cursor,
                             more: true,
+                            sensitive_records: cases.len(),
                         });
                     }
                     total += bytes.len();
                     let signature = receipt.try_into().map_err(|_| {
                         StorageError::Corrupt("a stored change has no receipt".into())
                     })?;
+                    if is_sensitive_stream(stream) {
+                        cases.insert(record_id.clone());
+                    }
                     changes.push(ChangeEntry {
                         record_id: super::uuid_col(record_id)?,
                         bytes,
@@ -87,5 +93,6 @@ pub fn page(
         changes,
         cursor,
         more: false,
+        sensitive_records: cases.len(),
     })
 }

@@ -6,7 +6,7 @@ use fieldsync_core::record::decode_change;
 use rusqlite::{params, Connection, Transaction};
 
 /// Bump with every schema change and add the step to [`upgrade`].
-pub const VERSION: i64 = 6;
+pub const VERSION: i64 = 7;
 
 const V1: &str = "
 CREATE TABLE users (
@@ -217,14 +217,31 @@ CREATE TABLE indicator_facts (
 );
 ";
 
-/// Version 6 (protocol 3): signed changes. The public key each actor signs with (a device's,
+/// Version 6 (after the column `audit.sensitive` is added): audit entries say whether they are
+/// about support cases, which only accounts with sensitive access read. Entries written before
+/// are classified by their action and target (the only time rows of the log are touched: the
+/// update trigger is lifted for this statement alone); the sensitive devices listing reads
+/// syncs' entries by action.
+const V6_FROM_V5: &str = "
+DROP TRIGGER audit_is_append_only_update;
+UPDATE audit SET sensitive = 1
+  WHERE action IN ('view_case', 'view_indicator_cases', 'export_indicators')
+     OR (action IN ('review', 'edit', 'merge', 'unmerge', 'dismiss_duplicate')
+         AND EXISTS (SELECT 1 FROM merged m WHERE m.id = unhex(replace(audit.target, '-', ''))
+                     AND (m.sensitive = 1 OR m.record_type = 'support_case')));
+CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE INDEX IF NOT EXISTS audit_by_action ON audit(action, device_id);
+";
+
+/// Version 7 (protocol 3): signed changes. The public key each actor signs with (a device's,
 /// shown at enrolment; actors bound before it have none until their device enrols again);
 /// for every change the server's receipt (its signature: this server accepted the change) and
 /// the author's own signature when the author pushed it; held changes with the signature they
 /// came with and whether it was the server's receipt; held changes that waited too long, so
 /// that their sender hears of it once without the refusal being kept for everyone. The
 /// server's key is created here and every stored change gets its receipt (`sign_all`).
-const V6_FROM_V5: &str = "
+const V7_FROM_V6: &str = "
 ALTER TABLE actors ADD COLUMN public_key BLOB;
 ALTER TABLE changes ADD COLUMN receipt BLOB;
 ALTER TABLE changes ADD COLUMN author_signature BLOB;
@@ -272,7 +289,14 @@ pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
         super::facts::backfill(&tx)?;
     }
     if found < 6 {
+        // A file whose version was set back by hand (tests do) may have the column already.
+        if !has_column(&tx, "audit", "sensitive")? {
+            tx.execute_batch("ALTER TABLE audit ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0;")?;
+        }
         tx.execute_batch(V6_FROM_V5)?;
+    }
+    if found < 7 {
+        tx.execute_batch(V7_FROM_V6)?;
         sign_all(&tx)?;
     }
     new_identity(&tx)?;
@@ -310,6 +334,15 @@ fn sign_all(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn has_column(tx: &Transaction<'_>, table: &str, column: &str) -> rusqlite::Result<bool> {
+    tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 /// Gives the database a new identity: on creation, on upgrade, and in every backup copy, so
@@ -546,5 +579,56 @@ mod tests {
             })
             .unwrap();
         assert_eq!(before, after);
+    }
+
+    /// A version 5 audit log: the entries about a case (a look, a return with its comment, an
+    /// indicator's case list) are marked sensitive by the upgrade, the others are not, and the
+    /// log is append-only again afterwards.
+    #[test]
+    fn a_version_5_audit_log_has_its_case_entries_marked_sensitive() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for step in [V1, V2_FROM_V1, V3_FROM_V2, V4_FROM_V3, V5_FROM_V4] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        let (case, household) = (Uuid::now_v7(), Uuid::now_v7());
+        for (id, record_type, sensitive) in [(case, "support_case", 1), (household, "household", 0)]
+        {
+            conn.execute(
+                "INSERT INTO merged (id, record_type, commune, status, title, search_text, view, problems,
+                                     conflicts, n_problems, n_conflicts, sensitive)
+                 VALUES (?1, ?2, '62.610.01', 'active', '', '', '{}', '[]', '[]', 0, 0, ?3)",
+                params![id.as_bytes(), record_type, sensitive],
+            )
+            .unwrap();
+        }
+        let entries = [
+            ("view_case", case.to_string()),
+            ("review", case.to_string()),
+            ("review", household.to_string()),
+            ("login", String::new()),
+            ("view_indicator_cases", "62".to_owned()),
+            ("merge", household.to_string()),
+        ];
+        for (action, target) in &entries {
+            conn.execute(
+                "INSERT INTO audit (at_ms, action, target, detail) VALUES (1, ?1, ?2, 'returned: x')",
+                params![action, target],
+            )
+            .unwrap();
+        }
+        upgrade(&mut conn).unwrap();
+        let marks: Vec<bool> = conn
+            .prepare("SELECT sensitive FROM audit ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(marks, [true, true, false, false, true, false]);
+        assert!(
+            conn.execute("UPDATE audit SET detail = ''", []).is_err(),
+            "append-only again"
+        );
     }
 }

@@ -97,7 +97,7 @@ fn server() -> (tempfile::TempDir, Arc<SqliteStorage>) {
             accounts::Authority::Operator,
             &NewUser {
                 username: name.into(),
-                password: "mật khẩu 123".into(),
+                password: "mật khẩu thử 123".into(),
                 role: Role::Collector,
                 sensitive_access: false,
                 areas: vec![COMMUNE.into()],
@@ -137,7 +137,7 @@ fn two_devices_edit_offline_and_see_the_merge_and_the_conflict() {
         transport.clone(),
         "https://x".into(),
         "lan".into(),
-        "mật khẩu 123".into(),
+        "mật khẩu thử 123".into(),
         "A".into(),
     )
     .unwrap();
@@ -145,7 +145,7 @@ fn two_devices_edit_offline_and_see_the_merge_and_the_conflict() {
         transport.clone(),
         "https://x".into(),
         "hoa".into(),
-        "mật khẩu 123".into(),
+        "mật khẩu thử 123".into(),
         "B".into(),
     )
     .unwrap();
@@ -217,7 +217,7 @@ fn errors_reach_the_app_as_the_right_kind() {
         transport.clone(),
         "https://x".into(),
         "lan".into(),
-        "mật khẩu 123".into(),
+        "mật khẩu thử 123".into(),
         "A".into(),
     )
     .unwrap();
@@ -260,7 +260,7 @@ fn an_app_killed_mid_sync_resumes_with_nothing_lost() {
         transport.clone(),
         "https://x".into(),
         "lan".into(),
-        "mật khẩu 123".into(),
+        "mật khẩu thử 123".into(),
         "A".into(),
     )
     .unwrap();

@@ -478,6 +478,17 @@ impl LoginThrottle {
         })
     }
 
+    /// Whether `source` has an attempt left in its bucket now (nothing is taken): lets callers
+    /// skip work for an address that will be throttled anyway.
+    pub fn source_has_room(&self, source: IpAddr, now: i64) -> bool {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.sources.get(&source).is_none_or(|b| {
+            let mut b = *b;
+            b.refill(now, BURST, REFILL_PER_MS);
+            b.tokens >= 1.0
+        })
+    }
+
     fn record(&self, username: &str, key: PairKey, source: IpAddr, succeeded: bool, now: i64) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let pair_key = (username.to_owned(), key);

@@ -126,7 +126,7 @@ async fn enrol(
     }
     let actor_key = body.actor_key.as_deref().map(parse_actor_key).transpose()?;
     let source = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0);
-    let client = session::phone_client(&state, &body.username, actor_key.as_ref()).await?;
+    let client = session::phone_client(&state, &body.username, source, actor_key.as_ref()).await?;
     let username = body.username.clone();
     let (device, token, user) = session::checked(
         &state,

@@ -87,11 +87,16 @@ pub(super) async fn checked<T: Send + 'static>(
 pub(super) async fn phone_client(
     state: &AppState,
     username: &str,
+    source: IpAddr,
     actor_key: Option<&[u8; 32]>,
 ) -> Result<Client, ApiError> {
     let Some(key) = actor_key else {
         return Ok(Client::Address);
     };
+    // A flooding address is refused by the throttle anyway: no database read for it.
+    if !state.throttle.source_has_room(source, now_ms()) {
+        return Ok(Client::Address);
+    }
     let actor = fieldsync_core::record::actor_for_key(key);
     let name = username.to_owned();
     let known = state

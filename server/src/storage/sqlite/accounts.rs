@@ -1,5 +1,5 @@
 //! Users, their assigned areas and permissions, enrolled devices and the actors they write
-//! under, and failed-login bookkeeping.
+//! under, and the ending of an account's tokens when its password changes.
 
 use super::uuid_col;
 use crate::storage::{

@@ -104,7 +104,7 @@ fn server() -> (tempfile::TempDir, Arc<SqliteStorage>) {
             accounts::Authority::Operator,
             &NewUser {
                 username: name.into(),
-                password: "mật khẩu 123".into(),
+                password: "mật khẩu thử 123".into(),
                 role: Role::Collector,
                 sensitive_access: false,
                 areas: vec![COMMUNE.into()],
@@ -144,7 +144,7 @@ fn two_devices_edit_offline_and_see_the_merge_and_the_conflict() {
         transport.clone(),
         "https://x".into(),
         "lan".into(),
-        "mật khẩu 123".into(),
+        "mật khẩu thử 123".into(),
         "A".into(),
     )
     .unwrap();
@@ -152,7 +152,7 @@ fn two_devices_edit_offline_and_see_the_merge_and_the_conflict() {
         transport.clone(),
         "https://x".into(),
         "hoa".into(),
-        "mật khẩu 123".into(),
+        "mật khẩu thử 123".into(),
         "B".into(),
     )
     .unwrap();
@@ -224,7 +224,7 @@ fn errors_reach_the_app_as_the_right_kind() {
         transport.clone(),
         "https://x".into(),
         "lan".into(),
-        "mật khẩu 123".into(),
+        "mật khẩu thử 123".into(),
         "A".into(),
     )
     .unwrap();
@@ -267,7 +267,7 @@ fn an_app_killed_mid_sync_resumes_with_nothing_lost() {
         transport.clone(),
         "https://x".into(),
         "lan".into(),
-        "mật khẩu 123".into(),
+        "mật khẩu thử 123".into(),
         "A".into(),
     )
     .unwrap();

@@ -11,6 +11,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
+use uuid::Uuid;
 
 /// Why an account operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +116,10 @@ impl Authority<'_> {
         }
     }
 
-    /// Whether an account with `areas` is within this authority's own areas.
+    /// Whether an account with `areas` is within this authority's own areas. An admin of every
+    /// area (`*`) covers every account; any other admin only accounts with at least one
+    /// commune, all of them its own (an account with no areas, or `*`, is not within anyone's
+    /// areas but the province admin's).
     fn covers(&self, areas: &[String]) -> bool {
         let Authority::Admin(admin) = self else {
             return true;
@@ -134,7 +138,7 @@ impl Authority<'_> {
             areas: areas.to_vec(),
             ..(*admin).clone()
         });
-        theirs.communes.is_subset(&mine.communes)
+        !theirs.communes.is_empty() && theirs.communes.is_subset(&mine.communes)
     }
 
     fn check_covers(&self, areas: &[String]) -> Result<(), AccountError> {
@@ -155,56 +159,28 @@ impl Authority<'_> {
         }
         Ok(())
     }
+
+    /// Whether this authority may change `target` at all (its password, areas, permissions,
+    /// disabled flag): the account's rights must be within what the authority could grant.
+    /// Whoever could reset the password of an account with sensitive access could read what
+    /// it reads, so that takes the permission to grant sensitive access.
+    fn check_manages(&self, target: &User) -> Result<(), AccountError> {
+        self.check_covers(&target.areas)?;
+        if (target.sensitive_access || target.can_grant_sensitive) && !self.may_grant_sensitive() {
+            return Err(AccountError::Forbidden(
+                "that account has sensitive access (or may grant it): managing it needs the \
+                 permission to grant sensitive access"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
-/// Passwords that meet the length rule but are among the first an attacker tries.
-const COMMON_PASSWORDS: &[&str] = &[
-    "1234567890",
-    "12345678910",
-    "0123456789",
-    "1111111111",
-    "0000000000",
-    "1122334455",
-    "1234512345",
-    "9876543210",
-    "123456789a",
-    "a123456789",
-    "abcd123456",
-    "qwertyuiop",
-    "asdfghjkl;",
-    "password12",
-    "password123",
-    "password1234",
-    "passw0rd123",
-    "iloveyou123",
-    "matkhau123",
-    "matkhau1234",
-    "matkhau12345",
-    "anhyeuem123",
-    "vietnam123",
-    "vietnam1234",
-    "hanoi12345",
-    "admin12345",
-    "administrator",
-    "qwerty12345",
-    "1q2w3e4r5t",
-    "zxcvbnm123",
-];
-
-/// Minimum password policy: at least 10 characters, not the username, not a common password.
+/// The password policy (see [`crate::passwords`]): a weak password is refused with its reason.
 pub fn check_password(username: &str, password: &str) -> Result<(), AccountError> {
-    if password.chars().count() < 10 {
-        return Err(AccountError::Invalid(
-            "password: at least 10 characters".into(),
-        ));
-    }
-    let lower = password.to_lowercase();
-    if lower == username.to_lowercase() || COMMON_PASSWORDS.contains(&lower.as_str()) {
-        return Err(AccountError::Invalid(
-            "password: too easy to guess; choose another".into(),
-        ));
-    }
-    Ok(())
+    crate::passwords::check(username, password)
+        .map_err(|weak| AccountError::Invalid(weak.to_string()))
 }
 
 fn check_username(username: &str) -> Result<(), AccountError> {
@@ -229,10 +205,10 @@ pub fn create_user(
     user: &NewUser,
 ) -> Result<User, AccountError> {
     check_username(&user.username)?;
-    check_password(&user.username, &user.password)?;
     check_areas(&user.areas)?;
     by.check_covers(&user.areas)?;
     by.check_sensitive_grant(user.sensitive_access || user.can_grant_sensitive)?;
+    check_password(&user.username, &user.password)?;
     Ok(storage.create_user(user, &hash_password(&user.password)?)?)
 }
 
@@ -243,8 +219,8 @@ fn existing(storage: &dyn Storage, username: &str) -> Result<User, AccountError>
         .ok_or_else(|| AccountError::Storage(StorageError::NotFound(format!("user {username}"))))
 }
 
-/// Changes an account's areas, permissions or disabled flag. The admin must cover the
-/// account's areas both before and after.
+/// Changes an account's areas, permissions or disabled flag. The admin must manage the account
+/// (see [`Authority`]) and cover its areas after the change too.
 pub fn update_user(
     storage: &dyn Storage,
     by: Authority<'_>,
@@ -252,7 +228,7 @@ pub fn update_user(
     update: &AccountUpdate,
 ) -> Result<User, AccountError> {
     let target = existing(storage, username)?;
-    by.check_covers(&target.areas)?;
+    by.check_manages(&target)?;
     if let Some(areas) = &update.areas {
         check_areas(areas)?;
         by.check_covers(areas)?;
@@ -270,7 +246,8 @@ pub fn update_user(
     Ok(storage.update_user(username, update)?)
 }
 
-/// Sets an account's password (an admin resetting it, or the operator).
+/// Sets an account's password (an admin resetting it, or the operator) and ends every session
+/// and device token of the account: whoever held them must log in or enrol again.
 pub fn set_password(
     storage: &dyn Storage,
     by: Authority<'_>,
@@ -278,17 +255,19 @@ pub fn set_password(
     password: &str,
 ) -> Result<(), AccountError> {
     let target = existing(storage, username)?;
-    by.check_covers(&target.areas)?;
+    by.check_manages(&target)?;
     check_password(username, password)?;
-    Ok(storage.set_password(username, &hash_password(password)?)?)
+    Ok(storage.set_password(username, &hash_password(password)?, None)?)
 }
 
-/// A user changing their own password, which they must know.
+/// A user changing their own password, which they must know. Every other session and device
+/// token of the account ends; `keep`, the device or session the change was made from, goes on.
 pub fn change_own_password(
     storage: &dyn Storage,
     username: &str,
     old: &str,
     new: &str,
+    keep: Uuid,
 ) -> Result<(), AccountError> {
     let (_, hash) = storage
         .user_by_name(username)?
@@ -297,7 +276,7 @@ pub fn change_own_password(
         return Err(AccountError::BadCredentials);
     }
     check_password(username, new)?;
-    Ok(storage.set_password(username, &hash_password(new)?)?)
+    Ok(storage.set_password(username, &hash_password(new)?, Some(keep))?)
 }
 
 /// Whether an admin may see and act on a device of a user with `areas`.
@@ -336,6 +315,19 @@ pub fn enrol(
         .collect();
     let device = storage.enrol_device(user.id, &name, &hash, keys)?;
     Ok((device, token, user))
+}
+
+/// Whether `username` has a device, not revoked, writing under `actor`: the phone asking to
+/// enrol holds the key of a store enrolled to this account before (a new token after a
+/// password change, a reinstalled app). Login throttling does not hold such a phone to the
+/// account-wide count (see [`crate::throttle`]). Only ask this about an actor the phone has
+/// proved is its own.
+pub fn enrolled_before(
+    storage: &dyn Storage,
+    username: &str,
+    actor: Uuid,
+) -> Result<bool, AccountError> {
+    Ok(storage.account_has_actor(username, actor)?)
 }
 
 /// Characters a name shown on one line of a listing must not hold: control characters and
@@ -414,10 +406,40 @@ mod tests {
         assert!(!by.covers(&["62.616.01".into()]));
         assert!(!by.covers(&["62".into()]));
         assert!(!by.covers(&["*".into()]));
+        assert!(
+            !by.covers(&[]),
+            "an account with no areas: only the province admin's"
+        );
         assert!(by.check_sensitive_grant(true).is_err());
         assert!(by.check_sensitive_grant(false).is_ok());
         let all = admin(&["*"], true);
         assert!(Authority::Admin(&all).covers(&["*".into()]));
+        assert!(Authority::Admin(&all).covers(&[]));
         assert!(Authority::Admin(&all).check_sensitive_grant(true).is_ok());
+    }
+
+    #[test]
+    fn an_account_with_sensitive_access_is_managed_only_with_the_grant_permission() {
+        let account = |sensitive: bool, can_grant: bool| User {
+            id: 2,
+            username: "giamsat".into(),
+            role: Role::Supervisor,
+            sensitive_access: sensitive,
+            areas: vec!["62.610.01".into()],
+            can_grant_sensitive: can_grant,
+            disabled: false,
+        };
+        let without = admin(&["62.610"], false);
+        let with = admin(&["62.610"], true);
+        let province = admin(&["*"], false);
+        for target in [account(true, false), account(false, true)] {
+            assert!(Authority::Admin(&without).check_manages(&target).is_err());
+            assert!(Authority::Admin(&province).check_manages(&target).is_err());
+            assert!(Authority::Admin(&with).check_manages(&target).is_ok());
+            assert!(Authority::Operator.check_manages(&target).is_ok());
+        }
+        assert!(Authority::Admin(&without)
+            .check_manages(&account(false, false))
+            .is_ok());
     }
 }

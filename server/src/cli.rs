@@ -111,7 +111,8 @@ enum AdminCommand {
         #[arg(long, value_delimiter = ',')]
         areas: Vec<String>,
     },
-    /// Set a user's password (at least 10 characters, not a common one).
+    /// Set a user's password (operating.md, Password policy); every session and device token
+    /// of the account ends: its phones enrol again.
     SetPassword {
         #[command(flatten)]
         data: DataArgs,
@@ -280,7 +281,7 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
             let storage = open_storage(&data)?;
             accounts::set_password(&storage, Authority::Operator, &username, &password)
                 .map_err(|e| e.to_string())?;
-            println!("{username}: password changed");
+            println!("{username}: password changed; its sessions and devices must log in again");
         }
         AdminCommand::DisableUser { data, username } => switch_user(&data, &username, true)?,
         AdminCommand::EnableUser { data, username } => switch_user(&data, &username, false)?,

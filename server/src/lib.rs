@@ -13,6 +13,7 @@ pub mod dates;
 pub mod http;
 pub mod indicators;
 pub mod listener;
+pub mod passwords;
 pub mod restore;
 pub mod scope;
 pub mod seed;

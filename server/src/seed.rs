@@ -13,7 +13,7 @@ pub const SEED_DEVICE: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_5e
 
 /// The demo accounts: (username, password, role, areas, sensitive access).
 pub const DEMO_ACCOUNTS: &[(&str, &str, Role, &[&str], bool)] = &[
-    ("admin", "fieldsync-admin", Role::Admin, &["*"], false),
+    ("admin", "fieldsync-quantri", Role::Admin, &["*"], false),
     (
         "giamsat.tinh",
         "fieldsync-demo",
@@ -95,4 +95,19 @@ pub fn seed(storage: &dyn Storage, households: usize) -> Result<usize, SeedError
         storage.ingest_trusted(SEED_DEVICE, &changes)?;
     }
     Ok(records.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_passwords_meet_the_policy() {
+        for (username, password, ..) in DEMO_ACCOUNTS {
+            assert!(
+                accounts::check_password(username, password).is_ok(),
+                "{username}"
+            );
+        }
+    }
 }

@@ -18,7 +18,7 @@ use serde_json::{json, Value as Json};
 use std::sync::Arc;
 
 const SUPERVISOR: &str = "giamsat";
-const SUP_PASSWORD: &str = "mật khẩu giám sát";
+const SUP_PASSWORD: &str = "mật khẩu của trang";
 
 fn supervisor(storage: &dyn Storage, areas: &[&str]) {
     accounts::create_user(

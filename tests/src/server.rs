@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// The demo admin account `serve --dev` creates.
-pub const ADMIN: (&str, &str) = ("admin", "fieldsync-admin");
+pub const ADMIN: (&str, &str) = ("admin", "fieldsync-quantri");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

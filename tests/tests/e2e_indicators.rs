@@ -84,7 +84,7 @@ async fn a_phones_records_approved_by_a_supervisor_show_in_the_report_and_its_ex
     )
     .unwrap();
     let http = fieldsync_tests::https::HttpsClient::new(&server.cert_pem).unwrap();
-    let admin = enrol(&http, server.addr, "admin", "fieldsync-admin")
+    let admin = enrol(&http, server.addr, "admin", "fieldsync-quantri")
         .await
         .unwrap();
     let env = Env {

@@ -7,8 +7,8 @@ use super::{
     caller, credentials, json_body, require_role, respond, with_state, AppState, Credentials, Peer,
 };
 use crate::accounts::{self, Authority};
-use crate::storage::sqlite::now_ms;
 use crate::storage::{AccountUpdate, Caller, NewUser, Role, User};
+use crate::throttle::{Client, Via};
 use serde::Deserialize;
 use uuid::Uuid;
 use warp::reply::{Json, Response};
@@ -183,29 +183,28 @@ async fn change_own_password(
     {
         return Err(ApiError::BadCredentials);
     }
-    // Guessing the old password with a stolen token is throttled like a login.
+    // Guessing the old password with a stolen token is throttled like a login (held to the
+    // device's own count: the token proves a device of the account).
     let source = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0);
-    let attempt = state
-        .throttle
-        .begin(&me, source, now_ms())
-        .map_err(|t| ApiError::Throttled(t.retry_after_secs))?;
+    let keep = me_caller.device.id;
     let name = me.clone();
-    let result = state
-        .hashing(move |storage| {
+    super::session::checked(
+        &state,
+        Via::PasswordChange,
+        &me,
+        source,
+        Client::Known(*keep.as_bytes()),
+        move |storage| {
             Ok(accounts::change_own_password(
                 storage,
                 &name,
                 &body.old_password,
                 &body.new_password,
+                keep,
             )?)
-        })
-        .await;
-    match &result {
-        Ok(()) => attempt.finish(true, now_ms()),
-        Err(ApiError::BadCredentials) => attempt.finish(false, now_ms()),
-        Err(_) => drop(attempt),
-    }
-    result?;
+        },
+    )
+    .await?;
     state
         .audit(
             Some(&me_caller),

@@ -17,8 +17,8 @@ mod state;
 mod sync;
 mod web;
 
-use crate::accounts;
 use crate::storage::{Caller, DeviceKeys, Role};
+use crate::{accounts, throttle};
 pub(crate) use auth::{caller, credentials, Credentials};
 use error::ApiError;
 use fieldsync_core::protocol::{Enrolment, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
@@ -192,12 +192,15 @@ async fn enrol(
     }
     let keys = device_keys(&body)?;
     let source = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0);
-    let attempt = state
-        .throttle
-        .begin(&body.username, source, crate::storage::sqlite::now_ms())
-        .map_err(|t| ApiError::Throttled(t.retry_after_secs))?;
-    let result = state
-        .hashing(move |storage| {
+    let client = session::phone_client(&state, &body.username, source, keys.as_ref()).await?;
+    let username = body.username.clone();
+    let (device, token, user) = session::checked(
+        &state,
+        throttle::Via::Enrol,
+        &username,
+        source,
+        client,
+        move |storage| {
             Ok(accounts::enrol(
                 storage,
                 &body.username,
@@ -205,15 +208,9 @@ async fn enrol(
                 &body.device_name,
                 keys.as_ref(),
             )?)
-        })
-        .await;
-    match &result {
-        Ok(_) => attempt.finish(true, crate::storage::sqlite::now_ms()),
-        Err(ApiError::BadCredentials) => attempt.finish(false, crate::storage::sqlite::now_ms()),
-        // Busy or failed for another reason: the attempt does not count either way.
-        Err(_) => drop(attempt),
-    }
-    let (device, token, user) = result?;
+        },
+    )
+    .await?;
     state
         .audit(
             None,

@@ -506,7 +506,16 @@ pub trait Storage: Send + Sync + 'static {
     fn list_users(&self) -> StorageResult<Vec<User>>;
     /// Applies an admin's change to an account; disabling it revokes all its devices.
     fn update_user(&self, username: &str, update: &AccountUpdate) -> StorageResult<User>;
-    fn set_password(&self, username: &str, password_hash: &str) -> StorageResult<()>;
+    /// Sets an account's password and, in the same transaction, ends every session and device
+    /// token of it but `keep` (the session or phone a user changed their own password from).
+    fn set_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        keep: Option<Uuid>,
+    ) -> StorageResult<()>;
+    /// Whether `username` has a device, not revoked, that writes under `actor`.
+    fn account_has_actor(&self, username: &str, actor: Uuid) -> StorageResult<bool>;
     /// Enrols a device signing with `keys.public_key`, writing under the actor derived from it
     /// and under the older actors it claims. A device of the same user re-enrolling takes an
     /// actor over; one of another user cannot (a store copied between accounts): `Conflict`.

@@ -1,5 +1,5 @@
 //! Users, their assigned areas and permissions, enrolled devices and the actors they write
-//! under, and failed-login bookkeeping.
+//! under, and the ending of an account's tokens when its password changes.
 
 use super::uuid_col;
 use crate::storage::{
@@ -169,15 +169,52 @@ pub fn update_user(
     Ok(updated)
 }
 
-pub fn set_password(conn: &Connection, username: &str, password_hash: &str) -> StorageResult<()> {
-    let n = conn.execute(
-        "UPDATE users SET password_hash = ?2 WHERE username = ?1",
-        params![username, password_hash],
+/// Sets the password and ends every token of the account but `keep`'s: phones get 401 and
+/// enrol again, sessions of the page end. A token ends by expiring now, not by revocation:
+/// nobody said the phone was lost, so its actor stays its own and it enrols again with it.
+pub fn set_password(
+    conn: &mut Connection,
+    username: &str,
+    password_hash: &str,
+    keep: Option<Uuid>,
+    now_ms: i64,
+) -> StorageResult<()> {
+    let tx = conn.transaction()?;
+    let user_id: i64 = tx
+        .query_row(
+            "SELECT id FROM users WHERE username = ?1",
+            [username],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| StorageError::NotFound(format!("user {username}")))?;
+    tx.execute(
+        "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+        params![user_id, password_hash],
     )?;
-    if n == 0 {
-        return Err(StorageError::NotFound(format!("user {username}")));
-    }
+    let keep = keep.map(|id| id.as_bytes().to_vec()).unwrap_or_default();
+    tx.execute(
+        "UPDATE devices SET expires_ms = ?3
+         WHERE user_id = ?1 AND id != ?2 AND revoked = 0
+           AND (expires_ms IS NULL OR expires_ms > ?3)",
+        params![user_id, keep, now_ms],
+    )?;
+    tx.commit()?;
     Ok(())
+}
+
+/// Whether `username` has a device, not revoked, that writes under `actor`.
+pub fn account_has_actor(conn: &Connection, username: &str, actor: Uuid) -> StorageResult<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM actors a JOIN devices d ON d.id = a.device_id
+             JOIN users u ON u.id = d.user_id
+             WHERE a.actor = ?1 AND u.username = ?2 AND d.revoked = 0",
+            params![actor.as_bytes(), username],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }
 
 pub fn enrol_device(

@@ -210,8 +210,17 @@ impl Storage for SqliteStorage {
         self.write(|c| accounts::update_user(c, username, update))
     }
 
-    fn set_password(&self, username: &str, password_hash: &str) -> StorageResult<()> {
-        self.write(|c| accounts::set_password(c, username, password_hash))
+    fn set_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        keep: Option<Uuid>,
+    ) -> StorageResult<()> {
+        self.write(|c| accounts::set_password(c, username, password_hash, keep, now_ms()))
+    }
+
+    fn account_has_actor(&self, username: &str, actor: Uuid) -> StorageResult<bool> {
+        self.read(|c| accounts::account_has_actor(c, username, actor))
     }
 
     fn enrol_device(

@@ -67,6 +67,7 @@ pub enum Attack {
     IdleConnections,
     EnrolFlood,
     EnrolLockout,
+    EnrolTrickle,
     ResendAmplification,
     SearchWords,
     MaxPush,
@@ -95,7 +96,7 @@ impl Attacker {
 }
 
 impl Attack {
-    pub const ALL: [Attack; 15] = [
+    pub const ALL: [Attack; 16] = [
         Attack::NestedBomb,
         Attack::NestedBombLoop,
         Attack::HugeChange,
@@ -107,6 +108,7 @@ impl Attack {
         Attack::IdleConnections,
         Attack::EnrolFlood,
         Attack::EnrolLockout,
+        Attack::EnrolTrickle,
         Attack::ResendAmplification,
         Attack::SearchWords,
         Attack::MaxPush,
@@ -126,6 +128,7 @@ impl Attack {
             Attack::IdleConnections => "idle-connections",
             Attack::EnrolFlood => "enrol-flood",
             Attack::EnrolLockout => "enrol-lockout",
+            Attack::EnrolTrickle => "enrol-trickle",
             Attack::ResendAmplification => "resend-amplification",
             Attack::SearchWords => "search-words",
             Attack::MaxPush => "max-push",
@@ -146,6 +149,7 @@ impl Attack {
             Attack::IdleConnections => "1000 idle TLS connections (handshake done, nothing sent) and 1000 TCP connections that never handshake",
             Attack::EnrolFlood => "200 concurrent loops of POST /v1/enrol with 10 KB usernames and wrong passwords; meanwhile the victim's password failed every second, and real enrolments timed",
             Attack::EnrolLockout => "no flood: the victim's password failed every second; the victim enrols half-way through and retries every 5 s; another user enrols every second",
+            Attack::EnrolTrickle => "wrong passwords for the owner's account from 10 addresses, 35 per 150 s (each address also comes back when Retry-After says); the owner enrols a new phone from a new address, then from her usual address, then re-enrols her phone, each following Retry-After",
             Attack::ResendAmplification => "one record moved back and forth between 62.610.01 and 62.610.02 (both in scope), 25 moves per request, in a loop",
             Attack::SearchWords => "GET /v1/records?q= with 1 to 20,000 words, then the largest accepted query in two loops",
             Attack::MaxPush => "requests of 1,000 new valid households each (the most one request may push), one after another",
@@ -158,7 +162,8 @@ impl Attack {
             Attack::SlowBody
             | Attack::IdleConnections
             | Attack::EnrolFlood
-            | Attack::EnrolLockout => Attacker::Outsider,
+            | Attack::EnrolLockout
+            | Attack::EnrolTrickle => Attacker::Outsider,
             Attack::SearchWords => Attacker::Supervisor,
             _ => Attacker::Collector,
         }
@@ -239,6 +244,7 @@ pub enum Plan {
     EnrolFlood {
         flooders: usize,
     },
+    EnrolTrickle,
     Resend {
         record: RawRecord,
         creation: Vec<u8>,
@@ -277,6 +283,23 @@ pub async fn prepare(attack: Attack, env: &Env, notes: &Notes) -> BenchResult<Pl
                 0
             };
             Ok(Plan::EnrolFlood { flooders })
+        }
+        Attack::EnrolTrickle => {
+            env.add_user(TRICKLE_OWNER, "collector", &[COMMUNE]).await?;
+            // The owner's phone, enrolled from her usual address before the attack.
+            let usual = env.http.clone().with_source(crate::harness::USER_SOURCE);
+            fieldsync_tests::phone::enrol_with_key(
+                &usual,
+                env.addr(),
+                TRICKLE_OWNER,
+                crate::harness::PASSWORD,
+                &fieldsync_core::signing::DeviceKey::from_seed(&crate::payloads::attacker_key(
+                    TRICKLE_OWNER,
+                )),
+            )
+            .await
+            .context("the owner's enrolment")?;
+            Ok(Plan::EnrolTrickle)
         }
         Attack::ResendAmplification => {
             let mut record = RawRecord::household(attacker_actor(), COMMUNE, "Y Mover")?;
@@ -345,6 +368,7 @@ pub async fn run(plan: Plan, ctx: Ctx) {
         Plan::SlowBody => run_slow_body(&ctx).await,
         Plan::Idle => run_idle(&ctx).await,
         Plan::EnrolFlood { flooders } => run_enrol_flood(&ctx, flooders).await,
+        Plan::EnrolTrickle => run_enrol_trickle(&ctx).await,
         Plan::Resend { record, creation } => run_resend(&ctx, record, creation).await,
         Plan::Search => run_search(&ctx).await,
         Plan::Stream { bodies } => {
@@ -1054,6 +1078,164 @@ async fn run_enrol_flood(ctx: &Ctx, flooders: usize) {
         "victim (password failed by the attacker every second: {harassed}): {victim}, locked out {} of {}, longest lock announced {lock} s",
         victim.count("429"),
         victim.total()
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
+// enrol-trickle
+
+/// The account the trickle guesses at.
+const TRICKLE_OWNER: &str = "owner";
+/// The reproduced trickle: 35 wrong passwords per 150 s from 10 addresses.
+const TRICKLE_ADDRESSES: u8 = 10;
+const TRICKLE_EVERY: Duration = Duration::from_millis(150_000 * TRICKLE_ADDRESSES as u64 / 35);
+
+fn trickle_source(network: u8, host: u8) -> std::net::IpAddr {
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, network, host))
+}
+
+/// One address of the trickle: a wrong password every [`TRICKLE_EVERY`] (the addresses
+/// staggered), and again as soon as a `Retry-After` names a turn. Its outcomes, and when each
+/// guess was checked (401).
+async fn trickler(ctx: Ctx, host: u8) -> (Outcomes, Vec<Instant>) {
+    let ctx = Ctx {
+        http: ctx.http.clone().with_source(trickle_source(4, host)),
+        ..ctx
+    };
+    let mut outcomes = Outcomes::default();
+    let mut checked = Vec::new();
+    let stagger = TRICKLE_EVERY * u32::from(host) / u32::from(TRICKLE_ADDRESSES);
+    ctx.until_deadline(tokio::time::sleep(stagger)).await;
+    while ctx.running() {
+        let attempt = enrol_attempt(&ctx, TRICKLE_OWNER, "wrong-password").await;
+        if attempt.outcome == "401" {
+            checked.push(Instant::now());
+        }
+        outcomes.add(attempt.outcome);
+        let wait = attempt
+            .retry_after
+            .map_or(TRICKLE_EVERY, |s| Duration::from_secs(s).min(TRICKLE_EVERY));
+        ctx.until_deadline(tokio::time::sleep(wait)).await;
+    }
+    (outcomes, checked)
+}
+
+/// The owner enrolling from `http` (with her phone's key if `key`), following `Retry-After`:
+/// how long until she was in, and how many 429s she got, or why she gave up.
+async fn owner_enrols(ctx: &Ctx, http: HttpsClient, key: Option<[u8; 32]>) -> String {
+    let started = Instant::now();
+    let mut waits = 0;
+    while ctx.running() {
+        let http = &http;
+        let answer = async move {
+            match key {
+                Some(seed) => {
+                    let key = fieldsync_core::signing::DeviceKey::from_seed(&seed);
+                    fieldsync_tests::phone::enrol_with_key(
+                        http,
+                        ctx.addr,
+                        TRICKLE_OWNER,
+                        crate::harness::PASSWORD,
+                        &key,
+                    )
+                    .await
+                }
+                None => {
+                    fieldsync_tests::phone::enrol_as(
+                        http,
+                        ctx.addr,
+                        TRICKLE_OWNER,
+                        crate::harness::PASSWORD,
+                        None,
+                    )
+                    .await
+                }
+            }
+        };
+        match ctx.until_deadline(answer).await {
+            Some(Ok(_)) => {
+                return format!(
+                    "in after {:.1} s ({waits}×429)",
+                    started.elapsed().as_secs_f64()
+                )
+            }
+            Some(Err(fieldsync_tests::phone::PhoneError::Status { status: 429, .. })) => {
+                waits += 1;
+                // The answer's Retry-After is not surfaced by the helper: come back in a
+                // second (a turn waits 10 minutes for its client).
+                ctx.until_deadline(tokio::time::sleep(Duration::from_secs(1)))
+                    .await;
+            }
+            Some(Err(e)) => return format!("failed: {e}"),
+            None => break,
+        }
+    }
+    format!(
+        "still out at the end of the window, {:.1} s ({waits}×429)",
+        started.elapsed().as_secs_f64()
+    )
+}
+
+/// The trickle, and the owner coming in a quarter of the way through: a new phone from a new
+/// address, then from her usual address, then her own phone (enrolled before) from another
+/// new address. Then what the attacker got: its checked guesses, per hour of the window.
+async fn run_enrol_trickle(ctx: &Ctx) {
+    let started = Instant::now();
+    let mut trickle = JoinSet::new();
+    for host in 1..=TRICKLE_ADDRESSES {
+        trickle.spawn(trickler(ctx.clone(), host));
+    }
+    let quarter = ctx.deadline.saturating_duration_since(Instant::now()) / 4;
+    ctx.until_deadline(tokio::time::sleep(quarter)).await;
+    let new_address = owner_enrols(
+        ctx,
+        ctx.http.clone().with_source(trickle_source(5, 1)),
+        None,
+    )
+    .await;
+    let usual = owner_enrols(
+        ctx,
+        ctx.http.clone().with_source(crate::harness::USER_SOURCE),
+        None,
+    )
+    .await;
+    let own_phone = owner_enrols(
+        ctx,
+        ctx.http.clone().with_source(trickle_source(5, 2)),
+        Some(crate::payloads::attacker_key(TRICKLE_OWNER)),
+    )
+    .await;
+    let mut outcomes = Outcomes::default();
+    let mut checked = Vec::new();
+    while let Some(Ok((o, c))) = trickle.join_next().await {
+        outcomes.merge(o);
+        checked.extend(c);
+    }
+    // The first two minutes hold the account's bursts; the rate after them is what a
+    // trickle that goes on gets.
+    let settled = started + Duration::from_secs(120);
+    let late = checked.iter().filter(|at| **at >= settled).count();
+    let late_hours = Instant::now()
+        .saturating_duration_since(settled)
+        .as_secs_f64()
+        / 3600.0;
+    let rate = if late_hours > 0.0 {
+        format!(
+            "{:.0} per hour after the first two minutes",
+            late as f64 / late_hours
+        )
+    } else {
+        "run 10 minutes or more for the rate after the bursts".to_owned()
+    };
+    ctx.notes.add(format!(
+        "trickle: {} attempts ({outcomes}); {} guesses checked in {:.0} s, {} of them in the first two minutes; {rate}",
+        outcomes.total(),
+        checked.len(),
+        started.elapsed().as_secs_f64(),
+        checked.len() - late,
+    ));
+    ctx.notes.add(format!(
+        "owner, new phone from a new address: {new_address}; from her usual address: {usual}; her own phone from another new address: {own_phone}"
     ));
 }
 

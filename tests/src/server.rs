@@ -60,7 +60,31 @@ impl ServerProcess {
         listen: &str,
         extra: &[&str],
     ) -> Result<ServerProcess, ServerError> {
-        let mut child = Command::new(binary()?)
+        ServerProcess::spawn(data_dir, listen, extra, None)
+    }
+
+    /// Starts `serve --dev` with extra arguments under an open-file limit of `max_open_files`
+    /// (soft and hard, as `prlimit` sets it).
+    pub fn start_limited(
+        data_dir: &Path,
+        listen: &str,
+        extra: &[&str],
+        max_open_files: u64,
+    ) -> Result<ServerProcess, ServerError> {
+        ServerProcess::spawn(data_dir, listen, extra, Some(max_open_files))
+    }
+
+    fn spawn(
+        data_dir: &Path,
+        listen: &str,
+        extra: &[&str],
+        max_open_files: Option<u64>,
+    ) -> Result<ServerProcess, ServerError> {
+        let mut command = Command::new(binary()?);
+        if let Some(n) = max_open_files {
+            command.env("FIELDSYNC_E2E_MAX_OPEN_FILES", n.to_string());
+        }
+        let mut child = command
             .args(["serve", "--dev", "--listen", listen])
             .args(extra)
             .arg("--data-dir")

@@ -195,10 +195,25 @@ fn one_line(text: &str) -> String {
 }
 
 pub fn main() -> ExitCode {
+    // A stop request must end `serve` gracefully however early it comes, so its signal
+    // handlers go in first, before the arguments are even parsed (the `admin` commands keep
+    // the default: a signal ends them, and each of their writes is one transaction).
+    let serving = if std::env::args_os().nth(1).is_some_and(|a| a == "serve") {
+        match Serving::start() {
+            Ok(serving) => Some(serving),
+            Err(message) => {
+                eprintln!("fieldsync-server: {message}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Serve(args) => serve(args),
-        Command::Admin(cmd) => admin(cmd),
+    let result = match (cli.command, serving) {
+        (Command::Serve(args), Some(serving)) => serve(args, serving),
+        (Command::Serve(args), None) => Serving::start().and_then(|serving| serve(args, serving)),
+        (Command::Admin(cmd), _) => admin(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -348,7 +363,79 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
     Ok(())
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
+/// The runtime `serve` runs on, listening for stop signals from the moment it exists.
+struct Serving {
+    runtime: tokio::runtime::Runtime,
+    stop: StopSignals,
+}
+
+impl Serving {
+    fn start() -> Result<Serving, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("starting the runtime: {e}"))?;
+        let stop = {
+            let _context = runtime.enter();
+            StopSignals::listen().map_err(|e| format!("installing signal handlers: {e}"))?
+        };
+        Ok(Serving { runtime, stop })
+    }
+}
+
+/// SIGTERM and SIGINT (Ctrl-C), caught from start-up on: one arriving before the server
+/// listens is kept, and ends it as soon as it does.
+struct StopSignals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    #[cfg(unix)]
+    fn listen() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn listen() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {})
+    }
+
+    /// Whether a stop was requested already (during start-up), without waiting.
+    fn came(&mut self) -> bool {
+        use futures_util::FutureExt;
+        #[cfg(unix)]
+        return self.term.recv().now_or_never().is_some()
+            || self.interrupt.recv().now_or_never().is_some();
+        #[cfg(not(unix))]
+        false
+    }
+
+    /// Completes when a stop was requested.
+    async fn requested(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.interrupt.recv() => {},
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("shutdown signal received");
+    }
+}
+
+fn serve(args: ServeArgs, serving: Serving) -> Result<(), String> {
+    let Serving { runtime, stop } = serving;
+    // Before anything opens a file: the connection cap follows from the limit.
+    let open_file_limit = listener::raise_open_file_limit();
     let file = match &args.config {
         Some(path) => FileConfig::read(path).map_err(|e| e.to_string())?,
         None => FileConfig::default(),
@@ -395,11 +482,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         Some(plan) => state.with_plan(plan),
         None => state,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let max_connections = listener::connection_cap(open_file_limit);
+    tracing::info!(?open_file_limit, max_connections, "connection cap");
     runtime.block_on(async move {
+        let mut stop = stop;
+        if stop.came() {
+            tracing::info!("stopped during start-up");
+            return Ok(());
+        }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("binding {}: {e}", config.listen))?;
@@ -430,35 +520,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             tls_config,
             state,
             config.timeouts,
-            shutdown_signal(),
+            max_connections,
+            stop.requested(),
         )
         .await;
         Ok::<(), String>(())
     })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown signal received");
 }
 
 fn init_logging(json: bool) {

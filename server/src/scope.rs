@@ -123,17 +123,24 @@ impl Cursor {
         out
     }
 
-    /// Decodes a cursor; anything malformed is an error (the phone sent bytes we never made).
-    /// A cursor made by a database with another identity (before a restore from backup) counts
-    /// for nothing: its positions may point past entries the restored log reuses, so the phone
-    /// starts again from the beginning.
+    /// Decodes a cursor, counting one of another database as empty (see [`Cursor::read`]).
     pub fn decode(data: &[u8], server_id: &[u8; 16]) -> Result<Cursor, String> {
+        Ok(match Cursor::read(data, server_id)? {
+            Presented::Current(cursor) => cursor,
+            Presented::Empty | Presented::Foreign => Cursor::default(),
+        })
+    }
+
+    /// Reads a request's cursor; anything malformed is an error (the phone sent bytes we never
+    /// made). A cursor made by a database with another identity (before a restore from backup)
+    /// is [`Presented::Foreign`]: its positions may point past entries the restored log reuses.
+    pub fn read(data: &[u8], server_id: &[u8; 16]) -> Result<Presented, String> {
         if data.is_empty() {
-            return Ok(Cursor::default());
+            return Ok(Presented::Empty);
         }
         let (identity, data) = data.split_at_checked(16).ok_or("truncated cursor")?;
         if identity != server_id {
-            return Ok(Cursor::default());
+            return Ok(Presented::Foreign);
         }
         let mut pos = 0;
         let n = read_varint(data, &mut pos)?;
@@ -150,8 +157,20 @@ impl Cursor {
         if pos != data.len() {
             return Err("trailing bytes in cursor".into());
         }
-        Ok(Cursor(map))
+        Ok(Presented::Current(Cursor(map)))
     }
+}
+
+/// What a request's cursor is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Presented {
+    /// None: the device's first sync.
+    Empty,
+    /// A cursor of this database.
+    Current(Cursor),
+    /// A cursor of a database with another identity: the device last synced before a restore
+    /// (the server decides whether it may start over, `http::state`).
+    Foreign,
 }
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
@@ -234,5 +253,11 @@ mod tests {
             Ok(Cursor::default()),
             "another database's cursor starts from the beginning"
         );
+        assert_eq!(
+            Cursor::read(&c.encode(&[4u8; 16]), &id),
+            Ok(Presented::Foreign)
+        );
+        assert_eq!(Cursor::read(&[], &id), Ok(Presented::Empty));
+        assert_eq!(Cursor::read(&c.encode(&id), &id), Ok(Presented::Current(c)));
     }
 }

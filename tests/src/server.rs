@@ -62,7 +62,21 @@ impl ServerProcess {
     ) -> Result<ServerProcess, ServerError> {
         let mut args = vec!["--dev", "--listen", listen];
         args.extend_from_slice(extra);
-        ServerProcess::spawn(data_dir, &args, &data_dir.join("dev-cert.pem"))
+        ServerProcess::spawn(data_dir, &args, &data_dir.join("dev-cert.pem"), None)
+    }
+
+    /// Starts `serve --dev` with extra arguments under an open-file limit of `max_open_files`
+    /// (soft and hard, as `prlimit` sets it).
+    pub fn start_limited(
+        data_dir: &Path,
+        listen: &str,
+        extra: &[&str],
+        max_open_files: u64,
+    ) -> Result<ServerProcess, ServerError> {
+        let mut args = vec!["--dev", "--listen", listen];
+        args.extend_from_slice(extra);
+        let cert = data_dir.join("dev-cert.pem");
+        ServerProcess::spawn(data_dir, &args, &cert, Some(max_open_files))
     }
 
     /// Starts `serve` as in production (no `--dev`: no demo accounts or data, HSTS sent) with
@@ -79,11 +93,20 @@ impl ServerProcess {
             "--tls-key",
             &key_arg,
         ];
-        ServerProcess::spawn(data_dir, &args, &cert)
+        ServerProcess::spawn(data_dir, &args, &cert, None)
     }
 
-    fn spawn(data_dir: &Path, args: &[&str], cert: &Path) -> Result<ServerProcess, ServerError> {
-        let mut child = Command::new(binary()?)
+    fn spawn(
+        data_dir: &Path,
+        args: &[&str],
+        cert: &Path,
+        max_open_files: Option<u64>,
+    ) -> Result<ServerProcess, ServerError> {
+        let mut command = Command::new(binary()?);
+        if let Some(n) = max_open_files {
+            command.env("FIELDSYNC_E2E_MAX_OPEN_FILES", n.to_string());
+        }
+        let mut child = command
             .arg("serve")
             .args(args)
             .arg("--data-dir")

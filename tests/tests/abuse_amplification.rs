@@ -4,7 +4,10 @@
 //! of only one of the communes receives each change at most once. And what a collector sends
 //! may not multiply into storage: changes of highly compressible text (small on the wire,
 //! within the 64 KiB inflated cap) must not cost the server or the commune's phones a thousand
-//! times their size.
+//! times their size. A small request asking for everything again and again is served up to its
+//! account's pull budget (16 MiB at once, then 8 MiB a minute) and then told to wait; a cursor
+//! claiming another database identity starts a device over once (again only after a wait, as
+//! when its answer was lost, and never once the device has synced with this database).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
 
@@ -14,8 +17,10 @@ mod common;
 use abuse_support::*;
 use common::*;
 use fieldsync_core::model::{RecordType, Value};
-use fieldsync_core::protocol::{RejectCode, Rejection};
+use fieldsync_core::protocol::{compress, RejectCode, Rejection, SyncRequest};
+use fieldsync_tests::phone::enrol_as;
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 const MOVES: u64 = 50;
 
@@ -210,4 +215,151 @@ async fn compressible_changes_do_not_multiply_into_storage() {
         server / sent.max(1),
         phone / sent.max(1)
     );
+}
+
+/// An account's pull budget, as documented: 16 MiB of change bytes at once, then 8 MiB a minute.
+const MIB: f64 = 1024.0 * 1024.0;
+const PULL_BURST: f64 = 16.0 * MIB;
+const PULL_PER_SEC: f64 = 8.0 * MIB / 60.0;
+/// The largest page the server serves, and the largest change (a page ends after the change
+/// that crosses its budget).
+const BIG_PAGE: u64 = 4 * 1024 * 1024;
+const LARGEST_CHANGE: f64 = 64.0 * 1024.0;
+
+/// Fills Ngọc Linh with 200 groups of 240 members (some 12 KiB of change each, about 2.4 MiB in
+/// all) from another account's device; returns their change bytes.
+async fn seed_groups(env: &Env) -> usize {
+    let seeder = Attacker::enrol(env, "seeder", &[NGOC_LINH]).await;
+    let mut total = 0;
+    let mut pending: Vec<_> = (0..200)
+        .map(|i| {
+            let mut group = RawRecord::group(seeder.actor, NGOC_LINH, &format!("Tổ {i}"), 240);
+            let bytes = group.commit();
+            total += bytes.len();
+            group.entry(bytes)
+        })
+        .collect();
+    for _ in 0..100 {
+        if pending.is_empty() {
+            return total;
+        }
+        let batch: Vec<_> = pending.iter().take(40).cloned().collect();
+        let answer = seeder.push_ok(env, batch).await;
+        assert!(answer.rejected.is_empty(), "{:?}", answer.rejected);
+        pending.retain(|e| !answer.acked.contains(&hash_of(&e.bytes)));
+    }
+    panic!("seeding never finished");
+}
+
+/// A request of a few dozen bytes asking for everything (empty cursor, a 4 MiB page).
+fn everything() -> Vec<u8> {
+    compress(
+        &SyncRequest {
+            cursor: Vec::new(),
+            max_pull_bytes: BIG_PAGE,
+            push: Vec::new(),
+        }
+        .encode(),
+    )
+}
+
+/// The review's amplification: a small request for the whole commune (here 2.4 MiB), again
+/// and again. The account is served its burst (a request needs 1 MiB of it left), and then
+/// gets 429 with `Retry-After` (from its other device too) without the server reading
+/// anything; other accounts sync normally, and after the wait the account is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_for_everything_again_and_again_is_served_up_to_the_pull_budget() {
+    let mut env = start_env(&[]).await;
+    let mut bystanders = Bystanders::new(&env).await;
+    let seeded = seed_groups(&env).await;
+    let attacker = Attacker::enrol(&env, "attacker", &[NGOC_LINH]).await;
+    let second = enrol_as(&env.http, env.addr(), "attacker", PASSWORD, None)
+        .await
+        .unwrap();
+    assert!(everything().len() < 64, "a small request");
+
+    let started = Instant::now();
+    let (mut served, mut requests) = (0usize, 0);
+    let refused = loop {
+        requests += 1;
+        assert!(requests <= 100, "never refused: {served} bytes served");
+        let r = attacker.post(&env, everything()).await;
+        if r.status == 429 {
+            break r;
+        }
+        let answer = decoded(&r);
+        served += answer.pull.iter().map(|c| c.bytes.len()).sum::<usize>();
+    };
+    let earned = PULL_PER_SEC * started.elapsed().as_secs_f64();
+    println!(
+        "{requests} requests for the {seeded} bytes seeded: {served} bytes served before the 429"
+    );
+    // A request is admitted while 1 MiB is left.
+    assert!(served as f64 >= PULL_BURST - MIB, "the burst: {served}");
+    assert!(
+        served as f64 <= PULL_BURST + earned + LARGEST_CHANGE,
+        "{served} bytes served, more than the budget"
+    );
+    assert_refused(&refused, 429, "too_many_requests");
+    let wait = retry_after(&refused);
+    assert!((1..=120).contains(&wait), "Retry-After: {wait}");
+
+    // Per account: its other device is refused too. Other accounts are served.
+    let other_device = post_sync(&attacker.http, env.addr(), &second, everything()).await;
+    assert_refused(&other_device, 429, "too_many_requests");
+    bystanders.edit_and_sync(&env, "during").await;
+    bystanders.verify(&env).await;
+
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let again = decoded(&attacker.post(&env, everything()).await);
+    assert!(!again.pull.is_empty(), "served again after the wait");
+    assert_up(&mut env).await;
+}
+
+/// A cursor claiming another database identity (as a phone's last cursor before a restore)
+/// starts the device over from the beginning once. The same again at once (as when that first
+/// answer was lost) is told to wait, and served after the wait; once the device has sent a
+/// cursor of this database, a foreign one is refused with 400. Other devices are not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_of_another_database_starts_a_device_over_once() {
+    let mut env = start_env(&[]).await;
+    let mut bystanders = Bystanders::new(&env).await;
+    let attacker = Attacker::enrol(&env, "attacker", &[NGOC_LINH]).await;
+    let mut foreign = vec![0xee; 16];
+    foreign.push(0);
+
+    let first = decoded(&attacker.post(&env, sync_body(&foreign, Vec::new())).await);
+    assert!(!first.pull.is_empty(), "from the beginning");
+    assert_eq!(
+        first.cursor[..16],
+        first.server_id,
+        "a cursor of this database"
+    );
+
+    let again = attacker.post(&env, sync_body(&foreign, Vec::new())).await;
+    assert_refused(&again, 429, "too_many_requests");
+    let wait = retry_after(&again);
+    assert!((1..=10).contains(&wait), "Retry-After: {wait}");
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let retried = decoded(&attacker.post(&env, sync_body(&foreign, Vec::new())).await);
+    assert_eq!(retried.pull, first.pull, "the same first page again");
+
+    // The device syncs on with this database's cursor; a foreign one is refused from then on.
+    decoded(
+        &attacker
+            .post(&env, sync_body(&retried.cursor, Vec::new()))
+            .await,
+    );
+    let refused = attacker.post(&env, sync_body(&foreign, Vec::new())).await;
+    let body = assert_refused(&refused, 400, "bad_request");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("another database"),
+        "{body}"
+    );
+    bystanders.edit_and_sync(&env, "after").await;
+    assert_up(&mut env).await;
+    bystanders.verify(&env).await;
 }

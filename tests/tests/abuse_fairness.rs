@@ -1,8 +1,10 @@
 //! Abuse: one device pushing as much as it may. Requests of 1,000 changes back to back are all
 //! served, split over several exchanges by the server's ingest budget, while an honest phone of
-//! another account syncs normally; a second concurrent sync of the same device (or a third of
-//! the same account) gets 429 with `Retry-After`; and token checks and enrolment keep
-//! answering while the big pushes are ingested.
+//! another account syncs normally; past its account's push budget (2,000 changes at once, then
+//! 600 a minute) a device is told to wait with 429 and `Retry-After`, from any device of the
+//! account; a second concurrent sync of the same device (or a third of the same account) gets
+//! 429 with `Retry-After`; and token checks and enrolment keep answering while the big pushes
+//! are ingested.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
 
@@ -58,15 +60,16 @@ async fn push_all(env: &Env, attacker: &Attacker, mut pending: Vec<ChangeEntry>)
     seen
 }
 
-/// 4,000 creations pushed 1,000 per request: all acked across exchanges, some requests split,
-/// and an honest phone completes sync after sync meanwhile, losing nothing.
+/// 2,000 creations (an account's push burst) pushed 1,000 per request: all acked across
+/// exchanges, some requests split, and an honest phone completes sync after sync meanwhile,
+/// losing nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn back_to_back_full_pushes_are_served_and_split_while_a_bystander_syncs() {
     let env = start_env(&[]).await;
     let mut bystanders = Bystanders::new(&env).await;
     let attacker = Attacker::enrol(&env, "attacker", &[NGOC_LINH]).await;
     let before = stats(&env).await;
-    let changes = creations(attacker.actor, NGOC_LINH, "flood", 4_000);
+    let changes = creations(attacker.actor, NGOC_LINH, "flood", 2_000);
 
     let env = Arc::new(env);
     let running = Arc::new(AtomicBool::new(true));
@@ -96,12 +99,12 @@ async fn back_to_back_full_pushes_are_served_and_split_while_a_bystander_syncs()
     let seen = pusher.await.unwrap();
     println!("pushes: {seen:?}; bystander syncs completed during them: {during}");
     let mut env = Arc::into_inner(env).unwrap();
-    assert_eq!(seen.acked, 4_000, "{seen:?}");
+    assert_eq!(seen.acked, 2_000, "{seen:?}");
     assert!(
         seen.split >= 1,
         "the ingest budget split a request: {seen:?}"
     );
-    assert!(seen.requests >= 4, "{seen:?}");
+    assert!(seen.requests >= 2, "{seen:?}");
     assert!(
         during >= 1,
         "the bystander completed a sync while the pushes ran ({seen:?})"
@@ -113,7 +116,7 @@ async fn back_to_back_full_pushes_are_served_and_split_while_a_bystander_syncs()
     let after = stats(&env).await;
     assert_eq!(
         after["changes"].as_u64().unwrap(),
-        before["changes"].as_u64().unwrap() + 4_000 + bystanders.made.len() as u64 - 1,
+        before["changes"].as_u64().unwrap() + 2_000 + bystanders.made.len() as u64 - 1,
         "every change stored once (the first household was there before)"
     );
 }
@@ -188,7 +191,7 @@ async fn token_checks_and_enrolment_answer_during_big_pushes() {
     let mut bystanders = Bystanders::new(&env).await;
     let attacker = Attacker::enrol(&env, "attacker", &[NGOC_LINH]).await;
     account(&env, "newcomer", "collector", &[NGOC_LINH], false).await;
-    let changes = creations(attacker.actor, NGOC_LINH, "load", 5_000);
+    let changes = creations(attacker.actor, NGOC_LINH, "load", 2_000);
     let idle_token = bystanders.witness.token.clone();
 
     let env = Arc::new(env);
@@ -239,13 +242,89 @@ async fn token_checks_and_enrolment_answer_during_big_pushes() {
         "pushes: {seen:?}; during them {idle_during} idle syncs, {enrolled_during} enrolments"
     );
     let mut env = Arc::into_inner(env).unwrap();
-    assert_eq!(seen.acked, 5_000, "{seen:?}");
+    assert_eq!(seen.acked, 2_000, "{seen:?}");
     assert!(idle_during >= 1, "an idle sync answered during the pushes");
     assert!(
         enrolled_during >= 1,
         "an enrolment answered during the pushes"
     );
     bystanders.edit_and_sync(&env, "after").await;
+    assert_up(&mut env).await;
+    bystanders.verify(&env).await;
+}
+
+/// An account's push budget, as documented: 2,000 changes at once, then 600 a minute.
+const PUSH_BURST: f64 = 2_000.0;
+const PUSHES_PER_SEC: f64 = 600.0 / 60.0;
+
+/// A device pushing 1,000 new records per request, never waiting, is answered up to its
+/// account's budget (the burst and what the rate earned meanwhile) and then gets 429 with
+/// `Retry-After`, with nothing of that request stored. The account's other device is refused
+/// as well, a request of the account that only pulls is still served, and other accounts are
+/// not affected; after the wait the device is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_past_its_push_budget_is_told_to_wait() {
+    let mut env = start_env(&[]).await;
+    let mut bystanders = Bystanders::new(&env).await;
+    let attacker = Attacker::enrol(&env, "attacker", &[NGOC_LINH]).await;
+    let second = enrol_as(&env.http, env.addr(), "attacker", PASSWORD, None)
+        .await
+        .unwrap();
+    let mut pending = creations(attacker.actor, NGOC_LINH, "budget", 4_000);
+    let started = std::time::Instant::now();
+    let mut answered = 0usize;
+    let refused = loop {
+        assert!(!pending.is_empty(), "4,000 changes pushed without a 429");
+        let batch: Vec<ChangeEntry> = pending.iter().take(1_000).cloned().collect();
+        let r = attacker.post(&env, sync_body(&[], batch)).await;
+        if r.status == 429 {
+            break r;
+        }
+        let answer = decoded(&r);
+        assert!(answer.rejected.is_empty(), "{:?}", answer.rejected);
+        answered += answer.acked.len();
+        let acked: std::collections::HashSet<[u8; 32]> = answer.acked.into_iter().collect();
+        pending.retain(|e| !acked.contains(&hash_of(&e.bytes)));
+    };
+    let earned = PUSHES_PER_SEC * started.elapsed().as_secs_f64();
+    println!("{answered} changes answered before the 429 ({earned:.0} earned meanwhile)");
+    // A request that pushes is admitted while 100 changes are left.
+    assert!(
+        answered as f64 >= PUSH_BURST - 100.0,
+        "the burst: {answered}"
+    );
+    assert!(
+        answered as f64 <= PUSH_BURST + earned + 1.0,
+        "{answered} answered, more than the budget"
+    );
+    assert_refused(&refused, 429, "too_many_requests");
+    let wait = retry_after(&refused);
+    assert!((1..=60).contains(&wait), "Retry-After: {wait}");
+    let stored = stats(&env).await["changes"].as_u64().unwrap();
+
+    // The account's other device is refused as well; pulls and other accounts go on.
+    let other_device = post_sync(
+        &attacker.http,
+        env.addr(),
+        &second,
+        sync_body(&[], pending.iter().take(10).cloned().collect()),
+    )
+    .await;
+    assert_refused(&other_device, 429, "too_many_requests");
+    let pull_only = attacker.push_ok(&env, Vec::new()).await;
+    assert!(pull_only.rejected.is_empty());
+    bystanders.edit_and_sync(&env, "after the budget").await;
+    assert_eq!(
+        stats(&env).await["changes"].as_u64().unwrap(),
+        stored + 1,
+        "nothing of the refused pushes was stored (the bystander's edit was)"
+    );
+
+    // After the wait, the device is served again.
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let batch: Vec<ChangeEntry> = pending.iter().take(1_000).cloned().collect();
+    let answer = attacker.push_ok(&env, batch).await;
+    assert!(!answer.acked.is_empty(), "served again after Retry-After");
     assert_up(&mut env).await;
     bystanders.verify(&env).await;
 }

@@ -1,7 +1,9 @@
 //! A full data disk is an answer, not an outage: the server runs on a small filesystem (a
-//! tmpfs mounted for the test, which needs root, as CI has), the test fills it, and then
-//! writes get 503 `disk_full` with `Retry-After`, pulls and reads go on, `/v1/health` says so,
-//! a restart on the full disk works, and once space is freed everything pending arrives.
+//! tmpfs mounted for the test, which needs root, as CI has), the test fills it, and then a
+//! sync whose push cannot be stored is answered with the push deferred (nothing acked, nothing
+//! refused, `Retry-After`) and its pull served, so phones with unsent edits keep receiving;
+//! other writes get 503 `disk_full`, reads go on, `/v1/health` says so, a restart on the full
+//! disk works, and once space is freed everything pending arrives.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
 
@@ -9,7 +11,7 @@ mod common;
 
 use common::*;
 use fieldsync_core::model::RecordType;
-use fieldsync_core::protocol::SyncClient;
+use fieldsync_core::protocol::{decompress, SyncClient, SyncResponse, MAX_BODY_BYTES};
 use fieldsync_tests::https::HttpsClient;
 use fieldsync_tests::phone::{enrol, Phone, PhoneError};
 use fieldsync_tests::server::{binary, ServerProcess, ADMIN};
@@ -87,7 +89,7 @@ fn admin_devices(data: &Path) -> std::process::Output {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_refuses_writes_with_503_keeps_serving_reads_and_recovers() {
+async fn a_full_disk_defers_pushes_serves_pulls_and_recovers() {
     let disk = SmallDisk::mount("6m");
     let data = disk.mount.join("data");
     let phones_dir = tempfile::tempdir().unwrap();
@@ -126,6 +128,15 @@ async fn a_full_disk_refuses_writes_with_503_keeps_serving_reads_and_recovers() 
         )
         .unwrap();
     a.sync(&http, server.addr, 10).await.unwrap();
+    // Stored before the disk fills, not yet on a's phone.
+    let from_b = b
+        .store
+        .create(
+            RecordType::Household,
+            &minimal_household(NGOC_LINH, "Y Của B"),
+        )
+        .unwrap();
+    b.sync(&http, server.addr, 10).await.unwrap();
     assert_eq!(get(&http, &server, "/v1/health").await.0, 200);
 
     let filler = disk.fill();
@@ -138,31 +149,54 @@ async fn a_full_disk_refuses_writes_with_503_keeps_serving_reads_and_recovers() 
             .unwrap();
     }
     let pending = a.store.unacked_count().unwrap();
-    let refused = a.sync(&http, server.addr, 1).await.unwrap_err();
-    match &refused {
+    // The phone with unsent edits still receives: its push is deferred, its pull served.
+    let report = a.sync(&http, server.addr, 10).await.unwrap();
+    assert_eq!((report.acked, report.rejected), (0, 0), "{report:?}");
+    assert_eq!(a.store.unacked_count().unwrap(), pending, "nothing lost");
+    assert!(
+        a.store.get(from_b).is_ok(),
+        "b's record arrived on a full disk"
+    );
+    let body = SyncClient::default().request(&a.store).unwrap().body;
+    let raw = Phone::exchange(&http, server.addr, &a.token, body)
+        .await
+        .unwrap();
+    assert_eq!(raw.status, 200, "{}", String::from_utf8_lossy(&raw.body));
+    let answer = SyncResponse::decode(&decompress(&raw.body, MAX_BODY_BYTES).unwrap()).unwrap();
+    assert!(
+        answer.acked.is_empty() && answer.rejected.is_empty() && answer.need.is_empty(),
+        "nothing of the push answered"
+    );
+    assert!(
+        raw.header("retry-after").is_some(),
+        "a deferred push says when to retry"
+    );
+    // Other writes are refused outright.
+    let edit = fieldsync_tests::phone::call_json(
+        &http,
+        server.addr,
+        "POST",
+        "/v1/admin/users",
+        Some(&admin),
+        &serde_json::json!({ "username": "c", "password": PASSWORD, "role": "collector",
+                             "areas": [NGOC_LINH] }),
+    )
+    .await
+    .unwrap_err();
+    match &edit {
         PhoneError::Status { status, body } => {
             assert_eq!(*status, 503, "{body}");
             assert!(body.contains("disk_full"), "{body}");
         }
         other => panic!("expected 503, got {other}"),
     }
-    assert_eq!(a.store.unacked_count().unwrap(), pending, "nothing lost");
-    let body = SyncClient::default().request(&a.store).unwrap().body;
-    let raw = Phone::exchange(&http, server.addr, &a.token, body)
-        .await
-        .unwrap();
-    assert_eq!(raw.status, 503);
-    assert!(
-        raw.header("retry-after").is_some(),
-        "a full disk says when to retry"
-    );
     let (status, health) = get(&http, &server, "/v1/health").await;
     assert_eq!(status, 503, "{health}");
     assert_eq!(health["disk"]["full"], true);
 
     // Reads go on: another phone pulls what was stored before the disk filled.
     b.sync(&http, server.addr, 10).await.unwrap();
-    assert_eq!(b.store.count(&Default::default()).unwrap(), 1);
+    assert_eq!(b.store.count(&Default::default()).unwrap(), 2);
 
     // A server restarted on the full disk starts, serves pulls, and the admin tools work.
     assert!(server.terminate());
@@ -190,6 +224,6 @@ async fn a_full_disk_refuses_writes_with_503_keeps_serving_reads_and_recovers() 
     assert_eq!(report.acked as u64, pending);
     assert_eq!(a.store.unacked_count().unwrap(), 0);
     c.sync(&http, server.addr, 10).await.unwrap();
-    assert_eq!(c.store.count(&Default::default()).unwrap(), 21);
+    assert_eq!(c.store.count(&Default::default()).unwrap(), 22);
     assert_eq!(get(&http, &server, "/v1/health").await.0, 200);
 }

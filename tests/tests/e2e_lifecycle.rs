@@ -1,5 +1,6 @@
-//! Server lifecycle: SIGTERM stops it gracefully, and everything it acknowledged is there
-//! after a restart; `serve --dev` on a fresh directory serves demo data over TLS.
+//! Server lifecycle: SIGTERM stops it gracefully, also in its first milliseconds, and
+//! everything it acknowledged is there after a restart; `serve --dev` on a fresh directory
+//! serves demo data over TLS.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
 
@@ -8,8 +9,11 @@ mod common;
 use common::*;
 use fieldsync_core::model::{RecordType, Value};
 use fieldsync_tests::phone::call_json;
-use fieldsync_tests::server::ServerProcess;
+use fieldsync_tests::server::{binary, ServerProcess};
+use rustix::process::{kill_process, Pid, Signal};
 use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_shuts_down_cleanly_and_a_restart_keeps_everything() {
@@ -43,6 +47,72 @@ async fn sigterm_shuts_down_cleanly_and_a_restart_keeps_everything() {
         second.store.get(id).unwrap().fields["head_name"],
         Value::from("Nguyễn Thị Hoà")
     );
+}
+
+/// Whether process `pid` has a handler installed for SIGTERM (`SigCgt` in its status).
+fn catches_sigterm(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (15 - 1)) != 0)
+}
+
+/// SIGTERM in the server's first moments (the issue: a stop within ~10 ms of the start killed
+/// it by the signal) ends it gracefully. The test sends it the moment the process has a handler
+/// for it, which must be before the server listens: it then exits with status 0 without ever
+/// listening. Five times, since it is about timing.
+#[test]
+fn sigterm_right_after_start_exits_cleanly_before_listening() {
+    for attempt in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(binary().unwrap())
+            .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+            .args(["--demo-households", "0", "--data-dir"])
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Bounded wait for the handler, looking as often as possible.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !catches_sigterm(child.id()) {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "attempt {attempt}: ended before catching SIGTERM"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "attempt {attempt}: no SIGTERM handler after a minute"
+            );
+            std::thread::yield_now();
+        }
+        kill_process(Pid::from_child(&child), Signal::TERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("attempt {attempt}: still running a minute after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut stdout = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+        assert!(
+            status.success(),
+            "attempt {attempt}: SIGTERM at the start ended it with {status}"
+        );
+        assert!(
+            !stdout.contains("listening"),
+            "attempt {attempt}: the handler came only after the server listened: {stdout}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

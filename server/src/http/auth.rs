@@ -6,6 +6,7 @@
 use super::error::ApiError;
 use super::{AppState, Peer};
 use crate::accounts;
+use crate::listener::ConnectionMark;
 use crate::storage::Caller;
 use std::net::IpAddr;
 use warp::Filter;
@@ -24,6 +25,8 @@ pub struct Credentials {
     /// Not GET or HEAD: the request changes something.
     changes: bool,
     pub peer: Option<IpAddr>,
+    /// The connection the request came on, marked authenticated once its token checks out.
+    connection: Option<ConnectionMark>,
 }
 
 /// Extracts the credentials of any request.
@@ -33,12 +36,14 @@ pub fn credentials() -> impl Filter<Extract = (Credentials,), Error = warp::Reje
         .and(warp::header::optional::<String>(CSRF_HEADER))
         .and(warp::method())
         .and(warp::ext::optional::<Peer>())
+        .and(warp::ext::optional::<ConnectionMark>())
         .map(
             |authorization: Option<String>,
              session: Option<String>,
              csrf: Option<String>,
              method: warp::http::Method,
-             peer: Option<Peer>| Credentials {
+             peer: Option<Peer>,
+             connection: Option<ConnectionMark>| Credentials {
                 bearer: authorization
                     .as_deref()
                     .and_then(|h| h.strip_prefix("Bearer "))
@@ -49,6 +54,7 @@ pub fn credentials() -> impl Filter<Extract = (Credentials,), Error = warp::Reje
                 csrf,
                 changes: !matches!(method, warp::http::Method::GET | warp::http::Method::HEAD),
                 peer: peer.map(|p| p.0),
+                connection,
             },
         )
 }
@@ -88,6 +94,9 @@ pub(crate) async fn caller(state: &AppState, credentials: Credentials) -> Result
                 "missing or wrong CSRF token (X-CSRF-Token)".into(),
             ));
         }
+    }
+    if let Some(connection) = &credentials.connection {
+        connection.authenticated();
     }
     Ok(caller)
 }

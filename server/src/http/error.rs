@@ -143,7 +143,7 @@ impl Reply for ApiError {
 static DISK_FULL_LOG: crate::listener::RateLimitedLog = crate::listener::RateLimitedLog::new();
 
 /// How long a phone should wait before retrying a write while the disk is full.
-const DISK_FULL_RETRY_SECS: u64 = 300;
+pub(crate) const DISK_FULL_RETRY_SECS: u64 = 300;
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {

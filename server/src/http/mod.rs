@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod budget;
 pub mod compress;
 mod duplicates;
 pub mod error;

@@ -1,7 +1,8 @@
 //! What every handler shares: the storage, the fixed worker pools that run blocking work, and
 //! the admission rules that keep one client from making everyone else wait (one sync in flight
 //! per device, two per account, a bounded queue for the database writer, a bounded queue for
-//! password hashing, a cap on request bodies held in memory, and the login throttle).
+//! password hashing, a cap on request bodies held in memory, the login throttle, and each
+//! account's sync budgets).
 
 use super::error::ApiError;
 use crate::storage::{Caller, Storage};
@@ -45,6 +46,8 @@ pub struct AppState {
     password_pool: WorkerPool,
     admission: Arc<Admission>,
     pub throttle: Arc<LoginThrottle>,
+    /// Per-account pull and push budgets of `/v1/sync`, and its foreign-cursor rule.
+    pub(crate) budgets: Arc<super::budget::SyncBudgets>,
 }
 
 struct Admission {
@@ -154,6 +157,7 @@ impl AppState {
                 reporting: Arc::new(Mutex::new(HashMap::new())),
             }),
             throttle: Arc::new(LoginThrottle::default()),
+            budgets: Arc::new(super::budget::SyncBudgets::default()),
         })
     }
 

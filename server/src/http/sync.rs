@@ -1,25 +1,27 @@
 //! `POST /v1/sync`: one exchange of the sync protocol (docs/sync-protocol.md). Everything cheap
-//! is checked before the body is read (protocol header, token, this device's sync slot, the
-//! declared length), the body is read with a time limit into memory the server has room for,
-//! and only a request that pushes waits for its turn at the database writer.
+//! is checked before the body is read (protocol header, token, this device's sync slot, its
+//! account's pull budget, the declared length), the body is read with a time limit into memory
+//! the server has room for, and only a request that pushes waits for its turn at the database
+//! writer, within its account's push budget (`budget.rs`).
 
-use super::error::ApiError;
+use super::error::{ApiError, DISK_FULL_RETRY_SECS};
 use super::state::audit_entry;
 use super::{
     caller, credentials, respond, with_state, AppState, Credentials, MAX_REQUEST_BYTES,
     MAX_REQUEST_MESSAGE_BYTES,
 };
+use crate::listener::RateLimitedLog;
 use crate::scope::Cursor;
 use crate::storage::sqlite::MAX_PUSH_CHANGES;
-use crate::storage::{decode_push, PushOutcome, SYNC_CASES};
+use crate::storage::{decode_push, Caller, PushOutcome, Pushed, StorageError, SYNC_CASES};
 use bytes::Buf;
 use fieldsync_core::protocol::{
     compress, decompress, SyncRequest, SyncResponse, CONTENT_TYPE, MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION, VERSION_HEADER,
 };
 use futures_util::{Stream, StreamExt};
-use std::time::Duration;
-use warp::http::header::{CONTENT_ENCODING, CONTENT_TYPE as CONTENT_TYPE_HEADER};
+use std::time::{Duration, Instant};
+use warp::http::header::{CONTENT_ENCODING, CONTENT_TYPE as CONTENT_TYPE_HEADER, RETRY_AFTER};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -127,6 +129,9 @@ where
     let peer = auth.peer;
     let caller = caller(&state, auth).await?;
     let _slot = state.sync_slot(&caller)?;
+    let account = caller.user.id;
+    // A spent pull budget is refused before a byte of body is read.
+    let pull_room = state.budgets.pull_room(account, Instant::now())?;
     let length =
         length.ok_or_else(|| ApiError::BadRequest("a Content-Length header is required".into()))?;
     if length > MAX_REQUEST_BYTES {
@@ -136,16 +141,16 @@ where
     let _room = state.body_room(length)?;
     let body = read_body(body, length, state.timeouts.body).await?;
     let device = caller.device.id;
-    let started = std::time::Instant::now();
+    let started = Instant::now();
 
-    let (cursor, max_pull, pushed) = state
+    let (presented, max_pull, pushed) = state
         .sync_work(move |storage| {
             let message = decompress(&body, MAX_REQUEST_MESSAGE_BYTES)?;
             let request = SyncRequest::decode(&message)?;
-            let cursor = Cursor::decode(&request.cursor, &storage.server_id())
+            let presented = Cursor::read(&request.cursor, &storage.server_id())
                 .map_err(ApiError::BadRequest)?;
             let max_pull = request.max_pull_bytes;
-            Ok((cursor, max_pull, decode_push(request, MAX_PUSH_CHANGES)?))
+            Ok((presented, max_pull, decode_push(request, MAX_PUSH_CHANGES)?))
         })
         .await?;
     if !pushed.is_empty() && !caller.signs {
@@ -153,21 +158,24 @@ where
         // from refusals by giving its edits up. It enrols again with its key instead.
         return Err(ApiError::Unsigned);
     }
+    let pushed = within_push_budget(&state, account, pushed)?;
+    let cursor = state.budgets.cursor(device, presented, Instant::now())?;
     let pushed_count = pushed.len();
-    let outcome = if pushed.is_empty() {
-        PushOutcome::default()
-    } else {
-        let _turn = state.write_turn().await?;
-        let caller = caller.clone();
-        state
-            .sync_work(move |storage| Ok(storage.push(&caller, pushed)?))
-            .await?
-    };
+    let (outcome, deferred) = ingest(&state, &caller, pushed).await?;
+    state.budgets.spend_push(
+        account,
+        outcome.acked.len() + outcome.rejected.len(),
+        Instant::now(),
+    );
     let server_id = state.storage.server_id();
     let puller = caller.clone();
     let page = state
-        .sync_work(move |storage| Ok(storage.pull(&puller, cursor, max_pull)?))
+        .sync_work(move |storage| Ok(storage.pull(&puller, cursor, max_pull.min(pull_room))?))
         .await?;
+    let pulled_bytes = page.changes.iter().map(|c| c.bytes.len()).sum();
+    state
+        .budgets
+        .spend_pull(account, pulled_bytes, Instant::now());
     if page.sensitive_records > 0 {
         // Which device now holds support cases, as a page view of one is: no entry, no answer
         // (the phone asks again with the same cursor). Written on the sync workers, so that
@@ -200,7 +208,9 @@ where
         rejected = response.rejected.len(),
         held_need = response.need.len(),
         pulled = response.pull.len(),
+        pulled_bytes,
         more = response.more,
+        deferred,
         ms = started.elapsed().as_millis() as u64,
         "sync"
     );
@@ -220,5 +230,59 @@ where
         VERSION_HEADER,
         warp::http::HeaderValue::from(u16::from(PROTOCOL_VERSION)),
     );
+    if deferred {
+        // Nothing of the push was answered: the phone keeps it and may say when it retries.
+        headers.insert(
+            RETRY_AFTER,
+            warp::http::HeaderValue::from(DISK_FULL_RETRY_SECS),
+        );
+    }
     Ok(reply)
+}
+
+/// The changes of a push this account may still write now: all of them, the first ones (the
+/// rest stay unanswered and are sent again, as after the ingest budget), or 429 when its push
+/// budget is spent. A request that pushes nothing is never refused here.
+fn within_push_budget(
+    state: &AppState,
+    account: i64,
+    mut pushed: Vec<Pushed>,
+) -> Result<Vec<Pushed>, ApiError> {
+    if pushed.is_empty() {
+        return Ok(pushed);
+    }
+    let room = state.budgets.push_room(account, Instant::now())?;
+    pushed.truncate(room);
+    Ok(pushed)
+}
+
+static PUSH_DEFERRED: RateLimitedLog = RateLimitedLog::new();
+
+/// Ingests a push at the writer's turn; whether it was deferred. A push the full disk cannot
+/// store is deferred rather than failing the request: nothing of it is answered (no ack, no
+/// refusal, no `need`), so the phone keeps every change and sends it again, and the pull half
+/// is served all the same: phones with unsent edits go on receiving while the disk is full.
+async fn ingest(
+    state: &AppState,
+    caller: &Caller,
+    pushed: Vec<Pushed>,
+) -> Result<(PushOutcome, bool), ApiError> {
+    if pushed.is_empty() {
+        return Ok((PushOutcome::default(), false));
+    }
+    let _turn = state.write_turn().await?;
+    let caller = caller.clone();
+    let stored = state
+        .sync_work(move |storage| Ok(storage.push(&caller, pushed)))
+        .await?;
+    match stored {
+        Ok(outcome) => Ok((outcome, false)),
+        Err(StorageError::DiskFull) => {
+            PUSH_DEFERRED.warn(|suppressed| {
+                tracing::error!(suppressed, "push deferred: the data disk is full");
+            });
+            Ok((PushOutcome::default(), true))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -208,11 +208,7 @@ impl Writer<'_> {
 
 /// Keeps the server's receipt of a change it served, and takes the change off the list of
 /// those to give back (the server has it).
-fn keep_receipt(
-    conn: &Connection,
-    hash: &automerge::ChangeHash,
-    receipt: &Receipt,
-) -> Result<()> {
+fn keep_receipt(conn: &Connection, hash: &automerge::ChangeHash, receipt: &Receipt) -> Result<()> {
     conn.execute(
         "INSERT OR IGNORE INTO receipts (hash, signature) VALUES (?1, ?2)",
         params![&hash.0[..], &receipt[..]],

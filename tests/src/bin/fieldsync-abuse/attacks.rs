@@ -5,6 +5,7 @@
 //! An attacking collector is an ordinary account of the bystander's commune with its own
 //! device; an outsider has no account at all.
 
+use crate::flood;
 use crate::harness::{Env, Notes, COMMUNE};
 use crate::payloads::{
     attacker_actor, compressed_change_chunk, sync_body, sync_message, zero_bomb,
@@ -16,7 +17,7 @@ use fieldsync_core::protocol::{
     compress, decompress, ChangeEntry, SyncResponse, MAX_BODY_BYTES, PROTOCOL_VERSION, SYNC_PATH,
 };
 use fieldsync_server::http::MAX_REQUEST_BYTES;
-use fieldsync_tests::https::{ClientError, HttpsClient};
+use fieldsync_tests::https::{ClientError, HttpResponse, HttpsClient};
 use fieldsync_tests::phone::Phone;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -72,6 +73,11 @@ pub enum Attack {
     SearchWords,
     MaxPush,
     FullRecord,
+    ConnectionFlood,
+    ConnectionFlood1024,
+    PullAmplification,
+    ForeignCursor,
+    WriteFlood,
 }
 
 /// Who attacks.
@@ -96,7 +102,7 @@ impl Attacker {
 }
 
 impl Attack {
-    pub const ALL: [Attack; 16] = [
+    pub const ALL: [Attack; 21] = [
         Attack::NestedBomb,
         Attack::NestedBombLoop,
         Attack::HugeChange,
@@ -113,6 +119,11 @@ impl Attack {
         Attack::SearchWords,
         Attack::MaxPush,
         Attack::FullRecord,
+        Attack::ConnectionFlood,
+        Attack::ConnectionFlood1024,
+        Attack::PullAmplification,
+        Attack::ForeignCursor,
+        Attack::WriteFlood,
     ];
 
     pub fn name(self) -> &'static str {
@@ -133,6 +144,11 @@ impl Attack {
             Attack::SearchWords => "search-words",
             Attack::MaxPush => "max-push",
             Attack::FullRecord => "full-record",
+            Attack::ConnectionFlood => "connection-flood",
+            Attack::ConnectionFlood1024 => "connection-flood-1024",
+            Attack::PullAmplification => "pull-amplification",
+            Attack::ForeignCursor => "foreign-cursor",
+            Attack::WriteFlood => "write-flood",
         }
     }
 
@@ -154,6 +170,11 @@ impl Attack {
             Attack::SearchWords => "GET /v1/records?q= with 1 to 20,000 words, then the largest accepted query in two loops",
             Attack::MaxPush => "requests of 1,000 new valid households each (the most one request may push), one after another",
             Attack::FullRecord => "one household grown towards the 50,000-operation limit by 49,000 edits pushed 1,000 per request, then single edits of it timed",
+            Attack::ConnectionFlood => "24 source addresses × 256 plain TCP connections that never handshake, each reopened as soon as the server closes it",
+            Attack::ConnectionFlood1024 => "the same against a server whose open-file limit is 1,024",
+            Attack::PullAmplification => "the commune holds 3.16 MB of changes; a collector asks for all of it (empty cursor, 4 MiB page) again and again, two requests at a time, never waiting",
+            Attack::ForeignCursor => "the same with a cursor claiming another database identity",
+            Attack::WriteFlood => "two devices of one collector push 1,000 new households per request, back to back, never waiting",
         }
     }
 
@@ -163,7 +184,9 @@ impl Attack {
             | Attack::IdleConnections
             | Attack::EnrolFlood
             | Attack::EnrolLockout
-            | Attack::EnrolTrickle => Attacker::Outsider,
+            | Attack::EnrolTrickle
+            | Attack::ConnectionFlood
+            | Attack::ConnectionFlood1024 => Attacker::Outsider,
             Attack::SearchWords => Attacker::Supervisor,
             _ => Attacker::Collector,
         }
@@ -175,6 +198,11 @@ impl Attack {
             Attack::SearchWords => &["--demo-households", "300"],
             _ => &["--demo-households", "0"],
         }
+    }
+
+    /// The open-file limit the server runs under, if not the machine's.
+    pub fn max_open_files(self) -> Option<u64> {
+        (self == Attack::ConnectionFlood1024).then_some(1024)
     }
 
     /// Whether the row reports the server's record, change and log counts afterwards.
@@ -190,12 +218,19 @@ impl Attack {
                 | Attack::ResendAmplification
                 | Attack::MaxPush
                 | Attack::FullRecord
+                | Attack::WriteFlood
         )
     }
 
     /// Whether the row reports the server's open-file limit.
     pub fn counts_fds(self) -> bool {
-        matches!(self, Attack::SlowBody | Attack::IdleConnections)
+        matches!(
+            self,
+            Attack::SlowBody
+                | Attack::IdleConnections
+                | Attack::ConnectionFlood
+                | Attack::ConnectionFlood1024
+        )
     }
 }
 
@@ -211,12 +246,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         Instant::now() < self.deadline
     }
 
     /// Runs `f` until the deadline at most.
-    async fn until_deadline<F: std::future::Future>(&self, f: F) -> Option<F::Output> {
+    pub(crate) async fn until_deadline<F: std::future::Future>(&self, f: F) -> Option<F::Output> {
         tokio::time::timeout_at(tokio::time::Instant::from_std(self.deadline), f)
             .await
             .ok()
@@ -257,6 +292,15 @@ pub enum Plan {
         record: RawRecord,
         /// Every change of the record, oldest first, with its hash.
         changes: Vec<([u8; 32], ChangeEntry)>,
+    },
+    ConnectionFlood,
+    Pulls {
+        cursor: Vec<u8>,
+    },
+    WriteFlood {
+        /// The attacker's second device and its bodies; the first device's bodies.
+        second: (String, Vec<Vec<u8>>),
+        first: Vec<Vec<u8>>,
     },
 }
 
@@ -334,6 +378,36 @@ pub async fn prepare(attack: Attack, env: &Env, notes: &Notes) -> BenchResult<Pl
             ));
             Ok(Plan::Stream { bodies })
         }
+        Attack::ConnectionFlood | Attack::ConnectionFlood1024 => Ok(Plan::ConnectionFlood),
+        Attack::PullAmplification | Attack::ForeignCursor => {
+            flood::seed_commune(env, notes).await?;
+            let cursor = if attack == Attack::ForeignCursor {
+                flood::foreign_cursor()
+            } else {
+                Vec::new()
+            };
+            Ok(Plan::Pulls { cursor })
+        }
+        Attack::WriteFlood => {
+            let second = env.enrol_with_key("attacker", "attacker-2").await?;
+            let started = Instant::now();
+            let (first, other) = build(|| {
+                Ok((
+                    flood::write_bodies("attacker", "a")?,
+                    flood::write_bodies("attacker-2", "b")?,
+                ))
+            })
+            .await?;
+            notes.add(format!(
+                "{} requests of 1,000 creations per device built in {:.1} s",
+                first.len(),
+                started.elapsed().as_secs_f64()
+            ));
+            Ok(Plan::WriteFlood {
+                second: (second, other),
+                first,
+            })
+        }
         Attack::FullRecord => {
             let started = Instant::now();
             let (record, changes) = build(|| {
@@ -376,6 +450,12 @@ pub async fn run(plan: Plan, ctx: Ctx) {
             ctx.notes.add(format!("{acked} changes acked in all"));
         }
         Plan::Full { record, changes } => run_full(&ctx, record, changes).await,
+        Plan::ConnectionFlood => flood::run_connection_flood(&ctx).await,
+        Plan::Pulls { cursor } => flood::run_pulls(&ctx, cursor).await,
+        Plan::WriteFlood { second, first } => {
+            let devices = vec![(ctx.token.clone(), first), second];
+            flood::run_write_flood(&ctx, devices).await;
+        }
     }
 }
 
@@ -466,7 +546,7 @@ fn kib(bytes: usize) -> String {
     format!("{:.1} KiB", bytes as f64 / 1024.0)
 }
 
-fn mib(bytes: usize) -> String {
+pub(crate) fn mib(bytes: usize) -> String {
     format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
@@ -475,20 +555,20 @@ fn mib(bytes: usize) -> String {
 
 /// How many times each outcome ("200", "413", "timeout", ...) happened.
 #[derive(Clone, Debug, Default)]
-struct Outcomes(BTreeMap<String, usize>);
+pub(crate) struct Outcomes(BTreeMap<String, usize>);
 
 impl Outcomes {
-    fn add(&mut self, outcome: impl Into<String>) {
+    pub(crate) fn add(&mut self, outcome: impl Into<String>) {
         *self.0.entry(outcome.into()).or_default() += 1;
     }
 
-    fn merge(&mut self, other: Outcomes) {
+    pub(crate) fn merge(&mut self, other: Outcomes) {
         for (k, v) in other.0 {
             *self.0.entry(k).or_default() += v;
         }
     }
 
-    fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.0.values().sum()
     }
 
@@ -547,15 +627,15 @@ fn error_label(e: &ClientError) -> &'static str {
 // A collector's sync session.
 
 /// An answered sync request.
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     elapsed: Duration,
-    response: Option<SyncResponse>,
+    pub(crate) response: Option<SyncResponse>,
 }
 
 /// The attacking collector's sync session: pushes as a phone would, keeping each answer's
 /// cursor so that it never downloads the same page twice.
-struct Session {
+pub(crate) struct Session {
     http: HttpsClient,
     addr: SocketAddr,
     token: String,
@@ -564,7 +644,7 @@ struct Session {
 }
 
 impl Session {
-    fn new(ctx: &Ctx) -> Session {
+    pub(crate) fn new(ctx: &Ctx) -> Session {
         Session {
             http: ctx.http.clone().with_timeout(Duration::from_secs(600)),
             addr: ctx.addr,
@@ -574,8 +654,20 @@ impl Session {
         }
     }
 
+    /// Posts a ready-made body; the raw answer or why there was none (by the deadline at
+    /// most).
+    pub(crate) async fn post_raw(&mut self, body: Vec<u8>) -> Result<HttpResponse, String> {
+        let deadline = tokio::time::Instant::from_std(self.deadline);
+        let exchange = Phone::exchange(&self.http, self.addr, &self.token, body);
+        match tokio::time::timeout_at(deadline, exchange).await {
+            Err(_) => Err("no answer by the end of the window".into()),
+            Ok(Err(e)) => Err(error_label(&e).into()),
+            Ok(Ok(r)) => Ok(r),
+        }
+    }
+
     /// Posts a ready-made body; an answer or why there was none (by the deadline at most).
-    async fn post(&mut self, body: Vec<u8>) -> Result<Answer, String> {
+    pub(crate) async fn post(&mut self, body: Vec<u8>) -> Result<Answer, String> {
         let started = Instant::now();
         let deadline = tokio::time::Instant::from_std(self.deadline);
         let exchange = Phone::exchange(&self.http, self.addr, &self.token, body);

@@ -43,6 +43,13 @@ impl BystanderReport {
         sorted.get(sorted.len().saturating_sub(1) / 2).copied()
     }
 
+    pub fn p95(&self) -> Option<Duration> {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        let i = (sorted.len() * 95).div_ceil(100).saturating_sub(1);
+        sorted.get(i).copied()
+    }
+
     pub fn worst(&self) -> Option<Duration> {
         self.latencies.iter().max().copied()
     }
@@ -117,6 +124,13 @@ impl Bystander {
         let outcome = outcome.context("applying the response")?;
         self.pulled += outcome.pulled as u64;
         Ok(outcome.again)
+    }
+
+    /// A full sync, untimed, before the attack starts.
+    pub async fn settle(&mut self) -> BenchResult<()> {
+        self.sync()
+            .await
+            .context("bystander sync before the attack")
     }
 
     /// A full sync: exchanges until nothing is left.

@@ -38,12 +38,15 @@ pub struct Env {
 }
 
 impl Env {
-    async fn start(extra_args: &[&str]) -> BenchResult<Env> {
+    async fn start(extra_args: &[&str], max_open_files: Option<u64>) -> BenchResult<Env> {
         let dir = tempfile::tempdir().context("temporary directory")?;
         let data = dir.path().join("server");
         std::fs::create_dir_all(&data).context("data directory")?;
-        let server =
-            ServerProcess::start_with(&data, "127.0.0.1:0", extra_args).context("server start")?;
+        let server = match max_open_files {
+            Some(n) => ServerProcess::start_limited(&data, "127.0.0.1:0", extra_args, n),
+            None => ServerProcess::start_with(&data, "127.0.0.1:0", extra_args),
+        }
+        .context("server start")?;
         let http = HttpsClient::new(&server.cert_pem).context("HTTPS client")?;
         let admin = enrol(&http, server.addr, ADMIN.0, ADMIN.1)
             .await
@@ -81,11 +84,17 @@ impl Env {
             .map(drop)
     }
 
-    /// Enrols a device for `name`, proving the actor of [`crate::payloads::attacker_key`],
-    /// and returns its token.
+    /// Enrols a device for `name` with the key [`crate::payloads::attacker_key`]`(name)`, and
+    /// returns its token.
     pub async fn enrol(&self, name: &str) -> BenchResult<String> {
+        self.enrol_with_key(name, name).await
+    }
+
+    /// Enrols another device for `name` with the key
+    /// [`crate::payloads::attacker_key`]`(key_name)`, and returns its token.
+    pub async fn enrol_with_key(&self, name: &str, key_name: &str) -> BenchResult<String> {
         let key =
-            fieldsync_core::signing::DeviceKey::from_seed(&crate::payloads::attacker_key(name));
+            fieldsync_core::signing::DeviceKey::from_seed(&crate::payloads::attacker_key(key_name));
         enrol_with_key(&self.http, self.addr(), name, PASSWORD, &key)
             .await
             .context("enrolment")
@@ -142,8 +151,8 @@ fn secs(d: Option<Duration>) -> String {
 }
 
 impl Row {
-    pub const HEADER: &'static str = "| attack | attacker | server RSS before (MiB) | server peak RSS (MiB) | server peak fds | server up after | bystander syncs | failed | worst (s) | median (s) | notes |";
-    pub const RULE: &'static str = "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|";
+    pub const HEADER: &'static str = "| attack | attacker | server RSS before (MiB) | server peak RSS (MiB) | server peak fds | server up after | bystander syncs | failed | worst (s) | median (s) | p95 (s) | notes |";
+    pub const RULE: &'static str = "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|";
 
     fn failed(attack: Attack, error: String) -> Row {
         Row {
@@ -183,7 +192,7 @@ impl Row {
             notes.push(format!("bystander's first failure: {}", truncate(e, 160)));
         }
         format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             self.attack.name(),
             self.attack.attacker().label(),
             self.rss_before_kib.map_or("-".into(), mib),
@@ -194,6 +203,7 @@ impl Row {
             b.failures,
             secs(b.worst()),
             secs(b.median()),
+            secs(b.p95()),
             notes.join("; ").replace('|', "/"),
         )
     }
@@ -201,13 +211,14 @@ impl Row {
     pub fn summary(&self) -> String {
         let b = &self.bystander;
         format!(
-            "-> peak RSS (MiB) {}, up after: {}, bystander: {} syncs, {} failed, worst {} s, median {} s",
+            "-> peak RSS (MiB) {}, up after: {}, bystander: {} syncs, {} failed, worst {} s, median {} s, p95 {} s",
             self.peak(),
             self.up,
             b.latencies.len(),
             b.failures,
             secs(b.worst()),
-            secs(b.median())
+            secs(b.median()),
+            secs(b.p95())
         )
     }
 }
@@ -245,7 +256,7 @@ async fn attacker_token(env: &Env, attacker: Attacker) -> BenchResult<String> {
 }
 
 async fn run_inner(attack: Attack, window: Duration) -> BenchResult<Row> {
-    let mut env = Env::start(attack.server_args()).await?;
+    let mut env = Env::start(attack.server_args(), attack.max_open_files()).await?;
     env.add_user("bystander", "collector", &[COMMUNE]).await?;
     let bystander = Bystander::enrol(
         &env.http,
@@ -258,6 +269,9 @@ async fn run_inner(attack: Attack, window: Duration) -> BenchResult<Row> {
     let token = attacker_token(&env, attack.attacker()).await?;
     let notes = Notes::default();
     let plan = attacks::prepare(attack, &env, &notes).await?;
+    // Whatever the preparation stored reaches the bystander now, not in its first timed sync.
+    let mut bystander = bystander;
+    bystander.settle().await?;
 
     let pid = env.server.pid();
     let rss_before_kib = monitor::status_kib(pid, "VmRSS");

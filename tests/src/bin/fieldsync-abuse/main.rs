@@ -27,6 +27,7 @@
 
 mod attacks;
 mod bystander;
+mod flood;
 mod harness;
 mod monitor;
 mod payloads;

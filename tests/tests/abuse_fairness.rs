@@ -14,7 +14,7 @@ mod common;
 use abuse_support::*;
 use common::*;
 use fieldsync_core::protocol::ChangeEntry;
-use fieldsync_tests::phone::{call_json, enrol_as};
+use fieldsync_tests::phone::{call_json, enrol_as, enrol_with_key};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -267,7 +267,8 @@ async fn an_account_past_its_push_budget_is_told_to_wait() {
     let mut env = start_env(&[]).await;
     let mut bystanders = Bystanders::new(&env).await;
     let attacker = Attacker::enrol(&env, "attacker", &[NGOC_LINH]).await;
-    let second = enrol_as(&env.http, env.addr(), "attacker", PASSWORD, None)
+    let second_key = fieldsync_core::signing::DeviceKey::from_seed(&attacker_key("attacker 2"));
+    let second = enrol_with_key(&env.http, env.addr(), "attacker", PASSWORD, &second_key)
         .await
         .unwrap();
     let mut pending = creations(attacker.actor, NGOC_LINH, "budget", 4_000);

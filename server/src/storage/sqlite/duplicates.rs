@@ -12,7 +12,7 @@ use crate::storage::{
 use fieldsync_core::dedup::{dup_keys, MatchReason};
 use fieldsync_core::model::Areas;
 use fieldsync_core::record::{decode_change, resolve, RecordChange};
-use fieldsync_core::{RecordDoc, RecordView, Value};
+use fieldsync_core::{RecordView, Value};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -279,18 +279,6 @@ fn visible(tx: &Transaction<'_>, scope: &Scope, id: Uuid) -> StorageResult<Merge
         .ok_or_else(|| StorageError::NotFound(format!("record {id}")))
 }
 
-fn load(tx: &Transaction<'_>, id: Uuid, device: Uuid) -> StorageResult<RecordDoc> {
-    let snapshot: Vec<u8> = tx
-        .query_row(
-            "SELECT snapshot FROM records WHERE id = ?1",
-            [id.as_bytes()],
-            |r| r.get(0),
-        )
-        .optional()?
-        .ok_or_else(|| StorageError::NotFound(format!("record {id}")))?;
-    Ok(RecordDoc::load(id, &snapshot, device)?)
-}
-
 /// Stores changes a supervisor's device wrote, as that device; none may be refused.
 fn ingest(
     tx: &Transaction<'_>,
@@ -347,8 +335,8 @@ pub fn merge(
             )));
         }
     }
-    let mut kept_doc = load(&tx, keep, device)?;
-    let mut dup_doc = load(&tx, duplicate, device)?;
+    let mut kept_doc = super::load_for_writing(&tx, keep, device)?;
+    let mut dup_doc = super::load_for_writing(&tx, duplicate, device)?;
     let (kept_view, dup_view) = (kept_doc.view()?, dup_doc.view()?);
     let mut taken: BTreeMap<String, Value> = BTreeMap::new();
     for field in take {
@@ -405,7 +393,7 @@ pub fn unmerge(
 ) -> StorageResult<Uuid> {
     let tx = conn.transaction()?;
     visible(&tx, scope, duplicate)?;
-    let mut dup_doc = load(&tx, duplicate, device)?;
+    let mut dup_doc = super::load_for_writing(&tx, duplicate, device)?;
     let keep = dup_doc
         .view()?
         .merged_into
@@ -413,7 +401,7 @@ pub fn unmerge(
     // Both must be visible, as for a merge; one commune is not asked for: an undo only
     // separates two records, which shows nobody anything, and either may have moved since.
     visible(&tx, scope, keep)?;
-    let mut kept_doc = load(&tx, keep, device)?;
+    let mut kept_doc = super::load_for_writing(&tx, keep, device)?;
     let (a, b) = ordered(keep, duplicate);
     tx.execute(
         "DELETE FROM dup_pairs WHERE a = ?1 AND b = ?2",

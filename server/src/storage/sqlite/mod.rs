@@ -479,15 +479,7 @@ fn edit_record(
     edit: &RecordEdit,
 ) -> StorageResult<()> {
     let tx = conn.transaction()?;
-    let snapshot: Vec<u8> = tx
-        .query_row(
-            "SELECT snapshot FROM records WHERE id = ?1",
-            [record_id.as_bytes()],
-            |r| r.get(0),
-        )
-        .optional()?
-        .ok_or_else(|| StorageError::NotFound(format!("record {record_id}")))?;
-    let mut doc = fieldsync_core::RecordDoc::load(record_id, &snapshot, device)?;
+    let mut doc = load_for_writing(&tx, record_id, device)?;
     let change = match edit {
         RecordEdit::Review { state, comment } => doc.set_review(*state, comment.as_deref())?,
         RecordEdit::SetField { field, value } => doc.set_field(field, value)?,
@@ -516,6 +508,41 @@ fn edit_record(
     }
     tx.commit()?;
     Ok(())
+}
+
+/// A record's document to write a change of the server's into, as `device` (a supervisor's
+/// session). The changes are written under an actor of that device and of this database's
+/// identity: after a restore, the server's own actors must not take sequence numbers that
+/// changes the restore lost (and phones may give back) already have.
+pub(crate) fn load_for_writing(
+    conn: &Connection,
+    id: Uuid,
+    device: Uuid,
+) -> StorageResult<fieldsync_core::RecordDoc> {
+    let snapshot: Vec<u8> = conn
+        .query_row(
+            "SELECT snapshot FROM records WHERE id = ?1",
+            [id.as_bytes()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| StorageError::NotFound(format!("record {id}")))?;
+    let server_id: String =
+        conn.query_row("SELECT value FROM meta WHERE key = 'server_id'", [], |r| {
+            r.get(0)
+        })?;
+    let actor = {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(b"fieldsync server actor v1")
+            .chain_update(device.as_bytes())
+            .chain_update(server_id.as_bytes())
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    };
+    Ok(fieldsync_core::RecordDoc::load(id, &snapshot, actor)?)
 }
 
 /// The server's signing key, kept in `meta` so that every backup carries it.

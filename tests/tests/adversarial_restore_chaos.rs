@@ -60,7 +60,10 @@ struct Dice(u64);
 
 impl Dice {
     fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
@@ -87,7 +90,10 @@ fn work(phone: &mut Phone, dice: &mut Dice, phase: usize, name: &str) {
             .collect();
         let id = ids[dice.below(ids.len() as u64) as usize];
         let village = format!("Thôn {name} {phase}.{i}");
-        phone.store.set_field(id, "village", &village.into()).unwrap();
+        phone
+            .store
+            .set_field(id, "village", &village.into())
+            .unwrap();
     }
 }
 
@@ -105,7 +111,9 @@ async fn restoring_one_backup_twice_and_then_another_loses_nothing_any_phone_saw
     for name in names {
         phones.push(Some(env.phone(name, Default::default()).await));
     }
-    let proxy = FaultyProxy::start(addr, FaultProfile::flaky(51)).await.unwrap();
+    let proxy = FaultyProxy::start(addr, FaultProfile::flaky(51))
+        .await
+        .unwrap();
     let mut dice = Dice(7);
     let mut seen: BTreeSet<[u8; 32]> = BTreeSet::new();
     let mut identities = BTreeSet::from([identity(&env.server.database_path())]);
@@ -122,7 +130,11 @@ async fn restoring_one_backup_twice_and_then_another_loses_nothing_any_phone_saw
                 backups.push(file);
             }
             7 | 9 | 11 => {
-                let file = if phase == 11 { &backups[1] } else { &backups[0] };
+                let file = if phase == 11 {
+                    &backups[1]
+                } else {
+                    &backups[0]
+                };
                 env.server.kill();
                 let printed = admin(&["restore"], &data_dir, "--from", file);
                 let fresh = identity(&data_dir.join("fieldsync.sqlite"));
@@ -149,8 +161,14 @@ async fn restoring_one_backup_twice_and_then_another_loses_nothing_any_phone_saw
         if let Some(id) = records.get(dice.below(records.len().max(1) as u64) as usize) {
             let edit = json!({"edit": "set_field", "field": "head_name",
                               "value": format!("Giám sát {phase}")});
-            let (status, body) =
-                call(&env, "POST", &format!("/v1/records/{id}/edits"), Some(&sup), &edit).await;
+            let (status, body) = call(
+                &env,
+                "POST",
+                &format!("/v1/records/{id}/edits"),
+                Some(&sup),
+                &edit,
+            )
+            .await;
             // A record a restore lost is back only once a phone has given it back.
             assert!(status == 200 || status == 404, "{status} {body}");
         }
@@ -200,14 +218,22 @@ async fn restoring_one_backup_twice_and_then_another_loses_nothing_any_phone_saw
             .collect()
     };
     let missing: Vec<_> = seen.difference(&server).collect();
-    assert!(missing.is_empty(), "{} changes seen by phones are gone", missing.len());
+    assert!(
+        missing.is_empty(),
+        "{} changes seen by phones are gone",
+        missing.len()
+    );
     assert_eq!(env.stats().await["held"].as_u64(), Some(0));
     for phone in &phones {
         assert_eq!(phone.store.unacked_count().unwrap(), 0);
         assert_eq!(phone.store.relay_pending().unwrap(), 0);
         assert!(phone.store.refused_edits(None).unwrap().is_empty());
         assert!(phone.store.set_aside().unwrap().is_empty());
-        assert_eq!(all_hashes(&phone.store), server, "every phone agrees with the server");
+        assert_eq!(
+            all_hashes(&phone.store),
+            server,
+            "every phone agrees with the server"
+        );
     }
     // The same values everywhere, the supervisors' view included.
     for id in phones[0]

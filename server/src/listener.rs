@@ -322,6 +322,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
+    // The listener's own answer (a request that ran out of time) carries the same headers as
+    // the routes' answers.
+    let hsts = state.hsts;
     let service = warp::service(routes(state));
     let graceful = GracefulShutdown::new();
     let connections: Shared = Arc::new(Mutex::new(Connections::new(max_connections)));
@@ -402,7 +405,10 @@ pub async fn serve(
                                 match tokio::time::timeout(timeouts.request(), call).await {
                                     Ok(Ok(answer)) => Ok(compress::gzip_json(gzip, answer).await),
                                     Ok(Err(never)) => Err(never),
-                                    Err(_) => Ok(ApiError::Timeout.into_response()),
+                                    Err(_) => Ok(crate::http::headers::secure(
+                                        ApiError::Timeout.into_response(),
+                                        hsts,
+                                    )),
                                 }
                             }
                         });

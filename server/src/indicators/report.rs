@@ -55,12 +55,6 @@ pub struct Share {
     pub withheld: Option<Withheld>,
 }
 
-impl Default for Figure {
-    fn default() -> Figure {
-        Figure::Shown(0)
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BreakdownOut {
     pub sex: BTreeMap<String, Share>,

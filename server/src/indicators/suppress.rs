@@ -44,6 +44,12 @@ pub enum Withheld {
     Partition,
 }
 
+impl Default for Figure {
+    fn default() -> Figure {
+        Figure::Shown(0)
+    }
+}
+
 impl Figure {
     /// How a hidden figure is written in the API, the page and the exports.
     pub const HIDDEN_TEXT: &'static str = "<5";

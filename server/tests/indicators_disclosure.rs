@@ -1,20 +1,25 @@
-//! The small-count rule tested as an attacker would (docs/indicators.md §3). For generated data
-//! (several seeds: a few victims, some dozens, one with five or more in every district; spread
-//! over communes recorded under old and new codes, sexes, ages, ethnic groups, years, approved
-//! and not, some deleted or registered twice), the test asks the API for every report it
-//! offers — each day near the end of every quarter from 2020 to 2026 and the 15th of every
-//! month, approved and preview, by a supervisor of the province, of each old district, of
-//! communes, of two districts, and one without sensitive access — and every drill-down of the
-//! victim figure. From the published figures alone it then
+//! The disclosure rule of victim figures tested as an attacker would (docs/indicators.md §3).
+//! For generated data (four datasets: a few victims, some dozens, five or more in every old
+//! district, many in two communes; spread over communes recorded under old and new codes,
+//! sexes, ages, ethnic groups, 2020–2026, approved and not, some deleted or registered twice),
+//! the test asks the real routes for the reports the API offers — every day from two before to
+//! two after the end of each quarter of 2020–2026 and the 15th of every month for the
+//! province's supervisor; the ends of quarters and the days around them for supervisors of
+//! each old district, of single communes (old and new codes), of two districts, and one
+//! without sensitive access; approved and preview — and for the drill-downs of the victim
+//! figure (every row of the province's report, each other supervisor's whole area, at every
+//! quarter end). From the published figures alone it then
 //! - checks each figure holds the true count (a `<5` is 0–4, a band holds it);
 //! - subtracts figures two by two and wholes from their parts (`Published::pairs`);
 //! - decides exactly, for every set of 1–4 victims (each commune, district and the province;
 //!   each run of periods between published dates; approved, preview-only or both; each
-//!   category of a breakdown and all but one), whether the figures leave room for it to hold
-//!   no one or five or more (`disclosure::exact`);
-//! - checks that a drill-down lists cases only where every commune it spans is published.
+//!   group of a breakdown and all but one), whether the figures leave room for it to hold no
+//!   one or five or more (`disclosure::exact`);
+//! - checks that a drill-down lists exactly the cases counted, and only where the figure and
+//!   that of every commune it lists cases of are published.
 //!
-//! Any finding fails the test, with the findings listed.
+//! Any finding fails the test, with the findings listed. Figures that carry no date of their
+//! own are read as the rule before this one wrote them, so that the test can be run against it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
 
@@ -101,8 +106,8 @@ fn text(d: Day) -> String {
     format!("{:04}-{:02}-{:02}", d / 10_000, d / 100 % 100, d % 100)
 }
 
-/// A recorded commune (old or new code) with `victims` approved victims opened over the plan,
-/// or randomly placed ones.
+/// A generated dataset: victims placed on purpose (approved, opened during the plan) and victims
+/// placed at random (any commune code, date and review).
 struct Scenario {
     name: &'static str,
     seed: u64,

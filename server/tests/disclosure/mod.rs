@@ -553,15 +553,7 @@ pub fn exact(
     for dim in std::iter::once(None).chain(dims.keys().cloned().map(Some)) {
         let mut model = Model::build(published, victims, &cuts, leaves, start, dim.as_ref());
         stats.cells += model.cells;
-        for (what, q) in protected(
-            published,
-            victims,
-            &cuts,
-            areas,
-            leaves,
-            dim.as_ref(),
-            &model,
-        ) {
+        for (what, q) in protected(&cuts, areas, leaves, dim.as_ref(), &model) {
             let truth: u64 = q.iter().map(|c| model.truth[*c]).sum();
             if !(1..=4).contains(&truth) {
                 continue;
@@ -593,8 +585,6 @@ pub struct Stats {
     /// Linear programs solved.
     pub lps: usize,
 }
-
-const PERIOD: usize = 0;
 
 impl Model {
     fn build(
@@ -1093,15 +1083,12 @@ fn lp_feasible(n: usize, rows: &[Ineq]) -> Option<Vec<f64>> {
 
 /// The sets the exact attacker examines in one model, by name and cells.
 fn protected(
-    published: &Published,
-    victims: &[Victim],
     cuts: &[Day],
     areas: &[Vec<usize>],
     leaves: usize,
     dim: Option<&Dim>,
     model: &Model,
 ) -> Vec<(String, Vec<usize>)> {
-    let _ = (published, victims);
     let periods = cuts.len();
     let cats = model.cells / (leaves * periods * 2);
     let cell = |leaf: usize, period: usize, approved: bool, cat: usize| {
@@ -1156,7 +1143,6 @@ fn protected(
             }
         }
     }
-    let _ = PERIOD;
     out
 }
 

@@ -443,5 +443,22 @@ mod tests {
         assert_eq!(category_name("ethnicity", "14"), "Xơ-đăng");
         assert_eq!(category_name("age", "60+"), "Từ 60 tuổi");
         assert_eq!(category_name("sex", "x"), "Không rõ");
+        assert_eq!(category_name("ethnicity", "minority"), "Dân tộc thiểu số");
+    }
+
+    #[test]
+    fn victim_figures_are_written_as_the_report_words_them_never_as_numbers() {
+        use super::super::suppress::Withheld;
+        assert_eq!(figure(Figure::Shown(12)), Val::Number(12.0));
+        assert_eq!(figure(Figure::Band(10)), Val::from("10–14"));
+        assert_eq!(figure(Figure::Hidden), Val::from("<5"));
+        assert_eq!(figure(Figure::Withheld(Withheld::Period)), Val::from("—"));
+        // A share's percentage stands in for a shown figure only.
+        let share = Share {
+            value: Figure::Band(5),
+            percent: Some(50.0),
+            ..Share::default()
+        };
+        assert_eq!(headline(Unit::Percent, &share), Val::from("5–9"));
     }
 }

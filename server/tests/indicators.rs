@@ -2,9 +2,10 @@
 //! people, 2,000 activities, with duplicates, unapproved, changed and deleted records planted):
 //! every indicator, in every commune, at several dates and per year, with the review switch,
 //! for a province supervisor and a district one, equals what this file counts on its own from
-//! what was planted; the drill-down lists exactly the records counted; small victim counts are
-//! hidden; the CSV and the XLSX (read back with calamine) carry the same numbers. Requests go
-//! through the real routes in process.
+//! what was planted; the drill-down lists exactly the records counted; victim figures follow
+//! the disclosure rule (bands at quarter ends, parts only where all have five; the rule is
+//! audited as an attacker would in tests/indicators_disclosure.rs); the CSV and the XLSX (read
+//! back with calamine) carry the same numbers. Requests go through the real routes in process.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
 
@@ -443,16 +444,9 @@ fn expected(p: &Planted, who: &Looker, as_of: &str) -> Expected {
 
 // ---- Reading the report.
 
-/// A figure as the report gives it: `Some(n)`, or `None` for "<5".
+/// A figure as the report gives it (indicators that are not sensitive: a number).
 fn figure(v: &Json) -> Option<u64> {
-    match v {
-        Json::String(s) if s == "<5" => None,
-        other => Some(
-            other
-                .as_u64()
-                .unwrap_or_else(|| panic!("not a figure: {other}")),
-        ),
-    }
+    Some(v.as_u64().unwrap_or_else(|| panic!("not a figure: {v}")))
 }
 
 fn area<'a>(report: &'a Json, code: &str) -> &'a Json {
@@ -739,76 +733,116 @@ async fn a_district_supervisor_sees_its_communes_only_and_no_victim_figures() {
     assert_eq!(status, 404, "another district's commune");
 }
 
+/// A victim figure as published: the band of `count` ("<5", "5–9", …).
+fn band(count: u64) -> Json {
+    if count < 5 {
+        Json::from("<5")
+    } else {
+        let lo = count / 5 * 5;
+        Json::from(format!("{lo}–{}", lo + 4))
+    }
+}
+
+/// Victims of the province with approved records, at `day`.
+fn victims_at(day: &str) -> u64 {
+    let e = expected(&world().planted, &province(false), day);
+    ALL_ROWS
+        .iter()
+        .map(|c| e.get("victims_supported", c).0)
+        .sum()
+}
+
 #[tokio::test]
-async fn small_victim_counts_are_hidden_wherever_they_could_be_worked_out() {
+async fn victim_figures_are_bands_at_quarter_ends_and_parts_only_where_all_have_five() {
     let w = world();
+    // The plan's end: the province, its years, and parts only where every part has five.
     let report = json(&w.province, "/v1/indicators").await;
-    let e = expected(&w.planted, &province(false), "2025-12-31");
-    let mut hidden = 0;
-    let mut total = 0;
-    for c in ALL_ROWS {
-        let want = e.get("victims_supported", c).0;
-        total += want;
-        let cell = &area(&report, c)["results"]["victims_supported"];
-        match figure(&cell["value"]) {
-            Some(v) => {
-                assert_eq!(v, want, "{c}");
-                assert!(v == 0 || v >= 5, "{c}: {v} shown");
-            }
-            None => {
-                hidden += 1;
-                assert!(want > 0, "{c}: a zero is never hidden");
-            }
-        }
-        assert!(
-            cell.get("by_year").is_none() && cell.get("breakdown").is_none(),
-            "{c}"
+    let whole = &area(&report, "62")["results"]["victims_supported"];
+    assert_eq!(whole["value"], band(victims_at("2025-12-31")));
+    assert!(
+        victims_at("2025-12-31") >= 5,
+        "the planted victims are enough to show"
+    );
+    assert_eq!(whole["as_of"], "2025-12-31");
+    assert_eq!(whole["approved_only"], true);
+    assert_eq!(whole["undated"], 0);
+    for y in 2021..=2025 {
+        let share = &whole["by_year"][y.to_string()];
+        assert_eq!(
+            share["value"],
+            band(victims_at(&format!("{y}-12-31"))),
+            "{y}"
         );
+        assert_eq!(share["as_of"], format!("{y}-12-31"));
+    }
+    // Planted: communes of today with none or fewer than five victims, so no district and no
+    // commune is published, whatever its own count; and none of their cases is listed.
+    let e = expected(&w.planted, &province(false), "2025-12-31");
+    assert!(ALL_ROWS
+        .iter()
+        .any(|c| e.get("victims_supported", c).0 >= 5));
+    for code in ALL_ROWS.iter().chain(&["62.613"]) {
+        let cell = &area(&report, code)["results"]["victims_supported"];
+        assert_eq!(cell["value"], Json::Null, "{code}");
+        assert_eq!(cell["withheld"], "partition", "{code}");
+        assert_eq!(cell["listable"], false, "{code}");
         let (status, _) = get(
             &w.province,
-            &format!("/v1/indicators/victims_supported/records?area={c}"),
+            &format!("/v1/indicators/victims_supported/records?area={code}"),
         )
         .await;
-        assert_eq!(
-            status,
-            if figure(&cell["value"]).is_some() {
-                200
-            } else {
-                403
-            },
-            "{c}"
-        );
+        assert_eq!(status, 403, "{code}");
     }
-    assert!(
-        hidden >= 2,
-        "the planted small counts are hidden ({hidden})"
-    );
-    assert_ne!(
-        hidden, 1,
-        "one hidden figure could be worked out from the total"
-    );
-    let province = &area(&report, "62")["results"]["victims_supported"];
-    assert_eq!(figure(&province["value"]), Some(total));
-    // Through the years, no figure and no step between two shown ones is 1 to 4.
-    let mut last = 0;
-    for y in 2021..=2025 {
-        if let Some(v) = figure(&province["by_year"][y.to_string()]["value"]) {
-            assert!(v == 0 || v >= 5);
-            assert!(
-                v.abs_diff(last) == 0 || v.abs_diff(last) >= 5,
-                "{y}: {last} → {v}"
+    // The province's cases span communes whose figures are not published: not listed either.
+    assert_eq!(whole["listable"], false);
+    let (status, _) = get(
+        &w.province,
+        "/v1/indicators/victims_supported/records?area=62",
+    )
+    .await;
+    assert_eq!(status, 403);
+    // A breakdown dimension is published whole (every group five or more) or not at all.
+    for dimension in ["sex", "age", "ethnicity"] {
+        let groups = whole["breakdown"][dimension].as_object().unwrap();
+        let shown = groups.values().filter(|g| g["value"].is_string()).count();
+        assert!(
+            shown == 0 || shown == groups.len(),
+            "{dimension}: {groups:?}"
+        );
+        for g in groups.values() {
+            assert_ne!(
+                g["value"], "<5",
+                "{dimension}: a group under five is not shown"
             );
-            last = v;
         }
     }
-    for dimension in ["sex", "ethnicity", "age"] {
-        let groups = province["breakdown"][dimension].as_object().unwrap();
-        let hidden = groups.values().filter(|s| s["value"] == "<5").count();
-        assert_ne!(hidden, 1, "{dimension}");
-        for s in groups.values() {
-            if let Some(v) = figure(&s["value"]) {
-                assert!(v == 0 || v >= 5, "{dimension}: {v}");
-            }
+    assert_eq!(whole["breakdown"]["as_of"], "2025-12-31");
+
+    // Inside a quarter: the province at the end of the one before; parts not at all; the
+    // preview shows the approved figures.
+    for all_submitted in [false, true] {
+        let report = json(
+            &w.province,
+            &format!("/v1/indicators?as_of=2024-05-10&all_submitted={all_submitted}"),
+        )
+        .await;
+        let whole = &area(&report, "62")["results"]["victims_supported"];
+        assert_eq!(whole["as_of"], "2024-03-31");
+        assert_eq!(whole["approved_only"], true);
+        assert_eq!(whole["value"], band(victims_at("2024-03-31")));
+        assert!(whole.get("breakdown").is_none());
+        assert_eq!(
+            whole["by_year"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            ["2021", "2022", "2023", "2024"]
+        );
+        for code in ALL_ROWS {
+            let cell = &area(&report, code)["results"]["victims_supported"];
+            assert_eq!(cell["value"], Json::Null);
+            assert_eq!(cell["withheld"], "period", "{code}");
         }
     }
 }
@@ -817,10 +851,7 @@ async fn small_victim_counts_are_hidden_wherever_they_could_be_worked_out() {
 async fn a_figure_drills_down_to_exactly_the_records_counted() {
     let w = world();
     let e = expected(&w.planted, &province(false), "2025-12-31");
-    let victims_shown = ALL_ROWS
-        .into_iter()
-        .find(|c| e.get("victims_supported", c).0 >= 5)
-        .unwrap();
+    // Victims' cases: tests/indicators_disclosure.rs, where parts are published.
     for (indicator, commune, denominator) in [
         ("communication_groups", "51.102", false),
         ("policy_dialogues", "51.107", false),
@@ -828,7 +859,6 @@ async fn a_figure_drills_down_to_exactly_the_records_counted() {
         ("safe_delivery_counselled", "51.104", true),
         ("women_cadres_trained", "51.113", false),
         ("savings_groups_gals", "51.110", false),
-        ("victims_supported", victims_shown, false),
     ] {
         let mut got = BTreeSet::new();
         let mut offset = 0;
@@ -972,14 +1002,21 @@ async fn the_csv_and_the_xlsx_carry_the_reports_numbers_with_vietnamese_text() {
         names.contains("Ngọc Linh") && names.contains("Đăk Long"),
         "diacritics survive"
     );
-    // Victim figures: "<5" where hidden, never a number below 5.
-    for row in rows.iter().filter(|r| r[c_id] == "victims_supported") {
-        match &row[c_value] {
-            Data::String(s) => assert_eq!(s, "<5"),
-            Data::Float(v) => assert!(*v == 0.0 || *v >= 5.0),
-            other => panic!("{other:?}"),
+    // Victim figures: the report's texts (a band, "<5"), "—" where it publishes none.
+    let report = json(&w.province, "/v1/indicators?as_of=2024-12-31").await;
+    let victims = |code: &str| -> String {
+        match &area(&report, code)["results"]["victims_supported"]["value"] {
+            Json::Null => "—".into(),
+            v => v.as_str().unwrap().to_owned(),
         }
+    };
+    let mut seen = 0;
+    for row in rows.iter().filter(|r| r[c_id] == "victims_supported") {
+        let code = row[c_code].to_string();
+        assert_eq!(row[c_value], Data::String(victims(&code)), "{code}");
+        seen += 1;
     }
+    assert_eq!(seen, 15);
     let breakdown = book.worksheet_range("Phân tổ").unwrap();
     assert!(breakdown.rows().any(|r| r.iter().any(|c| *c == "Xơ-đăng")));
 
@@ -996,12 +1033,24 @@ async fn the_csv_and_the_xlsx_carry_the_reports_numbers_with_vietnamese_text() {
         col("Phân tổ"),
         col("Kết quả"),
     );
+    let (c_date, c_records) = (col("Số liệu đến ngày"), col("Hồ sơ được tính"));
     let mut checked = 0;
     for row in &table[1..] {
         assert_eq!(row.len(), header.len());
         if row[c_split] == "Tổng" && COUNTED.contains(&row[c_id].as_str()) {
             assert_eq!(row[c_value], want(&row[c_id], &row[c_code]), "{row:?}");
+            assert_eq!(row[c_date], "2024-12-31");
             checked += 1;
+        }
+        if row[c_id] == "victims_supported" {
+            // Counted at its own date, from approved records, whatever was asked.
+            assert_eq!(
+                (row[c_date].as_str(), row[c_records].as_str()),
+                ("2024-12-31", "đã duyệt")
+            );
+            if row[c_split] == "Tổng" {
+                assert_eq!(row[c_value], victims(&row[c_code]), "{row:?}");
+            }
         }
     }
     assert_eq!(checked, COUNTED.len() * 15);

@@ -18,8 +18,14 @@ vi: {
   'pg.noneApproved': 'Chưa có hồ sơ nào được duyệt trong địa bàn. Chọn “Tất cả hồ sơ đã gửi” để xem trước.',
   'col.indicator': 'Chỉ tiêu', 'col.result': 'Kết quả', 'col.target': 'Mục tiêu', 'col.progress': 'Tiến độ so với mục tiêu',
   'pg.percentOf': '{p}% ({a}/{b})', 'pg.noTarget': 'Không giao chỉ tiêu', 'pg.reached': 'đạt {p}%',
-  'pg.hidden': 'Dưới 5 người: được ẩn để không thể nhận diện nạn nhân.', 'pg.sensitive': 'Nhạy cảm',
-  'pg.sensitiveHelp': 'Số liệu từ hồ sơ vụ việc hỗ trợ: chỉ người có quyền xem; số dưới 5 được ẩn; mỗi lần xuất file hoặc xem danh sách đều được ghi nhật ký.',
+  'pg.hidden': 'Từ 0 đến 4 người: được ẩn để không thể nhận diện nạn nhân.', 'pg.sensitive': 'Nhạy cảm',
+  'pg.band': 'Số nạn nhân ghi theo khoảng 5 người, để không ai suy ra được một số nhỏ.',
+  'pg.withheld.period': 'Không công bố: theo huyện, xã và theo nhóm chỉ công bố cho cả giai đoạn kế hoạch (chọn ngày cuối kế hoạch).',
+  'pg.withheld.area': 'Không công bố cho địa bàn ghép này; xem toàn tỉnh hoặc từng huyện, xã.',
+  'pg.withheld.partition': 'Không công bố: có huyện, xã hoặc nhóm cùng cấp dưới 5 người, nên cả cấp này được ẩn.',
+  'pg.victimsAsOf': 'Tính đến {d} (cuối quý), chỉ hồ sơ đã duyệt, theo khoảng 5 người',
+  'pg.eth.minority': 'Dân tộc thiểu số', 'pg.bdVictims': 'Theo giới tính, nhóm tuổi và dân tộc: chỉ công bố cho toàn tỉnh, cả giai đoạn kế hoạch, khi mọi nhóm có từ 5 người.',
+  'pg.sensitiveHelp': 'Số liệu từ hồ sơ vụ việc hỗ trợ: chỉ người có quyền xem; tính đến cuối quý, chỉ hồ sơ đã duyệt, theo khoảng 5 người, dưới 5 được ẩn; mỗi lần xuất file hoặc xem danh sách đều được ghi nhật ký.',
   'pg.undated': '{n} hồ sơ chưa có ngày nên chưa được tính', 'pg.details': 'Chi tiết', 'pg.plan': 'Kế hoạch: “{w}”',
   'pg.byYear': 'Theo năm (lũy kế đến cuối năm)', 'pg.byCommune': 'Theo xã', 'pg.records': 'Xem hồ sơ được tính',
   'pg.population': 'Xem danh sách mẫu số', 'pg.bd.sex': 'Giới tính', 'pg.bd.ethnicity': 'Dân tộc', 'pg.bd.age': 'Nhóm tuổi',
@@ -46,8 +52,14 @@ en: {
   'pg.noneApproved': 'No record in your areas is approved yet. Choose “All submitted records” for a preview.',
   'col.indicator': 'Indicator', 'col.result': 'Result', 'col.target': 'Target', 'col.progress': 'Progress towards the target',
   'pg.percentOf': '{p}% ({a}/{b})', 'pg.noTarget': 'No target set', 'pg.reached': '{p}% reached',
-  'pg.hidden': 'Fewer than 5 people: hidden so that no victim can be identified.', 'pg.sensitive': 'Sensitive',
-  'pg.sensitiveHelp': 'Figures from support cases: only for people with access; counts under 5 are hidden; every export and listing is logged.',
+  'pg.hidden': '0 to 4 people: hidden so that no victim can be identified.', 'pg.sensitive': 'Sensitive',
+  'pg.band': 'Victims are counted in bands of 5 people, so that no one can work out a small number.',
+  'pg.withheld.period': 'Not published: by district, commune and group only for the whole plan period (choose the plan\'s last day).',
+  'pg.withheld.area': 'Not published for this combination of areas; see the whole province or each district and commune.',
+  'pg.withheld.partition': 'Not published: a district, commune or group at the same level has fewer than 5, so the whole level is hidden.',
+  'pg.victimsAsOf': 'As of {d} (end of quarter), approved records only, in bands of 5',
+  'pg.eth.minority': 'Ethnic minorities', 'pg.bdVictims': 'By sex, age group and ethnic group: published for the whole province and plan period only, when every group has 5 or more.',
+  'pg.sensitiveHelp': 'Figures from support cases: only for people with access; as of the end of a quarter, approved records only, in bands of 5 people, under 5 hidden; every export and listing is logged.',
   'pg.undated': '{n} records without a date are not counted yet', 'pg.details': 'Details', 'pg.plan': 'Plan: “{w}”',
   'pg.byYear': 'By year (to the end of each year)', 'pg.byCommune': 'By commune', 'pg.records': 'Show the records counted',
   'pg.population': 'Show the population', 'pg.bd.sex': 'Sex', 'pg.bd.ethnicity': 'Ethnic group', 'pg.bd.age': 'Age group',
@@ -72,13 +84,19 @@ function apiQuery(q) {
   return p;
 }
 const name = d => (S.lang === 'vi' ? d.name_vi : d.name_en);
-const hidden = v => typeof v === 'string';
-const fig = v => (hidden(v) ? h('abbr', { title: t('pg.hidden'), class: 'hidden-fig' }, v) : num(v));
+// A victim figure is never a number: a band ("10–14"), "<5", or null where it is not published
+// (the share says why); the server decides all three (docs/indicators.md §3).
+const exact = v => typeof v === 'number';
+function fig(s) {
+  if (s.value === null) return h('abbr', { title: t('pg.withheld.' + (s.withheld || 'area')), class: 'hidden-fig', test: 'withheld' }, '—');
+  if (!exact(s.value)) return h('abbr', { title: t(s.value === '<5' ? 'pg.hidden' : 'pg.band'), class: 'hidden-fig' }, s.value);
+  return num(s.value);
+}
 const pct = p => (p == null ? '—' : num(p) + '%');
 // The result as words: a count, or a share with its population.
 function result(d, c) {
-  if (d.unit === 'percent' && !hidden(c.value)) return c.percent == null ? '—' : t('pg.percentOf', { p: num(c.percent), a: num(c.value), b: num(c.denominator) });
-  return fig(c.value);
+  if (d.unit === 'percent' && exact(c.value)) return c.percent == null ? '—' : t('pg.percentOf', { p: num(c.percent), a: num(c.value), b: num(c.denominator) });
+  return fig(c);
 }
 // A bar of progress towards the target (capped at the full width, the figure says the rest).
 function bar(c) {
@@ -89,8 +107,9 @@ function bar(c) {
     h('span', { class: 'bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(Math.min(100, Math.round(p))), 'aria-label': t('pg.reached', { p: num(p) }) }, fill),
     h('span', { class: 'barlabel' }, c.progress == null ? '—' : num(c.progress) + '%'));
 }
-// Whether a figure leads to the records behind it: not when hidden, nor a share of nobody.
-const countable = (d, c) => !hidden(c.value) && !(d.unit === 'percent' && !c.denominator);
+// Whether a figure leads to the records behind it: a victim figure when the server says so, any
+// other but a share of nobody.
+const countable = (d, c) => (d.sensitive ? c.listable === true : !(d.unit === 'percent' && !c.denominator));
 const target = (d, c) => (c.target == null ? '—' : d.unit === 'percent' ? num(c.target) + '%' : num(c.target));
 function recordsHref(q, indicator, areaCode, part) {
   const p = new URLSearchParams(q);
@@ -103,7 +122,7 @@ function areaLabel(a) {
   if (a.level === 'district') return t('pg.district', { n: a.name });
   return a.name;
 }
-const catName = (dim, k) => (dim === 'ethnicity' ? (ETH[parseInt(k, 10) - 1] || t('pg.unknown')) : has('pg.' + dim + '.' + k) ? t('pg.' + dim + '.' + k) : t('pg.unknown'));
+const catName = (dim, k) => (dim === 'ethnicity' && k === 'minority' ? t('pg.eth.minority') : dim === 'ethnicity' ? (ETH[parseInt(k, 10) - 1] || t('pg.unknown')) : has('pg.' + dim + '.' + k) ? t('pg.' + dim + '.' + k) : t('pg.unknown'));
 
 // ---- The progress page: controls, then one row per indicator for the chosen area.
 async function pProgress(ctx) {
@@ -159,7 +178,8 @@ async function pProgress(ctx) {
     const listable = countable(d, c);
     const tr = h('tr', { test: 'progress-row', 'data-indicator': d.id },
       td(h('div', { class: 'ind-name' }, name(d), d.sensitive && h('span', { class: 'badge warn', title: t('pg.sensitiveHelp') }, t('pg.sensitive'))),
-        c.undated > 0 && h('div', { class: 'hint' }, t('pg.undated', { n: num(c.undated) }))),
+        c.undated > 0 && h('div', { class: 'hint' }, t('pg.undated', { n: num(c.undated) })),
+        c.as_of && h('div', { class: 'hint', test: 'progress-victims-as-of' }, t('pg.victimsAsOf', { d: fmtDate(c.as_of) }))),
       h('td', { class: 'num', test: 'progress-value' }, listable ? h('a', { href: recordsHref(q, d.id, chosen.code) }, result(d, c)) : result(d, c)),
       h('td', { class: 'num', test: 'progress-target' }, target(d, c)),
       h('td', { class: 'barcol' }, bar(c)),
@@ -181,15 +201,16 @@ async function pProgress(ctx) {
     const years = Object.keys(c.by_year || {});
     if (years.length) parts.push(h('div', { class: 'pg-block' }, h('h3', null, t('pg.byYear')),
       h('dl', { class: 'pg-years' }, years.map(y => [h('dt', null, y), h('dd', null, result(d, c.by_year[y]))]))));
+    if (d.sensitive && !c.breakdown) parts.push(h('p', { class: 'note small' }, t('pg.bdVictims')));
     if (c.breakdown) {
       parts.push(h('div', { class: 'pg-bd' }, ['sex', 'age', 'ethnicity'].map(dim => {
-        const groups = Object.entries(c.breakdown[dim] || {}).filter(([, s]) => s.value !== 0 || s.denominator);
+        const groups = Object.entries(c.breakdown[dim] || {}).filter(([, s]) => d.sensitive || s.value !== 0 || s.denominator);
         return h('div', { class: 'pg-block' }, h('h3', null, t('pg.bd.' + dim)), groups.length ? h('dl', { class: 'pg-years' },
           groups.map(([k, s]) => [h('dt', null, catName(dim, k)), h('dd', null, result(d, s))])) : muted('—'));
       })));
     }
     const links = h('p', { class: 'pg-links' });
-    if (!hidden(c.value)) links.append(h('a', { href: recordsHref(q, d.id, chosen.code), test: 'progress-records' }, t('pg.records')));
+    if (countable(d, c)) links.append(h('a', { href: recordsHref(q, d.id, chosen.code), test: 'progress-records' }, t('pg.records')));
     if (d.unit === 'percent') links.append(' · ', h('a', { href: recordsHref(q, d.id, chosen.code, 'denominator') }, t('pg.population')));
     parts.push(links);
     if (communes.length) {
@@ -218,7 +239,7 @@ async function pProgressRecords(ctx) {
   if (!ctx.alive()) return;
   const def = (r.indicators || []).find(x => x.id === d.indicator), a = (r.areas || []).find(x => x.code === d.area);
   ctx.main.append(h('h1', null, (def ? name(def) : d.indicator)),
-    h('p', { class: 'muted lead' }, t(d.part === 'denominator' ? 'dr.population' : 'dr.title'), ' ', t('dr.in', { a: a ? areaLabel(a) : d.area, d: fmtDate(r.as_of) }), ' · ', t('dr.total', { n: num(d.total) })));
+    h('p', { class: 'muted lead' }, t(d.part === 'denominator' ? 'dr.population' : 'dr.title'), ' ', t('dr.in', { a: a ? areaLabel(a) : d.area, d: fmtDate(d.as_of || r.as_of) }), ' · ', t('dr.total', { n: num(d.total) })));
   const tbody = h('tbody', null, d.records.length ? d.records.map(x => h('tr', { test: 'progress-record' },
     td(h('a', { href: '#/records/' + encodeURIComponent(x.id) }, title(x))), h('td', { class: 'nowrap' }, t('type.' + x.record_type)),
     td(communeEl(x.commune, x.commune_name)), td(badge(x.review || 'pending')))) : msgRow(4, t('dr.empty')));

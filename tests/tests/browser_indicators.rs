@@ -4,8 +4,11 @@
 //! the plan's targets), goes back to the end of a plan year, previews all submitted records,
 //! opens an indicator's communes and drills down to the records counted; victim figures are
 //! absent without sensitive access. A district supervisor with sensitive access sees her
-//! communes only, and the victims of one commune as "<5". Screenshots:
-//! `target/screenshots/progress-<step>.png`.
+//! communes only, and no victim figure for her district (published only beside every other
+//! district with five or more); a province supervisor with sensitive access sees the six
+//! victims as "5–9" with the day they are counted at, the years as bands, and no group, commune
+//! or list of cases. Screenshots: `target/screenshots/progress-<step>.png`
+//! (`docs/images/progress-table.png`, `-communes.png` and `-victims.png` are 01, 03 and 06).
 //!
 //! Needs Debian's chromium and chromium-driver: `scripts/install-browser`.
 
@@ -96,10 +99,12 @@ async fn progress_table_years_preview_drill_down_and_victim_figures() {
     let env = Env::start().await;
     supervisor(&env, "gs_tiendo", &[PROVINCE], false).await;
     supervisor(&env, "gs_baove", &[DISTRICT], true).await;
+    supervisor(&env, "gs_tinh", &[PROVINCE], true).await;
     let mut thu = collector_phone(&env, "thu_hang", &[DISTRICT], true).await;
 
     // Three communication teams approved (Ngọc Linh 2022 and 2024, Xốp 2023), one still
-    // pending; two women of Ngọc Linh supported as victims.
+    // pending; six women of Ngọc Linh supported as victims (three by the end of 2023, five by
+    // the end of 2024).
     let approved_teams = [
         make(
             &mut thu,
@@ -134,7 +139,14 @@ async fn progress_table_years_preview_drill_down_and_victim_figures() {
         ],
     );
     let mut cases = Vec::new();
-    for (name, opened) in [("Y Hạnh", "2023-02-01"), ("Y Liên", "2024-06-05")] {
+    for (name, opened) in [
+        ("Y Hạnh", "2023-02-01"),
+        ("Y Liên", "2024-06-05"),
+        ("Y Mai", "2023-04-10"),
+        ("Y Nga", "2023-09-09"),
+        ("Y Oanh", "2024-01-20"),
+        ("Y Phương", "2025-02-02"),
+    ] {
         let woman = make(
             &mut thu,
             RecordType::Person,
@@ -310,7 +322,8 @@ async fn progress_table_years_preview_drill_down_and_victim_figures() {
     b.assert_no_console_errors(EXPECTED).await;
 
     // A district supervisor with sensitive access: her district's communes only, the plan's
-    // province targets not hers; two victims in Ngọc Linh, too few to show.
+    // province targets not hers; her district's victims are not published, since other
+    // districts have fewer than five.
     b.log_out().await;
     b.log_in("gs_baove", PASSWORD).await;
     b.open("#/progress").await;
@@ -322,27 +335,121 @@ async fn progress_table_years_preview_drill_down_and_victim_figures() {
         !areas.contains(&now(MO_RAI)),
         "only the supervisor's own areas: {areas:?}"
     );
-    let victims = wait_value(&b, "victims_supported", "<5").await;
+    let victims = wait_value(&b, "victims_supported", "—").await;
     assert_eq!(victims.target, "—", "the plan sets no target for victims");
-    let hidden = b
+    let why = b
         .client
+        .find(Locator::Css(&format!(
+            "{}[data-indicator=\"victims_supported\"] {}",
+            sel("progress-row"),
+            sel("withheld")
+        )))
+        .await
+        .unwrap()
+        .attr("title")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(why.contains("dưới 5 người"), "{why}");
+    assert!(
+        victim_link(&b).await.is_none(),
+        "a figure not published is not a link to its cases"
+    );
+    let hint = b.text("progress-victims-as-of").await;
+    assert!(
+        hint.contains("31/12/2025") && hint.contains("đã duyệt"),
+        "{hint}"
+    );
+    center_victims(&b).await;
+    b.screenshot("05-victims-district").await;
+
+    // The province's supervisor with sensitive access: six victims as a band, the years as
+    // bands at their ends, no group (all six are women of one age group and one ethnic group),
+    // no commune, no list.
+    b.log_out().await;
+    b.log_in("gs_tinh", PASSWORD).await;
+    b.open("#/progress").await;
+    wait_value(&b, "victims_supported", "5–9").await;
+    assert!(
+        victim_link(&b).await.is_none(),
+        "Ngọc Linh's own figure is not published"
+    );
+    // The preview switch does not apply to victims.
+    b.click("progress-mode-all").await;
+    b.wait("progress-preview").await;
+    wait_value(&b, "victims_supported", "5–9").await;
+    b.click("progress-mode-approved").await;
+    b.wait_gone("progress-preview").await;
+    let details = format!(
+        "{}[data-indicator=\"victims_supported\"] {}",
+        sel("progress-row"),
+        sel("progress-details")
+    );
+    b.client
+        .find(Locator::Css(&details))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let text = b
+        .until("the victims' details", || async {
+            let t = b
+                .client
+                .find(Locator::Css(&format!(
+                    "{}[data-indicator=\"victims_supported\"] + tr",
+                    sel("progress-row")
+                )))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            t.contains("Theo xã").then_some(t)
+        })
+        .await;
+    for (year, band) in [
+        ("2022", "<5"),
+        ("2023", "<5"),
+        ("2024", "5–9"),
+        ("2025", "5–9"),
+    ] {
+        assert!(text.contains(&format!("{year}\n{band}")), "{year}: {text}");
+    }
+    // No man and no Kinh victim: each breakdown has a group under five and is not published.
+    for group in ["Nữ", "16–30 tuổi", "Dân tộc thiểu số"] {
+        assert!(text.contains(&format!("{group}\n—")), "{group}: {text}");
+    }
+    assert!(!text.contains("Xem hồ sơ được tính"), "{text}");
+    let communes = b.text("progress-communes").await;
+    let line = communes
+        .lines()
+        .find(|l| l.starts_with("Ngọc Linh"))
+        .unwrap_or_else(|| panic!("{communes}"));
+    assert!(line.contains("—"), "{line}");
+    center_victims(&b).await;
+    b.screenshot("06-victims-province").await;
+    b.assert_no_console_errors(EXPECTED).await;
+    b.close().await;
+}
+
+/// The victims row's link to its cases, if any.
+async fn victim_link(b: &Browser) -> Option<fantoccini::elements::Element> {
+    b.client
         .find(Locator::Css(&format!(
             "{}[data-indicator=\"victims_supported\"] a",
             sel("progress-row")
         )))
-        .await;
-    assert!(
-        hidden.is_err(),
-        "a hidden figure is not a link to its cases"
-    );
+        .await
+        .ok()
+}
+
+async fn center_victims(b: &Browser) {
     b.client
         .execute(
-            "document.querySelector('[data-indicator=victims_supported]').scrollIntoView({block: 'center'})",
+            "document.querySelector('[data-indicator=victims_supported]').scrollIntoView({block: 'start'})",
             vec![],
         )
         .await
         .unwrap();
-    b.screenshot("05-victims-hidden").await;
-    b.assert_no_console_errors(EXPECTED).await;
-    b.close().await;
 }

@@ -2,8 +2,9 @@
 //! phone that records groups, people (one of them twice, merged by the supervisor), a savings group, a
 //! counselling, a leadership training and a policy dialogue and syncs them over HTTPS, a
 //! supervisor who approves some of them; then the report, its drill-down, and the CSV and XLSX
-//! exports (read back with calamine), all over HTTPS. A plan file with a mistake stops the
-//! server at start.
+//! exports (read back with calamine), all over HTTPS; victims supported, as the disclosure rule
+//! publishes them to a province supervisor and a district one. A plan file with a mistake stops
+//! the server at start.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
 
@@ -313,7 +314,10 @@ async fn a_phones_records_approved_by_a_supervisor_show_in_the_report_and_its_ex
     assert_eq!(c("women_cadres_trained")["value"], 1);
     assert_eq!(c("policy_dialogues")["value"], 0, "not approved yet");
     assert_eq!(cell(&r, "62", "communication_groups")["target"], Json::Null);
-    assert_eq!(cell(&r, "62", "victims_supported")["value"], 0);
+    // Her whole area is an old district: its victim figure is published only beside every
+    // other district's, and none has five.
+    assert_eq!(cell(&r, "62", "victims_supported")["value"], Json::Null);
+    assert_eq!(cell(&r, "62", "victims_supported")["withheld"], "partition");
 
     let preview = report("/v1/indicators?all_submitted=true").await;
     assert_eq!(cell(&preview, "51.102", "communication_groups")["value"], 2);
@@ -407,6 +411,173 @@ async fn a_phones_records_approved_by_a_supervisor_show_in_the_report_and_its_ex
     let lan = enrol(&env.http, env.addr(), "lan", PASSWORD).await.unwrap();
     let (status, _) = get_bytes(&env, &lan, "/v1/indicators").await;
     assert_eq!(status, 403);
+
+    victims(&env, &sup).await;
+}
+
+/// Six women of Ngọc Linh supported in 2023, approved: the province's supervisor with
+/// sensitive access reads a band with its own date, approved records only, in the report,
+/// the preview, the CSV and the XLSX; the district's supervisor reads nothing (a district is
+/// published only beside every other with five); neither may list the cases.
+async fn victims(env: &Env, district: &str) {
+    env.user("thu", &[NGOC_LINH], true).await;
+    call_json(
+        &env.http,
+        env.addr(),
+        "POST",
+        "/v1/admin/users",
+        Some(&env.admin),
+        &json!({"username": "tinh", "password": PASSWORD, "role": "supervisor",
+                "areas": ["62"], "sensitive_access": true}),
+    )
+    .await
+    .unwrap();
+    let mut phone = env.phone("thu", Default::default()).await;
+    let s = &mut phone.store;
+    let home = s
+        .create(
+            RecordType::Household,
+            &minimal_household(NGOC_LINH, "Y Hoa"),
+        )
+        .unwrap();
+    let mut ids = vec![home];
+    for (i, opened) in [
+        "2023-02-01",
+        "2023-03-10",
+        "2023-05-05",
+        "2023-06-30",
+        "2023-08-08",
+        "2024-04-04",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let woman = s
+            .create(
+                RecordType::Person,
+                &fields(&[
+                    ("commune", text(NGOC_LINH)),
+                    ("household_id", text(&home.to_string())),
+                    ("full_name", text(&format!("Y Hoa {i}"))),
+                    ("sex", text("female")),
+                    ("birth", text("1994")),
+                    ("ethnicity", text("14")),
+                ]),
+            )
+            .unwrap();
+        let case = s
+            .create(
+                RecordType::SupportCase,
+                &fields(&[
+                    ("commune", text(NGOC_LINH)),
+                    ("person_id", text(&woman.to_string())),
+                    ("case_kind", text("domestic_violence")),
+                    ("opened", text(opened)),
+                    ("status", text("supported")),
+                ]),
+            )
+            .unwrap();
+        ids.extend([woman, case]);
+    }
+    phone.sync(&env.http, env.addr(), 20).await.unwrap();
+    for id in &ids {
+        call_json(
+            &env.http,
+            env.addr(),
+            "POST",
+            &format!("/v1/records/{id}/edits"),
+            Some(district),
+            &json!({"edit": "review", "state": "approved"}),
+        )
+        .await
+        .unwrap();
+    }
+    let province = enrol(&env.http, env.addr(), "tinh", PASSWORD)
+        .await
+        .unwrap();
+    let get = |token: &str, path: &str| {
+        let (token, path) = (token.to_owned(), path.to_owned());
+        async move {
+            call_json(
+                &env.http,
+                env.addr(),
+                "GET",
+                &path,
+                Some(&token),
+                &Json::Null,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    for path in ["/v1/indicators", "/v1/indicators?all_submitted=true"] {
+        let r = get(&province, path).await;
+        let v = cell(&r, "62", "victims_supported");
+        assert_eq!(v["value"], "5–9", "{path}");
+        assert_eq!(
+            (v["as_of"].as_str(), v["approved_only"].as_bool()),
+            (Some("2025-12-31"), Some(true))
+        );
+        assert_eq!(v["by_year"]["2022"]["value"], "<5");
+        assert_eq!(v["by_year"]["2023"]["value"], "5–9");
+        assert_eq!(
+            v["listable"], false,
+            "Ngọc Linh's own figure is not published"
+        );
+        let commune = cell(&r, "51.102", "victims_supported");
+        assert_eq!(
+            (&commune["value"], &commune["withheld"]),
+            (&Json::Null, &json!("partition"))
+        );
+    }
+    // Inside a quarter: the end of the one before.
+    let r = get(&province, "/v1/indicators?as_of=2023-08-20").await;
+    let v = cell(&r, "62", "victims_supported");
+    assert_eq!(
+        (v["as_of"].as_str(), v["value"].as_str()),
+        (Some("2023-06-30"), Some("<5"))
+    );
+    let r = get(district, "/v1/indicators").await;
+    assert_eq!(cell(&r, "62", "victims_supported")["withheld"], "partition");
+    for token in [&province, district] {
+        let (status, _) = get_bytes(
+            env,
+            token,
+            "/v1/indicators/victims_supported/records?area=62",
+        )
+        .await;
+        assert_eq!(status, 403);
+    }
+    let (status, csv) = get_bytes(
+        env,
+        &province,
+        "/v1/indicators/export.csv?all_submitted=true",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let csv = String::from_utf8(csv).unwrap();
+    let line = csv
+        .lines()
+        .find(|l| l.starts_with("victims_supported,") && l.contains(",62,Kon Tum,Tổng,"))
+        .unwrap();
+    assert!(line.contains(",Tổng,,5–9,"), "{line}");
+    assert!(
+        line.ends_with(",2025-12-31,đã duyệt"),
+        "the preview does not apply: {line}"
+    );
+    let (status, xlsx) = get_bytes(env, &province, "/v1/indicators/export.xlsx").await;
+    assert_eq!(status, 200);
+    let mut book = Xlsx::new(std::io::Cursor::new(xlsx)).unwrap();
+    let sheet = book.worksheet_range("Tiến độ").unwrap();
+    let row = sheet
+        .rows()
+        .find(|r| r[0] == "victims_supported" && r[5] == "62")
+        .unwrap();
+    assert_eq!(row[7], Data::String("5–9".into()));
+    let about = book.worksheet_range("Thông tin").unwrap();
+    assert!(about
+        .rows()
+        .any(|r| r[0] == "Số nạn nhân" && r[1].to_string().contains("31/12/2025")));
 }
 
 #[test]

@@ -185,11 +185,11 @@ async fn records(
     let plan = state.plan.clone();
     let area = q.area.clone();
     let slot = state.report_slot(&caller)?;
-    let (total, page) = state
+    let (total, page, counted_at, approved_only) = state
         .blocking(move |storage| {
             let _slot = slot;
             let facts = storage.indicator_facts()?;
-            let ids = report::records(
+            let listed = report::records(
                 &facts,
                 &plan,
                 &scope,
@@ -201,17 +201,25 @@ async fn records(
             .map_err(|refusal| match refusal {
                 ListRefusal::NoSuchArea => ApiError::NotFound("area".into()),
                 ListRefusal::Hidden => ApiError::Denied(
-                    "this figure counts fewer than 5 victims and is not listed".into(),
+                    "the cases behind a victim figure are listed only as of the plan's end, \
+                     where the figure and that of every commune it spans are published"
+                        .into(),
                 ),
                 ListRefusal::Sensitive => ApiError::Forbidden,
             })?;
-            let page: Vec<_> = ids
+            let page: Vec<_> = listed
+                .ids
                 .iter()
                 .skip(offset as usize)
                 .take(limit as usize)
                 .copied()
                 .collect();
-            Ok((ids.len(), storage.record_summaries(&page)?))
+            Ok((
+                listed.ids.len(),
+                storage.record_summaries(&page)?,
+                listed.as_of,
+                listed.approved_only,
+            ))
         })
         .await?;
     if indicator.definition().sensitive {
@@ -243,6 +251,8 @@ async fn records(
         "indicator": indicator,
         "area": q.area,
         "part": if denominator { "denominator" } else { "value" },
+        "as_of": counted_at,
+        "approved_only": approved_only,
         "total": total,
         "offset": offset,
         "limit": limit,

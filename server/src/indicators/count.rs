@@ -144,6 +144,8 @@ pub struct Counter {
     items: Vec<Item>,
     persons: Vec<Person>,
     sensitive: bool,
+    /// Counts victims only (the figures published the same whoever asks).
+    victims_only: bool,
 }
 
 fn earliest(slot: &mut Option<Day>, day: Day) {
@@ -156,6 +158,22 @@ impl Counter {
     /// Prepares `facts` for counting what `scope` may see of `plan`; `all_submitted` counts
     /// records whatever their review (a preview), else approved ones only.
     pub fn new(facts: &[Fact], plan: &Plan, scope: &Scope, all_submitted: bool) -> Counter {
+        Counter::prepare(facts, plan, scope, all_submitted, false)
+    }
+
+    /// Prepares the victims of the plan's whole province, from approved records: the only
+    /// counts victim figures are published from (docs/indicators.md §3).
+    pub fn victims(facts: &[Fact], plan: &Plan) -> Counter {
+        Counter::prepare(facts, plan, &Scope::everything(), false, true)
+    }
+
+    fn prepare(
+        facts: &[Fact],
+        plan: &Plan,
+        scope: &Scope,
+        all_submitted: bool,
+        victims_only: bool,
+    ) -> Counter {
         let areas = Areas::bundled();
         let row_index: HashMap<&str, usize> = plan
             .communes
@@ -213,7 +231,10 @@ impl Counter {
         }
 
         let mut items = Vec::new();
-        for f in facts.iter().filter(|f| counts(f)) {
+        for f in facts
+            .iter()
+            .filter(|f| counts(f) && (!victims_only || f.record_type == RecordType::SupportCase))
+        {
             let date = f.date.as_deref().and_then(Day::parse);
             let people = || {
                 f.people
@@ -341,6 +362,7 @@ impl Counter {
             items,
             persons,
             sensitive: scope.sensitive,
+            victims_only,
         }
     }
 
@@ -382,7 +404,7 @@ impl Counter {
         };
         for person in &self.persons {
             let age = person.birth.and_then(|b| b.age_on(day));
-            if let Some(row) = person.row {
+            if let Some(row) = person.row.filter(|_| !self.victims_only) {
                 if reached(person.savings_since) {
                     let finance = share(window(person.finance));
                     sink.add(

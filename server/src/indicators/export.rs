@@ -1,7 +1,9 @@
 //! The report as files to send upward: CSV (UTF-8 with a byte-order mark and CRLF lines, so that
 //! Excel reads the diacritics right; LibreOffice asks and defaults to UTF-8) and XLSX (numbers
-//! as numbers, hidden counts as the text "<5"), both with Vietnamese headers.
+//! as numbers; victim figures as the texts of the report: a band such as "10–14", "<5", or "—"
+//! where not published), both with Vietnamese headers.
 
+use super::day::Day;
 use super::definitions::{Counted, Definition, Unit};
 use super::report::{AreaReport, Cell, Report, Share};
 use super::suppress::Figure;
@@ -32,10 +34,14 @@ fn num(v: Option<f64>) -> Val {
     v.map_or(Val::Empty, Val::Number)
 }
 
+/// How a victim figure that is not published here is written in the exports.
+pub const WITHHELD_TEXT: &str = "—";
+
 fn figure(f: Figure) -> Val {
     match f {
         Figure::Shown(v) => Val::Number(v as f64),
-        Figure::Hidden => Val::Text(Figure::HIDDEN_TEXT.to_owned()),
+        Figure::Withheld(_) => Val::from(WITHHELD_TEXT),
+        f => Val::Text(f.text().unwrap_or_default()),
     }
 }
 
@@ -60,10 +66,24 @@ fn level_name(area: &AreaReport) -> &'static str {
 /// What a year or breakdown column shows: the figure, or for a share its percentage.
 fn headline(unit: Unit, share: &Share) -> Val {
     match (unit, share.value) {
-        (_, Figure::Hidden) => figure(Figure::Hidden),
-        (Unit::Percent, _) => num(share.percent),
-        (Unit::Count, f) => figure(f),
+        (Unit::Percent, Figure::Shown(_)) => num(share.percent),
+        (_, f) => figure(f),
     }
+}
+
+/// The date and the records a row counts: the report's, or a victim figure's own.
+type CountedAs = (Option<Day>, Option<bool>);
+
+fn counted_as_text(report: &Report, (as_of, approved_only): CountedAs) -> [Val; 2] {
+    let approved = approved_only.unwrap_or(!report.all_submitted);
+    [
+        Val::Text(as_of.unwrap_or(report.as_of).text()),
+        Val::from(if approved {
+            "đã duyệt"
+        } else {
+            "tất cả đã gửi"
+        }),
+    ]
 }
 
 const AGE_NAMES: &[(&str, &str)] = &[
@@ -81,6 +101,7 @@ fn category_name(dimension: &str, key: &str) -> String {
             "male" => "Nam".into(),
             _ => unknown(),
         },
+        "ethnicity" if key == "minority" => "Dân tộc thiểu số".into(),
         "ethnicity" => ethnic_group(key).map_or_else(unknown, |g| g.name_vi.clone()),
         _ => AGE_NAMES
             .iter()
@@ -115,6 +136,10 @@ pub fn progress_headers(report: &Report) -> Vec<String> {
 
 /// One row per indicator and area, in the report's order (indicator by indicator).
 pub fn progress_rows(report: &Report) -> Vec<Vec<Val>> {
+    progress_lines(report).into_iter().map(|(r, _)| r).collect()
+}
+
+fn progress_lines(report: &Report) -> Vec<(Vec<Val>, CountedAs)> {
     let mut rows = Vec::new();
     for d in &report.indicators {
         for area in &report.areas {
@@ -143,7 +168,7 @@ pub fn progress_rows(report: &Report) -> Vec<Vec<Val>> {
                     .get(y)
                     .map_or(Val::Empty, |s| headline(d.unit, s))
             }));
-            rows.push(row);
+            rows.push((row, (cell.share.as_of, cell.share.approved_only)));
         }
     }
     rows
@@ -161,7 +186,12 @@ pub const BREAKDOWN_HEADERS: &[&str] = &[
     "Tỷ lệ (%)",
 ];
 
-fn breakdown_rows_of(d: &Definition, area: &AreaReport, cell: &Cell, rows: &mut Vec<Vec<Val>>) {
+fn breakdown_rows_of(
+    d: &Definition,
+    area: &AreaReport,
+    cell: &Cell,
+    rows: &mut Vec<(Vec<Val>, CountedAs)>,
+) {
     let Some(b) = &cell.breakdown else { return };
     for (dimension, title, map) in [
         ("sex", "Giới tính", &b.sex),
@@ -169,7 +199,7 @@ fn breakdown_rows_of(d: &Definition, area: &AreaReport, cell: &Cell, rows: &mut 
         ("age", "Nhóm tuổi", &b.age),
     ] {
         for (key, share) in map {
-            rows.push(vec![
+            let row = vec![
                 d.id().into(),
                 d.name_vi.into(),
                 area.code.clone().into(),
@@ -181,13 +211,21 @@ fn breakdown_rows_of(d: &Definition, area: &AreaReport, cell: &Cell, rows: &mut 
                     .denominator
                     .map_or(Val::Empty, |v| Val::Number(v as f64)),
                 num(share.percent),
-            ]);
+            ];
+            rows.push((row, (b.as_of, b.approved_only)));
         }
     }
 }
 
 /// Figures of people by sex, ethnic group and age group.
 pub fn breakdown_rows(report: &Report) -> Vec<Vec<Val>> {
+    breakdown_lines(report)
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
+}
+
+fn breakdown_lines(report: &Report) -> Vec<(Vec<Val>, CountedAs)> {
     let mut rows = Vec::new();
     for d in &report.indicators {
         for area in &report.areas {
@@ -205,7 +243,12 @@ pub fn about_rows(report: &Report) -> Vec<(String, String)> {
         let t = d.text();
         format!("{}/{}/{}", &t[8..10], &t[5..7], &t[0..4])
     };
-    vec![
+    let victims_as_of = report
+        .areas
+        .iter()
+        .flat_map(|a| a.results.values())
+        .find_map(|c| c.share.as_of);
+    let mut rows = vec![
         ("Kế hoạch".into(), report.plan.name.clone()),
         ("Tỉnh".into(), report.plan.province_name.clone()),
         (
@@ -224,11 +267,23 @@ pub fn about_rows(report: &Report) -> Vec<(String, String)> {
         (
             "Ghi chú".into(),
             "Mỗi người chỉ được tính một lần (hồ sơ trùng đã gộp được tính theo hồ sơ giữ lại); \
-             hồ sơ đã xoá không được tính. \"<5\": số nạn nhân dưới 5 được ẩn để không thể nhận \
-             diện nạn nhân."
+             hồ sơ đã xoá không được tính."
                 .into(),
         ),
-    ]
+    ];
+    if let Some(day) = victims_as_of {
+        rows.push((
+            "Số nạn nhân".into(),
+            format!(
+                "Tính đến ngày {} (cuối quý), chỉ hồ sơ đã duyệt, ghi theo khoảng 5 người \
+                 (\"10–14\"); \"<5\": từ 0 đến 4 người; \"{WITHHELD_TEXT}\": không công bố ở cấp \
+                 này (theo huyện, xã và phân tổ chỉ công bố cho cả giai đoạn kế hoạch, khi mọi \
+                 phần đều có từ 5 người), để không thể nhận diện nạn nhân.",
+                date(day)
+            ),
+        ));
+    }
+    rows
 }
 
 fn csv_field(out: &mut String, v: &Val) {
@@ -258,7 +313,7 @@ fn csv_line(out: &mut String, cells: impl IntoIterator<Item = Val>) {
 }
 
 /// The report as CSV: the progress rows (breakdown "Tổng"), then one row per breakdown group,
-/// each with the report's date and which records it counts.
+/// each with the date and the records it counts (a victim figure's own).
 pub fn csv(report: &Report) -> Vec<u8> {
     let mut out = String::from("\u{feff}");
     let mut headers = progress_headers(report);
@@ -266,23 +321,13 @@ pub fn csv(report: &Report) -> Vec<u8> {
     headers.push("Số liệu đến ngày".into());
     headers.push("Hồ sơ được tính".into());
     csv_line(&mut out, headers.into_iter().map(Val::Text));
-    let tail = || {
-        [
-            Val::Text(report.as_of.text()),
-            Val::from(if report.all_submitted {
-                "tất cả đã gửi"
-            } else {
-                "đã duyệt"
-            }),
-        ]
-    };
-    for mut row in progress_rows(report) {
+    for (mut row, counted) in progress_lines(report) {
         row.splice(7..7, [Val::from("Tổng"), Val::Empty]);
-        row.extend(tail());
+        row.extend(counted_as_text(report, counted));
         csv_line(&mut out, row);
     }
     let width = progress_headers(report).len();
-    for b in breakdown_rows(report) {
+    for (b, counted) in breakdown_lines(report) {
         // Into the progress columns: code, names, area, then breakdown, group and figures.
         let mut row = vec![
             b[0].clone(),
@@ -299,7 +344,7 @@ pub fn csv(report: &Report) -> Vec<u8> {
             b[8].clone(),
         ];
         row.resize(width + 2, Val::Empty);
-        row.extend(tail());
+        row.extend(counted_as_text(report, counted));
         csv_line(&mut out, row);
     }
     out.into_bytes()
@@ -398,5 +443,22 @@ mod tests {
         assert_eq!(category_name("ethnicity", "14"), "Xơ-đăng");
         assert_eq!(category_name("age", "60+"), "Từ 60 tuổi");
         assert_eq!(category_name("sex", "x"), "Không rõ");
+        assert_eq!(category_name("ethnicity", "minority"), "Dân tộc thiểu số");
+    }
+
+    #[test]
+    fn victim_figures_are_written_as_the_report_words_them_never_as_numbers() {
+        use super::super::suppress::Withheld;
+        assert_eq!(figure(Figure::Shown(12)), Val::Number(12.0));
+        assert_eq!(figure(Figure::Band(10)), Val::from("10–14"));
+        assert_eq!(figure(Figure::Hidden), Val::from("<5"));
+        assert_eq!(figure(Figure::Withheld(Withheld::Period)), Val::from("—"));
+        // A share's percentage stands in for a shown figure only.
+        let share = Share {
+            value: Figure::Band(5),
+            percent: Some(50.0),
+            ..Share::default()
+        };
+        assert_eq!(headline(Unit::Percent, &share), Val::from("5–9"));
     }
 }

@@ -1,13 +1,15 @@
 //! The progress report: every indicator for the caller's whole area, each old district the plan
 //! gives targets to, and each of today's communes, as of a date and at the end of each year of
-//! the plan, against the targets, with small victim counts hidden. The API answers it as JSON,
-//! the page draws it and the exports write it: all three show the same figures.
+//! the plan, against the targets. Victim figures follow the disclosure rule (`suppress`): they
+//! are counted once for the plan's whole province and shown on the rows where the rule
+//! publishes them. The API answers it as JSON, the page draws it and the exports write it: all
+//! three show the same figures.
 
 use super::count::{Breakdown, Counter, Listing, Part, Tallies, Tally};
 use super::day::Day;
 use super::definitions::{Definition, Indicator, Unit, DEFINITIONS};
 use super::facts::Fact;
-use super::suppress::{self, Figure};
+use super::suppress::{self, Figure, Tree, Withheld};
 use super::targets::Plan;
 use crate::scope::Scope;
 use fieldsync_core::model::Areas;
@@ -35,13 +37,22 @@ pub struct PlanInfo {
 }
 
 /// A figure with, for a share, its population and the percentage.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Share {
     pub value: Figure,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub denominator: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub percent: Option<f64>,
+    /// A victim figure: the day it is counted at (a period end), whatever the report's date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<Day>,
+    /// A victim figure: counted from approved records only, whatever the review switch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_only: Option<bool>,
+    /// A victim figure that is not published here: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<Withheld>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -49,6 +60,11 @@ pub struct BreakdownOut {
     pub sex: BTreeMap<String, Share>,
     pub ethnicity: BTreeMap<String, Share>,
     pub age: BTreeMap<String, Share>,
+    /// Victims: the day the breakdown is counted at (the plan's end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<Day>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_only: Option<bool>,
 }
 
 /// One indicator in one area.
@@ -67,6 +83,10 @@ pub struct Cell {
     pub by_year: BTreeMap<i32, Share>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breakdown: Option<BreakdownOut>,
+    /// A victim figure: whether the cases behind it may be listed (the figure and that of every
+    /// commune it spans are published).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listable: Option<bool>,
 }
 
 /// An area's row of the report.
@@ -106,18 +126,19 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-fn share(unit: Unit, part: Part, value: Figure) -> Share {
+fn share(unit: Unit, part: Part) -> Share {
+    let value = Figure::Shown(part.value);
     match unit {
         Unit::Count => Share {
             value,
-            denominator: None,
-            percent: None,
+            ..Share::default()
         },
         Unit::Percent => Share {
             value,
             denominator: Some(part.denominator),
             percent: (part.denominator > 0)
                 .then(|| round1(part.value as f64 * 100.0 / part.denominator as f64)),
+            ..Share::default()
         },
     }
 }
@@ -134,28 +155,184 @@ fn sum(tallies: &Tallies, rows: &[usize], indicator: Indicator) -> Tally {
 
 fn breakdown(def: &Definition, b: &Breakdown) -> BreakdownOut {
     let dimension = |map: &BTreeMap<String, Part>| -> BTreeMap<String, Share> {
-        let values: Vec<u64> = map.values().map(|p| p.value).collect();
-        let hidden = if def.sensitive {
-            suppress::parts(&values)
-        } else {
-            vec![false; values.len()]
-        };
         map.iter()
-            .zip(hidden)
-            .map(|((k, p), h)| {
-                let figure = if h {
-                    Figure::Hidden
-                } else {
-                    Figure::Shown(p.value)
-                };
-                (k.clone(), share(def.unit, *p, figure))
-            })
+            .map(|(k, p)| (k.clone(), share(def.unit, *p)))
             .collect()
     };
     BreakdownOut {
         sex: dimension(&b.sex),
         ethnicity: dimension(&b.ethnicity),
         age: dimension(&b.age),
+        as_of: None,
+        approved_only: None,
+    }
+}
+
+/// Victim figures as published (docs/indicators.md §3): counted once, for the plan's whole
+/// province from approved records, at the report's period end; the same whoever asks.
+struct Victims {
+    counter: Counter,
+    day: Day,
+    /// The period end is the plan's end: parts of the province and breakdowns are published.
+    at_end: bool,
+    tree: Tree,
+    /// Each node's figure as of the plan's end (when `at_end`).
+    nodes: Vec<Figure>,
+    /// The province at the end of each year of the plan before `day`, then at `day`.
+    chain: Vec<(i32, Day, u64)>,
+    breakdown: Option<BreakdownOut>,
+}
+
+impl Victims {
+    fn new(facts: &[Fact], plan: &Plan, as_of: Day) -> Victims {
+        let counter = Counter::victims(facts, plan);
+        let day = suppress::period_end(as_of, plan.end);
+        let n = plan.communes.len();
+        let all: Vec<usize> = (0..n).collect();
+        let at_end = day == plan.end;
+        let now = counter.at(day, n, at_end, None);
+        let count =
+            |t: &Tallies, rows: &[usize]| sum(t, rows, Indicator::VictimsSupported).part.value;
+        let mut chain: Vec<(i32, Day, u64)> = plan
+            .years()
+            .map(|y| (y, Day::year_end(y)))
+            .filter(|(_, d)| *d < day)
+            .map(|(y, d)| (y, d, count(&counter.at(d, n, false, None), &all)))
+            .collect();
+        if plan.years().contains(&day.year()) {
+            chain.push((day.year(), day, count(&now, &all)));
+        }
+        let tree = Tree::of(plan);
+        let nodes = if at_end {
+            tree.publish(|rows| count(&now, rows))
+        } else {
+            Vec::new()
+        };
+        let breakdown = at_end.then(|| {
+            victim_breakdown(&sum(&now, &all, Indicator::VictimsSupported).breakdown, day)
+        });
+        Victims {
+            counter,
+            day,
+            at_end,
+            tree,
+            nodes,
+            chain,
+            breakdown,
+        }
+    }
+
+    fn share(&self, value: Figure) -> Share {
+        Share {
+            value,
+            as_of: Some(self.day),
+            approved_only: Some(true),
+            withheld: value.withheld(),
+            ..Share::default()
+        }
+    }
+
+    /// The victim figure of a row adding up `rows`, as `scope` may see it.
+    fn cell(&self, plan: &Plan, scope: &Scope, rows: &[usize]) -> Cell {
+        let node = self
+            .tree
+            .node(rows)
+            .filter(|_| rows.iter().all(|r| wholly_seen(scope, &plan.communes[*r])));
+        let mut by_year = BTreeMap::new();
+        let mut breakdown = None;
+        let value = match node {
+            None => Figure::Withheld(Withheld::Area),
+            Some(0) => {
+                for (year, day, count) in &self.chain {
+                    let mut s = self.share(Figure::sensitive(*count));
+                    s.as_of = Some(*day);
+                    by_year.insert(*year, s);
+                }
+                breakdown = self.breakdown.clone();
+                Figure::sensitive(self.chain.last().map_or(0, |(_, _, c)| *c))
+            }
+            Some(_) if !self.at_end => Figure::Withheld(Withheld::Period),
+            Some(i) => self.nodes[i],
+        };
+        let listable = self.at_end
+            && value.at_least_five()
+            && rows.iter().all(|r| {
+                self.tree
+                    .node(&[*r])
+                    .is_some_and(|i| self.nodes[i].at_least_five())
+            });
+        Cell {
+            share: self.share(value),
+            target: None,
+            progress: None,
+            undated: 0,
+            by_year,
+            breakdown,
+            listable: Some(listable),
+        }
+    }
+}
+
+/// Whether `scope` sees every record of today's commune `code` (every old commune merged
+/// into it), so that the figure counted for the whole province is all theirs.
+fn wholly_seen(scope: &Scope, code: &str) -> bool {
+    let areas = Areas::bundled();
+    scope.all
+        || (scope.communes.contains(code)
+            && areas
+                .communes()
+                .filter(|c| areas.current(&c.code) == code)
+                .all(|c| scope.communes.contains(&c.code)))
+}
+
+/// The victims of the province by sex, age group and ethnic group (Kinh or a minority), as of
+/// the plan's end: a dimension is published only when every one of its groups has 5 or more.
+/// Victims of no listed group (sex or birth not recorded) are in none.
+fn victim_breakdown(b: &Breakdown, day: Day) -> BreakdownOut {
+    let get = |m: &BTreeMap<String, Part>, k: &str| m.get(k).map_or(0, |p| p.value);
+    let dimension = |groups: Vec<(&str, u64)>| -> BTreeMap<String, Share> {
+        let counts: Vec<u64> = groups.iter().map(|(_, c)| *c).collect();
+        let published = suppress::parts_published(&counts);
+        groups
+            .into_iter()
+            .map(|(k, c)| {
+                let value = if published {
+                    Figure::sensitive(c)
+                } else {
+                    Figure::Withheld(Withheld::Partition)
+                };
+                let share = Share {
+                    value,
+                    withheld: value.withheld(),
+                    ..Share::default()
+                };
+                (k.to_owned(), share)
+            })
+            .collect()
+    };
+    let minority = b
+        .ethnicity
+        .iter()
+        .filter(|(k, _)| *k != "01" && *k != "unknown")
+        .map(|(_, p)| p.value)
+        .sum();
+    BreakdownOut {
+        sex: dimension(vec![
+            ("female", get(&b.sex, "female")),
+            ("male", get(&b.sex, "male")),
+        ]),
+        age: dimension(
+            ["0-15", "16-30", "31-59", "60+"]
+                .iter()
+                .map(|k| (*k, get(&b.age, k)))
+                .collect(),
+        ),
+        ethnicity: dimension(vec![
+            ("01", get(&b.ethnicity, "01")),
+            ("minority", minority),
+        ]),
+        as_of: Some(day),
+        approved_only: Some(true),
     }
 }
 
@@ -168,11 +345,29 @@ fn visible_rows(plan: &Plan, scope: &Scope) -> Vec<usize> {
 
 /// The report of what `scope` may see of `plan` in `facts`.
 pub fn build(facts: &[Fact], plan: &Plan, scope: &Scope, request: &Request) -> Report {
-    let counter = Counter::new(facts, plan, scope, request.all_submitted);
-    build_from(&counter, plan, scope, request)
+    let counter = Counter::new(facts, plan, &counted(scope), request.all_submitted);
+    let victims = scope
+        .sensitive
+        .then(|| Victims::new(facts, plan, request.as_of));
+    build_from(&counter, victims.as_ref(), plan, scope, request)
 }
 
-fn build_from(counter: &Counter, plan: &Plan, scope: &Scope, request: &Request) -> Report {
+/// What the caller's own counting covers: every indicator but victims, which are counted once
+/// for everyone ([`Victims`]).
+fn counted(scope: &Scope) -> Scope {
+    Scope {
+        sensitive: false,
+        ..scope.clone()
+    }
+}
+
+fn build_from(
+    counter: &Counter,
+    victims: Option<&Victims>,
+    plan: &Plan,
+    scope: &Scope,
+    request: &Request,
+) -> Report {
     let n = plan.communes.len();
     let now = counter.at(request.as_of, n, true, None);
     // Each year of the plan up to the report's date, at its end (or at that date).
@@ -254,66 +449,25 @@ fn build_from(counter: &Counter, plan: &Plan, scope: &Scope, request: &Request) 
 
     for def in &definitions {
         let indicator = def.indicator;
-        // Small victim counts: which communes' figures to hide, as parts of the total.
-        let commune_values: Vec<u64> = visible
-            .iter()
-            .map(|r| sum(&now, &[*r], indicator).part.value)
-            .collect();
-        let hidden_rows: Vec<usize> = if def.sensitive {
-            suppress::parts(&commune_values)
-                .into_iter()
-                .zip(&visible)
-                .filter_map(|(hide, r)| hide.then_some(*r))
-                .collect()
-        } else {
-            Vec::new()
-        };
         for area in &mut areas {
-            let tally = sum(&now, &area.rows, indicator);
-            // A commune's or district's figure is hidden with any of its communes'.
-            let mut hidden = def.sensitive
-                && (suppress::small(tally.part.value)
-                    || (area.level != "province"
-                        && area.rows.iter().any(|r| hidden_rows.contains(r))));
-            // A victim figure's years and breakdown are given for the whole area only, where
-            // they cannot be set against a neighbouring commune's.
-            let detailed = !def.sensitive || area.level == "province";
-            let mut years_out = BTreeMap::new();
-            if detailed {
-                // The figure through time, the report's date last: a step of fewer than five
-                // between two dates would name victims as surely as a small figure.
-                let mut series: Vec<u64> = by_year
-                    .iter()
-                    .map(|t| sum(t, &area.rows, indicator).part.value)
-                    .collect();
-                let now_at_end = years.last().is_some_and(|(_, d)| *d == request.as_of);
-                if !now_at_end {
-                    series.push(tally.part.value);
+            if def.sensitive {
+                if let Some(v) = victims {
+                    area.results
+                        .insert(indicator, v.cell(plan, scope, &area.rows));
                 }
-                let mut hidden_series = if def.sensitive {
-                    suppress::series(&series)
-                } else {
-                    vec![false; series.len()]
-                };
-                if let Some(last) = hidden_series.last_mut() {
-                    hidden |= *last;
-                    *last |= hidden;
-                }
-                for (i, (year, _)) in years.iter().enumerate() {
-                    let t = sum(&by_year[i], &area.rows, indicator);
-                    let figure = if hidden_series[i] {
-                        Figure::Hidden
-                    } else {
-                        Figure::Shown(t.part.value)
-                    };
-                    years_out.insert(*year, share(def.unit, t.part, figure));
-                }
+                continue;
             }
-            let value = if hidden {
-                Figure::Hidden
-            } else {
-                Figure::Shown(tally.part.value)
-            };
+            let tally = sum(&now, &area.rows, indicator);
+            let by_year: BTreeMap<i32, Share> = years
+                .iter()
+                .enumerate()
+                .map(|(i, (year, _))| {
+                    (
+                        *year,
+                        share(def.unit, sum(&by_year[i], &area.rows, indicator).part),
+                    )
+                })
+                .collect();
             let target = match area.level {
                 "province" if complete => plan.province_target(indicator),
                 "province" => match def.unit {
@@ -331,9 +485,9 @@ fn build_from(counter: &Counter, plan: &Plan, scope: &Scope, request: &Request) 
                 }),
                 _ => plan.commune_target(&area.code, indicator),
             };
-            let share = share(def.unit, tally.part, value);
+            let share = share(def.unit, tally.part);
             let achieved = match def.unit {
-                Unit::Count => value.shown().map(|v| v as f64),
+                Unit::Count => share.value.shown().map(|v| v as f64),
                 Unit::Percent => share.percent,
             };
             let progress = match (achieved, target) {
@@ -347,9 +501,11 @@ fn build_from(counter: &Counter, plan: &Plan, scope: &Scope, request: &Request) 
                     target,
                     progress,
                     undated: tally.undated,
-                    by_year: years_out,
-                    breakdown: (def.has_breakdown() && detailed)
+                    by_year,
+                    breakdown: def
+                        .has_breakdown()
                         .then(|| breakdown(def, &tally.breakdown)),
+                    listable: None,
                 },
             );
         }
@@ -377,14 +533,26 @@ fn build_from(counter: &Counter, plan: &Plan, scope: &Scope, request: &Request) 
 pub enum ListRefusal {
     /// The area is not a row of the caller's report.
     NoSuchArea,
-    /// The figure is hidden (a small count of victims).
+    /// A victim figure that is not listable: hidden, withheld, or spanning a commune whose own
+    /// figure is not published.
     Hidden,
     /// The indicator needs sensitive access.
     Sensitive,
 }
 
+/// A drill-down: the records, and what they are counted as of.
+#[derive(Debug)]
+pub struct Listed {
+    pub ids: Vec<Uuid>,
+    /// The day they are counted at (for victims, the figure's period end).
+    pub as_of: Day,
+    /// Approved records only (victims always), else as the request said.
+    pub approved_only: bool,
+}
+
 /// The records counted for `indicator` in `area` (a row of the report): those in the figure, or
-/// with `denominator` those in its population. Ordered as counted.
+/// with `denominator` those in its population. Ordered as counted. The cases behind a victim
+/// figure are listed only where the report marks it listable.
 pub fn records(
     facts: &[Fact],
     plan: &Plan,
@@ -393,35 +561,56 @@ pub fn records(
     indicator: Indicator,
     area: &str,
     denominator: bool,
-) -> Result<Vec<Uuid>, ListRefusal> {
-    if indicator.definition().sensitive && !scope.sensitive {
+) -> Result<Listed, ListRefusal> {
+    let sensitive = indicator.definition().sensitive;
+    if sensitive && !scope.sensitive {
         return Err(ListRefusal::Sensitive);
     }
-    let counter = Counter::new(facts, plan, scope, request.all_submitted);
-    let report = build_from(&counter, plan, scope, request);
+    let counter = Counter::new(facts, plan, &counted(scope), request.all_submitted);
+    let victims = scope
+        .sensitive
+        .then(|| Victims::new(facts, plan, request.as_of));
+    let report = build_from(&counter, victims.as_ref(), plan, scope, request);
     let row = report
         .areas
         .iter()
         .find(|a| a.code == area)
         .ok_or(ListRefusal::NoSuchArea)?;
-    if row
-        .results
-        .get(&indicator)
-        .is_some_and(|c| c.share.value == Figure::Hidden)
-    {
-        return Err(ListRefusal::Hidden);
-    }
     let listing = Listing {
         indicator,
         rows: &row.rows,
         denominator,
     };
     let mut ids = Vec::new();
-    counter.at(
-        request.as_of,
-        plan.communes.len(),
-        false,
-        Some((&listing, &mut ids)),
-    );
-    Ok(ids)
+    match victims.filter(|_| sensitive) {
+        Some(v) => {
+            if row.results.get(&indicator).and_then(|c| c.listable) != Some(true) {
+                return Err(ListRefusal::Hidden);
+            }
+            v.counter.at(
+                v.day,
+                plan.communes.len(),
+                false,
+                Some((&listing, &mut ids)),
+            );
+            Ok(Listed {
+                ids,
+                as_of: v.day,
+                approved_only: true,
+            })
+        }
+        None => {
+            counter.at(
+                request.as_of,
+                plan.communes.len(),
+                false,
+                Some((&listing, &mut ids)),
+            );
+            Ok(Listed {
+                ids,
+                as_of: request.as_of,
+                approved_only: !request.all_submitted,
+            })
+        }
+    }
 }

@@ -15,30 +15,12 @@ use fieldsync_core::model::{RecordType, Value};
 use fieldsync_core::protocol::RejectCode;
 use fieldsync_core::store::ListFilter;
 use fieldsync_tests::phone::{Phone, PhoneError};
-use fieldsync_tests::server::{binary, ServerProcess};
+use fieldsync_tests::server::ServerProcess;
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use uuid::Uuid;
-
-fn admin_command(args: &[&str], data_dir: &Path, file_flag: &str, file: &Path) {
-    let out = std::process::Command::new(binary().unwrap())
-        .arg("admin")
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg(file_flag)
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "admin {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn ids(phone: &Phone) -> BTreeSet<Uuid> {
     let filter = ListFilter {

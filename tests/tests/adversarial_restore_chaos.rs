@@ -14,33 +14,13 @@ use adversarial_support::*;
 use common::*;
 use fieldsync_tests::phone::Phone;
 use fieldsync_tests::proxy::{FaultProfile, FaultyProxy};
-use fieldsync_tests::server::{binary, ServerProcess};
+use fieldsync_tests::server::ServerProcess;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use uuid::Uuid;
-
-/// Runs `admin <args>` and returns what it printed.
-fn admin(args: &[&str], data_dir: &Path, file_flag: &str, file: &Path) -> String {
-    let out = std::process::Command::new(binary().unwrap())
-        .arg("admin")
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg(file_flag)
-        .arg(file)
-        .output()
-        .unwrap();
-    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "admin {args:?}: {printed}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    printed
-}
 
 /// The identity a database file holds.
 fn identity(file: &Path) -> Uuid {
@@ -125,7 +105,7 @@ async fn restoring_one_backup_twice_and_then_another_loses_nothing_any_phone_saw
         match phase {
             2 | 5 => {
                 let file = env.dir.path().join(format!("backup-{phase}.sqlite"));
-                admin(&["backup"], &data_dir, "--to", &file);
+                admin_command(&["backup"], &data_dir, "--to", &file);
                 identities.insert(identity(&file));
                 backups.push(file);
             }
@@ -136,7 +116,7 @@ async fn restoring_one_backup_twice_and_then_another_loses_nothing_any_phone_saw
                     &backups[0]
                 };
                 env.server.kill();
-                let printed = admin(&["restore"], &data_dir, "--from", file);
+                let printed = admin_command(&["restore"], &data_dir, "--from", file);
                 let fresh = identity(&data_dir.join("fieldsync.sqlite"));
                 assert!(
                     printed.contains(&format!("server identity is now {fresh}")),

@@ -400,3 +400,29 @@ pub fn household(phone: &mut Phone, head: &str) -> Uuid {
         )
         .unwrap()
 }
+
+/// Runs `fieldsync-server admin <args> --data-dir DIR <file_flag> FILE` and returns what it
+/// printed; panics unless it succeeds.
+pub fn admin_command(
+    args: &[&str],
+    data_dir: &std::path::Path,
+    file_flag: &str,
+    file: &std::path::Path,
+) -> String {
+    let out = std::process::Command::new(fieldsync_tests::server::binary().unwrap())
+        .arg("admin")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg(file_flag)
+        .arg(file)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "admin {args:?}: {printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    printed
+}

@@ -18,39 +18,7 @@ const CHUNK_COMPRESSED_CHANGE: u8 = 2;
 /// Zeros inflated by each repeated piece of the bomb's DEFLATE stream.
 const BOMB_PIECE_ZEROS: usize = 64 * 1024 * 1024;
 
-/// The actor key of an attacking device enrolled as `name`: fixed, so that the changes the
-/// attack builds are under the actor its enrolment proved.
-pub fn attacker_key(name: &str) -> [u8; 32] {
-    let mut key = [0x5au8; 32];
-    for (slot, byte) in key.iter_mut().zip(name.bytes().cycle()) {
-        *slot ^= byte;
-    }
-    let actor = fieldsync_core::signing::DeviceKey::from_seed(&key).actor();
-    ATTACKER_KEYS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(actor, key);
-    key
-}
-
-/// Every attacker key made so far, by the actor it writes under: hand-built changes of that
-/// actor are signed with it.
-static ATTACKER_KEYS: std::sync::Mutex<std::collections::BTreeMap<Uuid, [u8; 32]>> =
-    std::sync::Mutex::new(std::collections::BTreeMap::new());
-
-/// The signature `actor`'s device gives a change (zeros for an actor without a known key).
-pub fn sign_as(actor: Uuid, record_id: Uuid, bytes: &[u8]) -> [u8; 64] {
-    let seed = ATTACKER_KEYS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&actor)
-        .copied();
-    match (seed, fieldsync_core::record::decode_change(bytes)) {
-        (Some(seed), Ok(change)) => fieldsync_core::signing::DeviceKey::from_seed(&seed)
-            .sign_change(record_id, &change.hash().0),
-        _ => [0; 64],
-    }
-}
+pub use fieldsync_tests::attacker::{attacker_key, sign_as};
 
 /// The actor the attacker enrolled as "attacker" writes under.
 pub fn attacker_actor() -> Uuid {

@@ -350,8 +350,8 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
             );
             match restored.carried {
                 Ok(c) => println!(
-                    "kept from the replaced database: {} revoked devices, {} disabled accounts, {} changed passwords",
-                    c.revoked_devices, c.disabled_accounts, c.passwords
+                    "kept from the replaced database: {} revoked devices, {} ended tokens, {} disabled accounts, {} changed passwords",
+                    c.revoked_devices, c.ended_tokens, c.disabled_accounts, c.passwords
                 ),
                 Err(e) => println!(
                     "warning: the replaced database could not be read ({e}); revoke again any device revoked, \

@@ -4,8 +4,8 @@
 //! again from the start and give back every change the backup lacks.
 //!
 //! What keeps people and phones out does not go back in time with the data: revoked devices
-//! stay revoked, disabled accounts disabled, and changed passwords changed, as far as the
-//! database being replaced can still be read.
+//! stay revoked, tokens a password change ended stay ended, disabled accounts disabled, and
+//! changed passwords changed, as far as the database being replaced can still be read.
 
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::{Storage, StorageError};
@@ -22,10 +22,13 @@ pub struct Restored {
     pub carried: Result<Carried, String>,
 }
 
-/// Revocations, disabled accounts and passwords newer than the backup, kept.
+/// Revocations, ended tokens, disabled accounts and passwords newer than the backup, kept.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Carried {
     pub revoked_devices: u64,
+    /// Device tokens and sessions that ended earlier in the replaced database (a password
+    /// change ends every other token of its account).
+    pub ended_tokens: u64,
     pub disabled_accounts: u64,
     pub passwords: u64,
 }
@@ -107,7 +110,7 @@ pub fn read_identity(path: &Path) -> Result<Uuid, StorageError> {
 }
 
 /// Copies into `restored` what the database being replaced knows of keeping people out:
-/// revoked devices, disabled accounts, changed passwords. Accounts and devices are matched by
+/// revoked devices, ended tokens, disabled accounts, changed passwords. Accounts and devices are matched by
 /// id and name; ones the backup does not have are not brought back (they enrol again).
 fn carry_forward(restored: &Connection, current: &Path) -> Result<Carried, StorageError> {
     let old = Connection::open_with_flags(current, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
@@ -145,16 +148,26 @@ fn carry_forward(restored: &Connection, current: &Path) -> Result<Carried, Stora
             carried.disabled_accounts += 1;
         }
     }
-    let revoked: Vec<Vec<u8>> = {
-        let mut stmt = old.prepare("SELECT id FROM devices WHERE revoked = 1")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
+    // Devices revoked, and tokens ended (a password change ends them by an expiry).
+    let devices: Vec<(Vec<u8>, bool, Option<i64>)> = {
+        let mut stmt = old.prepare("SELECT id, revoked, expires_ms FROM devices")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    for device in revoked {
-        carried.revoked_devices += restored.execute(
-            "UPDATE devices SET revoked = 1 WHERE id = ?1 AND revoked = 0",
-            [device],
-        )? as u64;
+    for (device, revoked, expires_ms) in devices {
+        if revoked {
+            carried.revoked_devices += restored.execute(
+                "UPDATE devices SET revoked = 1 WHERE id = ?1 AND revoked = 0",
+                [&device],
+            )? as u64;
+        }
+        if let Some(expires_ms) = expires_ms {
+            carried.ended_tokens += restored.execute(
+                "UPDATE devices SET expires_ms = ?2
+                 WHERE id = ?1 AND (expires_ms IS NULL OR expires_ms > ?2)",
+                params![&device, expires_ms],
+            )? as u64;
+        }
     }
     Ok(carried)
 }

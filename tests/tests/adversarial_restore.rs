@@ -521,3 +521,63 @@ async fn a_revoked_phones_synced_changes_come_back_but_nothing_new_gets_in() {
     let response = push(&env, &b, vec![entry(h, &own.bytes)]).await;
     assert_eq!(response.acked, vec![own.hash.0]);
 }
+
+/// What keeps people out is not rolled back with the data: a password changed and an account
+/// disabled after the backup stay so after the restore, and the tokens the change ended stay
+/// ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_keeps_password_changes_ended_tokens_and_disabled_accounts() {
+    let mut env = Env::start().await;
+    env.user("x", &[NGOC_LINH], false).await;
+    env.user("y", &[NGOC_LINH], false).await;
+    let mut x = env.phone("x", Default::default()).await;
+    let (backup_file, data_dir) = backup(&env, "backup.sqlite");
+    let new_password = "Mật khẩu mới của X 2026";
+    for (method, path, body) in [
+        (
+            "POST",
+            "/v1/admin/users/x/password",
+            serde_json::json!({ "password": new_password }),
+        ),
+        (
+            "PATCH",
+            "/v1/admin/users/y",
+            serde_json::json!({ "disabled": true }),
+        ),
+    ] {
+        let (status, answer) = call(&env, method, path, Some(&env.admin), &body).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
+    restore(&mut env, &data_dir, &backup_file);
+
+    let err = x.sync(&env.http, env.addr(), 10).await.unwrap_err();
+    assert!(
+        matches!(err, PhoneError::Status { status: 401, .. }),
+        "{err}"
+    );
+    let login = |user: &'static str, password: &'static str| {
+        let env = &env;
+        async move {
+            call(
+                env,
+                "POST",
+                "/v1/enrol",
+                None,
+                &serde_json::json!({ "username": user, "password": password }),
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(
+        login("x", PASSWORD).await,
+        401,
+        "the old password stays changed"
+    );
+    assert_eq!(login("x", new_password).await, 200);
+    assert_eq!(
+        login("y", PASSWORD).await,
+        401,
+        "the account stays disabled"
+    );
+}

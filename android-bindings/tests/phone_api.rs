@@ -6,8 +6,9 @@
 use fieldsync_android::*;
 use fieldsync_core::protocol::{compress, decode_request_body};
 use fieldsync_server::accounts;
+use fieldsync_server::storage::prelude::*;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::{NewUser, Role, Storage};
+use fieldsync_server::storage::{NewUser, Role};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -80,7 +81,11 @@ impl HttpTransport for InProcess {
                     let request = decode_request_body(&body).unwrap();
                     HttpResponse {
                         status: 200,
-                        body: compress(&self.storage.sync(&caller, &request).unwrap().encode()),
+                        body: compress(
+                            &fieldsync_server::sync::exchange_as(&*self.storage, &caller, &request)
+                                .unwrap()
+                                .encode(),
+                        ),
                     }
                 }
             }

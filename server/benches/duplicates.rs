@@ -7,8 +7,9 @@
 use fieldsync_core::generator::{generate, GenConfig};
 use fieldsync_core::{RecordDoc, RecordType};
 use fieldsync_server::scope::Scope;
+use fieldsync_server::storage::prelude::*;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::{DuplicateQuery, Storage, StorageError};
+use fieldsync_server::storage::{DuplicateQuery, StorageError};
 use std::time::Instant;
 use uuid::Uuid;
 

@@ -12,8 +12,8 @@ mod indicator_data;
 
 use fieldsync_server::indicators::{export, report, Day, Plan, Request};
 use fieldsync_server::scope::Scope;
+use fieldsync_server::storage::prelude::*;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::Storage;
 use indicator_data::{plant, write, Size};
 use std::time::{Duration, Instant};
 

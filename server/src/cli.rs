@@ -6,7 +6,7 @@ use crate::accounts::Authority;
 use crate::config::{Config, FileConfig};
 use crate::http::AppState;
 use crate::storage::sqlite::SqliteStorage;
-use crate::storage::{AccountUpdate, NewUser, Role, Storage};
+use crate::storage::{AccountStore, AccountUpdate, AdminStore, NewUser, Role};
 use crate::{accounts, listener, seed, tls};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

@@ -6,6 +6,7 @@
 //! database, with the embedded SQLite backend). The sync logic of records comes from
 //! `fieldsync-core`.
 
+pub mod access;
 pub mod accounts;
 pub mod cli;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod restore;
 pub mod scope;
 pub mod seed;
 pub mod storage;
+pub mod sync;
 pub mod throttle;
 pub mod tls;
 pub mod workers;

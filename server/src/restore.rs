@@ -8,7 +8,7 @@
 //! changed passwords changed, as far as the database being replaced can still be read.
 
 use crate::storage::sqlite::SqliteStorage;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{AdminStore, StorageError};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
 use uuid::Uuid;

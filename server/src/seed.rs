@@ -92,7 +92,7 @@ pub fn seed(storage: &dyn Storage, households: usize) -> Result<usize, SeedError
                 }
             }
         }
-        storage.ingest_trusted(SEED_DEVICE, &changes)?;
+        crate::sync::ingest_own(storage, SEED_DEVICE, &changes, crate::storage::now_ms())?;
     }
     Ok(records.len())
 }

@@ -5,8 +5,8 @@
 use fieldsync_core::generator::{generate, GenConfig};
 use fieldsync_core::RecordDoc;
 use fieldsync_server::seed::SEED_DEVICE;
+use fieldsync_server::storage::prelude::*;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::Storage;
 
 #[test]
 fn backup_copies_every_record_and_change() {

@@ -15,8 +15,9 @@ use fieldsync_core::protocol::{
 use fieldsync_server::accounts::{self, Authority};
 use fieldsync_server::config::Timeouts;
 use fieldsync_server::http::{routes, AppState};
+use fieldsync_server::storage::prelude::*;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::{NewUser, Role, Storage};
+use fieldsync_server::storage::{NewUser, Role};
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -13,7 +13,8 @@ use fieldsync_core::model::{RecordType, Value};
 use fieldsync_core::record::ReviewState;
 use fieldsync_server::indicators::{report, Day, Plan, Request};
 use fieldsync_server::scope::Scope;
-use fieldsync_server::storage::{RecordEdit, Storage};
+use fieldsync_server::storage::prelude::*;
+use fieldsync_server::storage::RecordEdit;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -42,10 +43,12 @@ fn a_version_1_person_syncs_and_counts() {
     }
     let hash = doc.commit().unwrap();
     let bytes = doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec();
-    let response = world
-        .storage
-        .sync(&phone.caller, &push_only(&phone.store, id, &bytes))
-        .unwrap();
+    let response = fieldsync_server::sync::exchange_as(
+        &world.storage,
+        &phone.caller,
+        &push_only(&phone.store, id, &bytes),
+    )
+    .unwrap();
     assert_eq!(response.acked, vec![hash.0], "{:?}", response.rejected);
     let merged = world.storage.merged_record(id).unwrap().unwrap();
     assert_eq!(merged.view["schema_version"], 1);

@@ -10,7 +10,8 @@ use fieldsync_core::model::{RecordType, Value};
 use fieldsync_core::protocol::{ClientOptions, RejectCode, SyncClient};
 use fieldsync_core::record::ReviewState;
 use fieldsync_server::scope::Scope;
-use fieldsync_server::storage::{RecordEdit, Storage};
+use fieldsync_server::storage::prelude::*;
+use fieldsync_server::storage::RecordEdit;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 #[test]
@@ -295,14 +296,15 @@ fn a_change_pushed_before_its_dependency_is_held_and_the_sender_told_what_to_sen
     let changes = store.unacked(1 << 20).unwrap();
     // Push only the second change: the server holds it and names the missing first one.
     let request = push_only(&store, id, &changes[1].bytes);
-    let response = world.storage.sync(&a.caller, &request).unwrap();
+    let response =
+        fieldsync_server::sync::exchange_as(&world.storage, &a.caller, &request).unwrap();
     assert!(response.acked.is_empty());
     assert_eq!(response.need.len(), 1);
     assert_eq!(response.need[0].hash, changes[0].hash.0);
     assert_eq!(world.storage.stats().unwrap().held, 1);
     // Sending the missing one releases the held one.
     let request = push_only(&store, id, &changes[0].bytes);
-    world.storage.sync(&a.caller, &request).unwrap();
+    fieldsync_server::sync::exchange_as(&world.storage, &a.caller, &request).unwrap();
     assert_eq!(world.storage.stats().unwrap().held, 0);
     world.sync(&mut b);
     assert_eq!(
@@ -466,10 +468,12 @@ fn a_device_cannot_push_changes_under_another_devices_author() {
     let changes = nl.store.unacked(1 << 20).unwrap();
     // Mô Rai's device pushes Ngọc Linh's changes as if they were its own.
     for change in &changes {
-        let response = world
-            .storage
-            .sync(&mr.caller, &push_only(&mr.store, id, &change.bytes))
-            .unwrap();
+        let response = fieldsync_server::sync::exchange_as(
+            &world.storage,
+            &mr.caller,
+            &push_only(&mr.store, id, &change.bytes),
+        )
+        .unwrap();
         assert_eq!(response.rejected.len(), 1);
         assert_eq!(response.rejected[0].code, RejectCode::NotAuthor);
     }

@@ -13,8 +13,9 @@ use common::*;
 use fieldsync_core::model::{RecordType, Value};
 use fieldsync_core::protocol::{ChangeEntry, RejectCode, SyncRequest};
 use fieldsync_core::record::decode_change;
+use fieldsync_server::storage::prelude::*;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::{Storage, StorageError};
+use fieldsync_server::storage::StorageError;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -78,10 +79,12 @@ fn a_known_change_under_another_record_id_is_refused_never_acknowledged() {
     world.sync(&mut a);
     let creation = record_bytes(&a, id).remove(0);
     let other_id = Uuid::now_v7();
-    let response = world
-        .storage
-        .sync(&a.caller, &push(&a.store, other_id, &[creation]))
-        .unwrap();
+    let response = fieldsync_server::sync::exchange_as(
+        &world.storage,
+        &a.caller,
+        &push(&a.store, other_id, &[creation]),
+    )
+    .unwrap();
     assert!(response.acked.is_empty());
     assert_eq!(response.rejected.len(), 1);
     assert_eq!(response.rejected[0].code, RejectCode::Invalid);
@@ -97,7 +100,11 @@ fn a_change_whose_checksum_does_not_match_is_a_bad_request_and_stores_nothing() 
     let id = a.household(NGOC_LINH, "Y Blơ");
     let mut bytes = a.store.unacked(1 << 20).unwrap().remove(0).bytes;
     bytes[4] ^= 0x55;
-    let result = world.storage.sync(&a.caller, &push(&a.store, id, &[bytes]));
+    let result = fieldsync_server::sync::exchange_as(
+        &world.storage,
+        &a.caller,
+        &push(&a.store, id, &[bytes]),
+    );
     assert!(
         matches!(result, Err(StorageError::Invalid(_))),
         "{result:?}"
@@ -134,10 +141,12 @@ fn a_record_type_never_changes_and_a_case_never_reaches_non_sensitive_eyes() {
         d.put(ROOT, "f/ethnicity", "14").unwrap();
         d.put(ROOT, "f/poverty", "poor").unwrap();
     });
-    let response = world
-        .storage
-        .sync(&cw.caller, &push(&cw.store, case, &[retype]))
-        .unwrap();
+    let response = fieldsync_server::sync::exchange_as(
+        &world.storage,
+        &cw.caller,
+        &push(&cw.store, case, &[retype]),
+    )
+    .unwrap();
     assert_eq!(response.rejected[0].code, RejectCode::Invalid);
     world.sync(&mut co);
     for id in co.store.list(&Default::default()).unwrap() {
@@ -199,14 +208,18 @@ fn a_support_case_answers_a_probe_exactly_like_an_unknown_record() {
         })
     };
     let held_before = world.storage.stats().unwrap().held;
-    let on_case = world
-        .storage
-        .sync(&co.caller, &push(&co.store, case, &[probe("x")]))
-        .unwrap();
-    let on_unknown = world
-        .storage
-        .sync(&co.caller, &push(&co.store, unknown, &[probe("y")]))
-        .unwrap();
+    let on_case = fieldsync_server::sync::exchange_as(
+        &world.storage,
+        &co.caller,
+        &push(&co.store, case, &[probe("x")]),
+    )
+    .unwrap();
+    let on_unknown = fieldsync_server::sync::exchange_as(
+        &world.storage,
+        &co.caller,
+        &push(&co.store, unknown, &[probe("y")]),
+    )
+    .unwrap();
     assert_eq!(on_case.acked, on_unknown.acked);
     assert_eq!(on_case.rejected, on_unknown.rejected);
     assert_eq!(
@@ -248,10 +261,12 @@ fn held_changes_are_scoped_capped_and_expire() {
             d.put(ROOT, "f/village", "b").unwrap();
         },
     );
-    let response = world
-        .storage
-        .sync(&mr.caller, &push(&mr.store, id, &[orphan]))
-        .unwrap();
+    let response = fieldsync_server::sync::exchange_as(
+        &world.storage,
+        &mr.caller,
+        &push(&mr.store, id, &[orphan]),
+    )
+    .unwrap();
     assert_eq!(
         response.rejected.len(),
         0,
@@ -279,10 +294,12 @@ fn held_changes_are_scoped_capped_and_expire() {
         });
         let record = Uuid::now_v7();
         first_orphan.get_or_insert((record, orphan.clone()));
-        let response = world
-            .storage
-            .sync(&mr.caller, &push(&mr.store, record, &[orphan]))
-            .unwrap();
+        let response = fieldsync_server::sync::exchange_as(
+            &world.storage,
+            &mr.caller,
+            &push(&mr.store, record, &[orphan]),
+        )
+        .unwrap();
         for r in response.rejected {
             *codes.entry(r.code as u8).or_insert(0) += 1;
         }
@@ -303,17 +320,20 @@ fn held_changes_are_scoped_capped_and_expire() {
         .unwrap();
     let later = SqliteStorage::open(&path).unwrap();
     let (record, orphan) = first_orphan.unwrap();
-    let response = later
-        .sync(
-            &mr.caller,
-            &push(&mr.store, record, std::slice::from_ref(&orphan)),
-        )
-        .unwrap();
+    let response = fieldsync_server::sync::exchange_as(
+        &later,
+        &mr.caller,
+        &push(&mr.store, record, std::slice::from_ref(&orphan)),
+    )
+    .unwrap();
     assert_eq!(response.rejected[0].code, RejectCode::MissingDependency);
     assert_eq!(later.stats().unwrap().held, 0);
-    let again = later
-        .sync(&mr.caller, &push(&mr.store, record, &[orphan]))
-        .unwrap();
+    let again = fieldsync_server::sync::exchange_as(
+        &later,
+        &mr.caller,
+        &push(&mr.store, record, &[orphan]),
+    )
+    .unwrap();
     assert!(again.rejected.is_empty(), "not remembered");
     assert_eq!(later.stats().unwrap().held, 1, "held anew");
 }
@@ -339,19 +359,23 @@ fn a_collector_cannot_approve_merge_or_absorb() {
         let change = change_on(&base, phone.store.device_id(), |d| {
             d.put(ROOT, key, value.as_str()).unwrap();
         });
-        let response = world
-            .storage
-            .sync(&phone.caller, &push(&phone.store, id, &[change]))
-            .unwrap();
+        let response = fieldsync_server::sync::exchange_as(
+            &world.storage,
+            &phone.caller,
+            &push(&phone.store, id, &[change]),
+        )
+        .unwrap();
         assert_eq!(response.rejected[0].code, RejectCode::NotPermitted, "{key}");
     }
     let change = change_on(&base, phone.store.device_id(), |d| {
         d.put(ROOT, absorbed.as_str(), true).unwrap();
     });
-    let response = world
-        .storage
-        .sync(&phone.caller, &push(&phone.store, id, &[change]))
-        .unwrap();
+    let response = fieldsync_server::sync::exchange_as(
+        &world.storage,
+        &phone.caller,
+        &push(&phone.store, id, &[change]),
+    )
+    .unwrap();
     assert_eq!(response.rejected[0].code, RejectCode::NotPermitted);
     let after = world.storage.merged_record(id).unwrap().unwrap();
     assert_eq!((after.view, after.review), (before.view, before.review));
@@ -368,10 +392,12 @@ fn a_commune_must_exist_in_the_area_list() {
     let moved = change_on(&base, phone.store.device_id(), |d| {
         d.put(ROOT, "f/commune", "99.999.99").unwrap();
     });
-    let response = world
-        .storage
-        .sync(&phone.caller, &push(&phone.store, id, &[moved]))
-        .unwrap();
+    let response = fieldsync_server::sync::exchange_as(
+        &world.storage,
+        &phone.caller,
+        &push(&phone.store, id, &[moved]),
+    )
+    .unwrap();
     assert_eq!(response.rejected[0].code, RejectCode::Invalid);
     let merged = world.storage.merged_record(id).unwrap().unwrap();
     assert_eq!(merged.commune.as_deref(), Some(NGOC_LINH));

@@ -13,8 +13,9 @@ use fieldsync_core::protocol::{ClientOptions, SyncClient};
 use fieldsync_core::record::actor_for_key;
 use fieldsync_core::{RecordDoc, Store};
 use fieldsync_server::accounts;
+use fieldsync_server::storage::prelude::*;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::{DeviceKeys, Storage};
+use fieldsync_server::storage::DeviceKeys;
 use rusqlite::params;
 use uuid::Uuid;
 

@@ -13,7 +13,7 @@ use fieldsync_core::protocol::{
 use fieldsync_core::Store;
 use fieldsync_server::accounts::{self, Authority};
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::{DeviceKeys, NewUser, Role, Storage};
+use fieldsync_server::storage::{DeviceKeys, NewUser, Role};
 use uuid::Uuid;
 
 /// The phone's signing key's secret seed (32 bytes, hex); its actor derives from the public key.
@@ -117,7 +117,7 @@ fn the_documented_bytes_are_the_protocols_bytes() {
     let request = SyncRequest::decode(&request_bytes).unwrap();
     let change = &request.push[0].bytes;
     let hash = store.unacked(1 << 20).unwrap()[0].hash;
-    let response = storage.sync(&caller, &request).unwrap();
+    let response = fieldsync_server::sync::exchange_as(&storage, &caller, &request).unwrap();
     let response_bytes = response.encode();
     assert_eq!(response.acked, vec![hash.0]);
     client
@@ -132,10 +132,13 @@ fn the_documented_bytes_are_the_protocols_bytes() {
         .unwrap()
         .body;
     let idle_bytes = decompress(&idle, MAX_BODY_BYTES).unwrap();
-    let idle_response = storage
-        .sync(&caller, &SyncRequest::decode(&idle_bytes).unwrap())
-        .unwrap()
-        .encode();
+    let idle_response = fieldsync_server::sync::exchange_as(
+        &storage,
+        &caller,
+        &SyncRequest::decode(&idle_bytes).unwrap(),
+    )
+    .unwrap()
+    .encode();
 
     let facts = format!(
         "public key {}\nactor {actor}\nchange: {} bytes, hash {}\nrequest: {} bytes inflated, {} gzipped\nresponse: {} bytes inflated, {} gzipped\nidle request {} bytes ({} gzipped), idle response {} bytes ({} gzipped)",

@@ -10,7 +10,7 @@ use super::{
     caller, credentials, json_body, require_role, respond_json, with_state, AppState, Credentials,
 };
 use crate::dates::{iso_utc, vietnam_day_start};
-use crate::storage::{Caller, MergedRecord, RecordEdit, RecordQuery, Role};
+use crate::storage::{now_ms, Caller, MergedRecord, RecordEdit, RecordQuery, Role};
 use fieldsync_core::model::{schema_of, Areas, FieldKind};
 use fieldsync_core::record::ReviewPhase;
 use fieldsync_core::RecordType;
@@ -329,7 +329,7 @@ async fn edit(
     };
     let updated = state
         .blocking(move |storage| {
-            storage.edit_record(device, &scope, record_id, &edit)?;
+            crate::sync::edit_record(storage, device, &scope, record_id, &edit, now_ms())?;
             storage
                 .merged_record(record_id)?
                 .ok_or_else(|| ApiError::NotFound("record".into()))

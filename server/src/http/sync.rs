@@ -11,13 +11,12 @@ use super::{
     MAX_REQUEST_MESSAGE_BYTES,
 };
 use crate::listener::RateLimitedLog;
-use crate::scope::Cursor;
-use crate::storage::sqlite::MAX_PUSH_CHANGES;
-use crate::storage::{decode_push, Caller, PushOutcome, Pushed, StorageError, SYNC_CASES};
+use crate::storage::{now_ms, Caller, PushOutcome, Pushed, StorageError, SYNC_CASES};
+use crate::sync::{self, INGEST_BUDGET};
 use bytes::Buf;
 use fieldsync_core::protocol::{
-    compress, decompress, SyncRequest, SyncResponse, CONTENT_TYPE, MIN_PROTOCOL_VERSION,
-    PROTOCOL_VERSION, VERSION_HEADER,
+    compress, decompress, SyncRequest, CONTENT_TYPE, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
+    VERSION_HEADER,
 };
 use futures_util::{Stream, StreamExt};
 use std::time::{Duration, Instant};
@@ -143,16 +142,19 @@ where
     let device = caller.device.id;
     let started = Instant::now();
 
-    let (presented, max_pull, pushed) = state
+    // The steps of `sync::exchange`, with this server's policy between them.
+    let request = state
         .sync_work(move |storage| {
             let message = decompress(&body, MAX_REQUEST_MESSAGE_BYTES)?;
             let request = SyncRequest::decode(&message)?;
-            let presented = Cursor::read(&request.cursor, &storage.server_id())
-                .map_err(ApiError::BadRequest)?;
-            let max_pull = request.max_pull_bytes;
-            Ok((presented, max_pull, decode_push(request, MAX_PUSH_CHANGES)?))
+            Ok(sync::Request::decode(request, &storage.server_id())?)
         })
         .await?;
+    let sync::Request {
+        cursor: presented,
+        max_pull_bytes: max_pull,
+        pushed,
+    } = request;
     if !pushed.is_empty() && !caller.signs {
         // Enrolled before protocol 3: its changes could only be refused, and a phone recovers
         // from refusals by giving its edits up. It enrols again with its key instead.
@@ -168,9 +170,17 @@ where
         Instant::now(),
     );
     let server_id = state.storage.server_id();
-    let puller = caller.clone();
+    let (scope, device_id) = (caller.scope(), caller.device.id);
     let page = state
-        .sync_work(move |storage| Ok(storage.pull(&puller, cursor, max_pull.min(pull_room))?))
+        .sync_work(move |storage| {
+            Ok(sync::pull(
+                storage,
+                &scope,
+                cursor,
+                device_id,
+                max_pull.min(pull_room),
+            )?)
+        })
         .await?;
     let pulled_bytes = page.changes.iter().map(|c| c.bytes.len()).sum();
     state
@@ -192,15 +202,7 @@ where
             .sync_work(move |storage| Ok(storage.audit(&entry)?))
             .await?;
     }
-    let response = SyncResponse {
-        acked: outcome.acked,
-        rejected: outcome.rejected,
-        need: outcome.need,
-        pull: page.changes,
-        cursor: page.cursor.encode(&server_id),
-        more: page.more,
-        server_id,
-    };
+    let response = sync::response(outcome, page, server_id);
     tracing::info!(
         %device,
         pushed = pushed_count,
@@ -271,9 +273,18 @@ async fn ingest(
         return Ok((PushOutcome::default(), false));
     }
     let _turn = state.write_turn().await?;
-    let caller = caller.clone();
+    let (scope, device) = (caller.scope(), caller.device.id);
     let stored = state
-        .sync_work(move |storage| Ok(storage.push(&caller, pushed)))
+        .sync_work(move |storage| {
+            Ok(sync::push_changes(
+                storage,
+                device,
+                &scope,
+                &pushed,
+                now_ms(),
+                INGEST_BUDGET,
+            ))
+        })
         .await?;
     match stored {
         Ok(outcome) => Ok((outcome, false)),

@@ -1,10 +1,12 @@
-//! The server's storage behind one narrow interface, so that a PostgreSQL backend for
-//! multi-server deployments can sit beside the embedded SQLite one without touching handlers.
+//! The server's storage: what each client of it (sync, accounts, merged view, duplicates,
+//! audit, administration) needs, as one trait each, and the types they exchange. The SQLite
+//! backend (`sqlite/`) implements them all.
 
 pub mod sqlite;
 
 use crate::scope::{Cursor, Scope};
-use fieldsync_core::protocol::{ChangeEntry, NeedEntry, Rejection, SyncRequest, SyncResponse};
+use crate::sync::store::SyncStore;
+use fieldsync_core::protocol::{ChangeEntry, NeedEntry, Rejection, SyncRequest};
 use fieldsync_core::record::{Review, ReviewPhase};
 use fieldsync_core::RecordType;
 use serde::{Deserialize, Serialize};
@@ -189,6 +191,15 @@ impl From<rusqlite::Error> for StorageError {
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
+
+/// The server's clock (unix ms), used only for housekeeping and for what people read (when a
+/// change arrived, an audit entry's time), never to order changes.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 /// One merged record as supervisors see it.
 #[derive(Clone, Debug, Serialize)]
@@ -404,16 +415,7 @@ impl MergedRecord {
     }
 }
 
-/// Whether `scope` may see a record of this type, commune and sensitivity: the one rule every
-/// read of the merged view (records, pairs, absorbed duplicates) applies.
-pub fn visible(
-    scope: &Scope,
-    record_type: RecordType,
-    commune: Option<&str>,
-    sensitive: bool,
-) -> bool {
-    (scope.sensitive || !sensitive) && commune.is_some_and(|c| scope.allows(record_type, c))
-}
+pub use crate::access::visible;
 
 /// An edit a supervisor makes on the server.
 #[derive(Clone, Debug, Deserialize)]
@@ -498,9 +500,22 @@ pub struct PullPage {
     pub sensitive_records: usize,
 }
 
-/// Everything the HTTP layer needs from storage. Implementations are blocking; handlers call
-/// them on the fixed worker pools of `crate::workers`.
-pub trait Storage: Send + Sync + 'static {
+/// Everything the HTTP layer needs from storage, one trait per client: sync (`SyncStore`, the
+/// narrow interface of `crate::sync::store`), accounts, the merged view, duplicates, audit and
+/// administration. Implementations are blocking; handlers call them on the fixed worker pools
+/// of `crate::workers`.
+pub trait Storage:
+    SyncStore + AccountStore + MergedStore + DuplicateStore + AuditStore + AdminStore + 'static
+{
+}
+
+impl<T> Storage for T where
+    T: SyncStore + AccountStore + MergedStore + DuplicateStore + AuditStore + AdminStore + 'static
+{
+}
+
+/// Accounts, devices and sessions.
+pub trait AccountStore: Send + Sync {
     fn create_user(&self, user: &NewUser, password_hash: &str) -> StorageResult<User>;
     fn user_by_name(&self, username: &str) -> StorageResult<Option<(User, String)>>;
     fn list_users(&self) -> StorageResult<Vec<User>>;
@@ -530,46 +545,37 @@ pub trait Storage: Send + Sync + 'static {
     fn caller_by_token(&self, token_hash: &[u8]) -> StorageResult<Option<Caller>>;
     fn revoke_device(&self, device_id: Uuid) -> StorageResult<()>;
     fn list_devices(&self) -> StorageResult<Vec<Device>>;
-    /// The database's identity, carried in cursors and sync responses.
-    fn server_id(&self) -> [u8; 16];
-    /// Ingests pushed changes in one transaction, committed before it returns; stops after a
-    /// bounded time, leaving the rest unanswered for the device to send again.
-    fn push(&self, caller: &Caller, changes: Vec<Pushed>) -> StorageResult<PushOutcome>;
-    /// Reads the next page of the caller's streams after `cursor`.
-    fn pull(&self, caller: &Caller, cursor: Cursor, max_bytes: u64) -> StorageResult<PullPage>;
-    /// One exchange of the sync protocol: decode, push, pull.
-    fn sync(&self, caller: &Caller, request: &SyncRequest) -> StorageResult<SyncResponse> {
-        let cursor =
-            Cursor::decode(&request.cursor, &self.server_id()).map_err(StorageError::Invalid)?;
-        let pushed = decode_push(request.clone(), usize::MAX)?;
-        let outcome = if pushed.is_empty() {
-            PushOutcome::default()
-        } else {
-            self.push(caller, pushed)?
-        };
-        let page = self.pull(caller, cursor, request.max_pull_bytes)?;
-        Ok(SyncResponse {
-            acked: outcome.acked,
-            rejected: outcome.rejected,
-            need: outcome.need,
-            pull: page.changes,
-            cursor: page.cursor.encode(&self.server_id()),
-            more: page.more,
-            server_id: self.server_id(),
-        })
-    }
-    /// Stores changes made on the server itself (demo seed, supervisor edits), unscoped.
-    fn ingest_trusted(&self, device: Uuid, changes: &[(Uuid, Vec<u8>)]) -> StorageResult<()>;
-    /// Applies a supervisor's edit as a change written by `device`, synced like any other.
-    /// Fails with `Invalid` if the edit would take the record outside `scope`.
-    fn edit_record(
+    /// Starts a session of the supervisors' page: a browser device with a CSRF token.
+    fn create_session(
         &self,
-        device: Uuid,
-        scope: &Scope,
-        record_id: Uuid,
-        edit: &RecordEdit,
-    ) -> StorageResult<()>;
+        user_id: i64,
+        token_hash: &[u8],
+        csrf: &str,
+        expires_ms: i64,
+    ) -> StorageResult<Device>;
+}
+
+/// The merged view supervisors read, and what is derived from it.
+pub trait MergedStore: Send + Sync {
     fn merged_record(&self, id: Uuid) -> StorageResult<Option<MergedRecord>>;
+    /// Where each of `ids` leads after merges (only those that lead elsewhere).
+    fn resolve_records(&self, ids: &[Uuid]) -> StorageResult<BTreeMap<Uuid, Uuid>>;
+    /// A page of the records `scope` may see that match `query`.
+    fn list_records(&self, scope: &Scope, query: &RecordQuery) -> StorageResult<RecordPage>;
+    /// What plan progress indicators read of every record (see `crate::indicators::facts`).
+    fn indicator_facts(&self) -> StorageResult<Vec<crate::indicators::Fact>>;
+    /// The list rows of records by id, in the order given (unknown ids left out).
+    fn record_summaries(&self, ids: &[Uuid]) -> StorageResult<Vec<RecordSummary>>;
+    /// The review of a record, with what changed since its approval.
+    fn record_review(&self, id: Uuid) -> StorageResult<Option<Review>>;
+    /// Every change of a record, oldest first, with who made it and what it wrote.
+    fn record_history(&self, id: Uuid) -> StorageResult<Vec<HistoryEntry>>;
+    /// The person and device behind each Automerge actor (as written in conflicts).
+    fn authors(&self, actors: &[String]) -> StorageResult<BTreeMap<String, Author>>;
+}
+
+/// Candidate duplicates and the merges that resolve them.
+pub trait DuplicateStore: Send + Sync {
     /// Candidate duplicate pairs `scope` may see (both records visible).
     fn list_duplicates(
         &self,
@@ -595,31 +601,10 @@ pub trait Storage: Send + Sync + 'static {
     fn unmerge_record(&self, device: Uuid, scope: &Scope, duplicate: Uuid) -> StorageResult<Uuid>;
     /// The duplicates merged into `keep` that `scope` may see.
     fn absorbed_into(&self, keep: Uuid, scope: &Scope) -> StorageResult<Vec<Absorbed>>;
-    /// Where each of `ids` leads after merges (only those that lead elsewhere).
-    fn resolve_records(&self, ids: &[Uuid]) -> StorageResult<BTreeMap<Uuid, Uuid>>;
-    /// A page of the records `scope` may see that match `query`.
-    fn list_records(&self, scope: &Scope, query: &RecordQuery) -> StorageResult<RecordPage>;
-    /// What plan progress indicators read of every record (see `crate::indicators::facts`).
-    fn indicator_facts(&self) -> StorageResult<Vec<crate::indicators::Fact>>;
-    /// The list rows of records by id, in the order given (unknown ids left out).
-    fn record_summaries(&self, ids: &[Uuid]) -> StorageResult<Vec<RecordSummary>>;
-    /// The review of a record, with what changed since its approval.
-    fn record_review(&self, id: Uuid) -> StorageResult<Option<Review>>;
-    /// Every change of a record, oldest first, with who made it and what it wrote.
-    fn record_history(&self, id: Uuid) -> StorageResult<Vec<HistoryEntry>>;
-    /// The person and device behind each Automerge actor (as written in conflicts).
-    fn authors(
-        &self,
-        actors: &[String],
-    ) -> StorageResult<std::collections::BTreeMap<String, Author>>;
-    /// Starts a session of the supervisors' page: a browser device with a CSRF token.
-    fn create_session(
-        &self,
-        user_id: i64,
-        token_hash: &[u8],
-        csrf: &str,
-        expires_ms: i64,
-    ) -> StorageResult<Device>;
+}
+
+/// The audit log.
+pub trait AuditStore: Send + Sync {
     /// Appends to the audit log (which nothing changes afterwards).
     fn audit(&self, entry: &AuditEntry) -> StorageResult<()>;
     /// Audit entries, newest first, older than `before` if given, of `device` if given;
@@ -633,6 +618,10 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StorageResult<Vec<AuditEntry>>;
     /// The devices support cases reached, most recent delivery first.
     fn sensitive_devices(&self) -> StorageResult<Vec<SensitiveDevice>>;
+}
+
+/// Operating the database.
+pub trait AdminStore: Send + Sync {
     /// Database-wide counts (support cases, held changes of unknown records and all).
     fn stats(&self) -> StorageResult<Stats>;
     /// The same counts over what `scope` may see: its records, their changes and held changes,
@@ -642,4 +631,11 @@ pub trait Storage: Send + Sync + 'static {
     fn disk_full(&self) -> bool;
     /// Writes a consistent copy of the whole database to `path` while the server runs.
     fn backup(&self, path: &std::path::Path) -> StorageResult<()>;
+}
+
+/// Every storage trait, for code that calls a concrete backend's methods (the CLI, tests).
+pub mod prelude {
+    pub use super::{AccountStore, AdminStore, AuditStore, DuplicateStore, MergedStore, Storage};
+    pub use crate::sync::store::SyncStore;
+    pub use crate::sync::OwnWrites;
 }

@@ -9,8 +9,9 @@ use fieldsync_core::protocol::{
 use fieldsync_core::Store;
 use fieldsync_server::accounts;
 use fieldsync_server::accounts::Authority;
+use fieldsync_server::storage::prelude::*;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::{AccountUpdate, Caller, DeviceKeys, NewUser, Role, Storage};
+use fieldsync_server::storage::{AccountUpdate, Caller, DeviceKeys, NewUser, Role};
 use tempfile::TempDir;
 use uuid::Uuid;
 
@@ -93,7 +94,11 @@ impl World {
         // Authorisation is looked up again, as every HTTP request does.
         let caller = self.refresh(&phone.caller);
         let request = decode_request_body(body).unwrap();
-        compress(&self.storage.sync(&caller, &request).unwrap().encode())
+        compress(
+            &fieldsync_server::sync::exchange_as(&self.storage, &caller, &request)
+                .unwrap()
+                .encode(),
+        )
     }
 
     pub fn refresh(&self, caller: &Caller) -> Caller {

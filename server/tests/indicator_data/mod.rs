@@ -8,7 +8,7 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ROOT};
 use fieldsync_core::generator::{person_name, Rng};
 use fieldsync_core::model::{validate_new_record, RecordType, Value};
-use fieldsync_server::storage::Storage;
+use fieldsync_server::storage::prelude::*;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 

@@ -2,17 +2,18 @@
 //! dismiss a pair, merge one record into the other (two CRDT changes, synced like any edit),
 //! and undo a merge. Nothing is ever removed: a merged record stays, redirected.
 
-use super::ingest::{Authors, Ingest};
+use super::SqliteSyncTx;
 use super::{merged, uuid_col};
 use crate::scope::Scope;
 use crate::storage::{
     visible as visible_to, Absorbed, DuplicatePage, DuplicatePair, DuplicateQuery, MergedRecord,
     PairState, StorageError, StorageResult,
 };
+use crate::sync;
 use fieldsync_core::dedup::{dup_keys, MatchReason};
 use fieldsync_core::model::Areas;
-use fieldsync_core::record::{decode_change, resolve, RecordChange};
-use fieldsync_core::{RecordView, Value};
+use fieldsync_core::record::{resolve, RecordChange};
+use fieldsync_core::{RecordDoc, RecordView, Value};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -287,23 +288,24 @@ fn ingest(
     now_ms: i64,
     changes: impl IntoIterator<Item = Option<RecordChange>>,
 ) -> StorageResult<()> {
-    let mut ingest = Ingest::new(tx, device, scope, Authors::Server, now_ms);
-    for change in changes.into_iter().flatten() {
-        ingest.push(
-            change.record_id,
-            decode_change(&change.bytes)?,
-            &change.bytes,
-            None,
-        )?;
-    }
-    let outcome = ingest.finish()?;
-    match outcome.rejected.first() {
+    let changes: Vec<RecordChange> = changes.into_iter().flatten().collect();
+    let changes: Vec<(Uuid, &[u8])> = changes
+        .iter()
+        .map(|c| (c.record_id, &c.bytes[..]))
+        .collect();
+    match sync::push_own(&mut SqliteSyncTx::new(tx), device, scope, &changes, now_ms)? {
         Some(r) => Err(StorageError::Invalid(format!(
             "record {} refused the change ({:?})",
             r.record_id, r.code
         ))),
         None => Ok(()),
     }
+}
+
+/// A record's document to write a supervisor's change into.
+fn doc_for_writing(tx: &Transaction<'_>, id: Uuid, device: Uuid) -> StorageResult<RecordDoc> {
+    let server_id = super::stored_server_id(tx)?;
+    sync::doc_for_writing(&mut SqliteSyncTx::new(tx), server_id.as_bytes(), id, device)
 }
 
 /// Merges `duplicate` into `keep`: the duplicate is marked merged (never deleted) and the
@@ -335,8 +337,8 @@ pub fn merge(
             )));
         }
     }
-    let mut kept_doc = super::load_for_writing(&tx, keep, device)?;
-    let mut dup_doc = super::load_for_writing(&tx, duplicate, device)?;
+    let mut kept_doc = doc_for_writing(&tx, keep, device)?;
+    let mut dup_doc = doc_for_writing(&tx, duplicate, device)?;
     let (kept_view, dup_view) = (kept_doc.view()?, dup_doc.view()?);
     let mut taken: BTreeMap<String, Value> = BTreeMap::new();
     for field in take {
@@ -393,7 +395,7 @@ pub fn unmerge(
 ) -> StorageResult<Uuid> {
     let tx = conn.transaction()?;
     visible(&tx, scope, duplicate)?;
-    let mut dup_doc = super::load_for_writing(&tx, duplicate, device)?;
+    let mut dup_doc = doc_for_writing(&tx, duplicate, device)?;
     let keep = dup_doc
         .view()?
         .merged_into
@@ -401,7 +403,7 @@ pub fn unmerge(
     // Both must be visible, as for a merge; one commune is not asked for: an undo only
     // separates two records, which shows nobody anything, and either may have moved since.
     visible(&tx, scope, keep)?;
-    let mut kept_doc = super::load_for_writing(&tx, keep, device)?;
+    let mut kept_doc = doc_for_writing(&tx, keep, device)?;
     let (a, b) = ordered(keep, duplicate);
     tx.execute(
         "DELETE FROM dup_pairs WHERE a = ?1 AND b = ?2",

@@ -98,8 +98,8 @@ pub fn backfill(conn: &Connection) -> rusqlite::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use crate::storage::prelude::*;
     use crate::storage::sqlite::SqliteStorage;
-    use crate::storage::Storage;
     use fieldsync_core::generator::minimal_household;
     use fieldsync_core::model::RecordType;
     use fieldsync_core::RecordDoc;

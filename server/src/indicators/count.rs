@@ -181,10 +181,10 @@ impl Counter {
             .enumerate()
             .map(|(i, c)| (c.as_str(), i))
             .collect();
-        // The row of a record in `commune`, if it is the plan's and the caller's.
-        let row_of = |record_type: RecordType, commune: Option<&str>| -> Option<usize> {
-            let commune = commune?;
-            if !scope.allows(record_type, commune) {
+        // The row of a record, if its commune is the plan's and the record the caller's.
+        let row_of = |record_type: RecordType, f: &Fact| -> Option<usize> {
+            let commune = f.commune.as_deref()?;
+            if !crate::access::visible(scope, record_type, Some(commune), f.sensitive) {
                 return None;
             }
             row_index.get(areas.current(commune)).copied()
@@ -208,7 +208,7 @@ impl Counter {
         {
             let d = &f.detail;
             let ethnicity = d.ethnicity.clone().unwrap_or_else(|| "unknown".into());
-            let row = row_of(RecordType::Person, f.commune.as_deref());
+            let row = row_of(RecordType::Person, f);
             let day = |v: &Option<String>| v.as_deref().and_then(Day::parse);
             person_at.insert(f.id, persons.len());
             persons.push(Person {
@@ -291,7 +291,7 @@ impl Counter {
                         },
                         _ => {}
                     }
-                    if let Some(row) = row_of(RecordType::Group, f.commune.as_deref()) {
+                    if let Some(row) = row_of(RecordType::Group, f) {
                         for (indicator, date) in counted {
                             items.push(Item {
                                 indicator,
@@ -307,7 +307,7 @@ impl Counter {
                     let in_plan = date.filter(|d| *d >= plan.start);
                     match f.kind.as_deref() {
                         Some("policy_dialogue") => {
-                            if let Some(row) = row_of(RecordType::Activity, f.commune.as_deref()) {
+                            if let Some(row) = row_of(RecordType::Activity, f) {
                                 if date.is_none() || in_plan.is_some() {
                                     items.push(Item {
                                         indicator: Indicator::PolicyDialogues,
@@ -343,7 +343,7 @@ impl Counter {
                 RecordType::SupportCase if scope.sensitive => {
                     let (Some(day), Some(row)) = (
                         date.filter(|d| *d >= plan.start),
-                        row_of(RecordType::SupportCase, f.commune.as_deref()),
+                        row_of(RecordType::SupportCase, f),
                     ) else {
                         continue;
                     };

@@ -5,7 +5,6 @@ use super::uuid_col;
 use crate::storage::{Author, HistoryEntry, HistoryOp, StorageError, StorageResult};
 use automerge::legacy::{Key, OpType};
 use fieldsync_core::record::decode_change;
-use fieldsync_core::RecordDoc;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -47,17 +46,7 @@ pub fn authors(conn: &Connection, actors: &[String]) -> StorageResult<BTreeMap<S
 /// Every change of `record`, oldest first; each key a change wrote appears once, with the value
 /// it left (a change that only deleted the losing values of a conflict shows the value kept).
 pub fn history(conn: &Connection, record: Uuid) -> StorageResult<Vec<HistoryEntry>> {
-    let snapshot: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT snapshot FROM records WHERE id = ?1",
-            [record.as_bytes()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let doc = match snapshot {
-        Some(bytes) => Some(RecordDoc::load(record, &bytes, Uuid::nil())?),
-        None => None,
-    };
+    let doc = super::sync_store::read_doc(conn, record)?;
     let rows: Vec<(Vec<u8>, i64)> = {
         let mut stmt = conn
             .prepare("SELECT bytes, received_ms FROM changes WHERE record_id = ?1 ORDER BY seq")?;

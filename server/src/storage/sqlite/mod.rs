@@ -23,7 +23,7 @@ use super::{
 };
 use crate::scope::Scope;
 use fieldsync_core::record::Review;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -239,19 +239,9 @@ impl MergedStore for SqliteStorage {
     }
 
     fn record_review(&self, id: Uuid) -> StorageResult<Option<Review>> {
-        self.read_conn(|c| {
-            let snapshot: Option<Vec<u8>> = c
-                .query_row(
-                    "SELECT snapshot FROM records WHERE id = ?1",
-                    [id.as_bytes()],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(snapshot) = snapshot else {
-                return Ok(None);
-            };
-            let mut doc = fieldsync_core::RecordDoc::load(id, &snapshot, Uuid::nil())?;
-            Ok(Some(doc.review()?))
+        self.read_conn(|c| match sync_store::read_doc(c, id)? {
+            Some(mut doc) => Ok(Some(doc.review()?)),
+            None => Ok(None),
         })
     }
 

@@ -12,7 +12,7 @@ use crate::sync::store::{
 };
 use fieldsync_core::protocol::RejectCode;
 use fieldsync_core::signing::DeviceKey;
-use fieldsync_core::RecordType;
+use fieldsync_core::{RecordDoc, RecordType};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::sync::atomic::{AtomicI64, Ordering};
 use uuid::Uuid;
@@ -316,6 +316,13 @@ pub(crate) fn load_record(conn: &Connection, id: Uuid) -> StorageResult<Option<S
             sensitive,
         }),
     )
+}
+
+/// A record's document for reading (its actor writes nothing).
+pub(crate) fn read_doc(conn: &Connection, id: Uuid) -> StorageResult<Option<RecordDoc>> {
+    load_record(conn, id)?
+        .map(|r| Ok(RecordDoc::load(id, &r.snapshot, Uuid::nil())?))
+        .transpose()
 }
 
 /// A pull's reads, inside one read transaction.

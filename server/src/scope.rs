@@ -5,6 +5,7 @@
 
 use crate::storage::{Role, User};
 use fieldsync_core::model::{AreaLevel, Areas};
+use fieldsync_core::protocol::varint;
 use fieldsync_core::RecordType;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -114,11 +115,11 @@ impl Cursor {
     /// varint-length key and a varint position.
     pub fn encode(&self, server_id: &[u8; 16]) -> Vec<u8> {
         let mut out = server_id.to_vec();
-        varint(&mut out, self.0.len() as u64);
+        varint::write(&mut out, self.0.len() as u64);
         for (key, seq) in &self.0 {
-            varint(&mut out, key.len() as u64);
+            varint::write(&mut out, key.len() as u64);
             out.extend_from_slice(key.as_bytes());
-            varint(&mut out, u64::try_from(*seq).unwrap_or(0));
+            varint::write(&mut out, u64::try_from(*seq).unwrap_or(0));
         }
         out
     }
@@ -173,29 +174,9 @@ pub enum Presented {
     Foreign,
 }
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
+/// One varint of a cursor, with the protocol's own checks (length, overflow).
 fn read_varint(data: &[u8], pos: &mut usize) -> Result<u64, String> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *data.get(*pos).ok_or("truncated cursor")?;
-        *pos += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err("cursor varint too long".into())
+    varint::read(data, pos, "cursor").map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -259,5 +240,23 @@ mod tests {
         );
         assert_eq!(Cursor::read(&[], &id), Ok(Presented::Empty));
         assert_eq!(Cursor::read(&c.encode(&id), &id), Ok(Presented::Current(c)));
+    }
+
+    #[test]
+    fn a_cursor_varint_past_64_bits_is_refused() {
+        let id = [3u8; 16];
+        // One stream whose key is "a" and whose position is 2^64, one past u64::MAX.
+        let mut over = id.to_vec();
+        over.extend([1, 1, b'a']);
+        over.extend([0x80; 9]);
+        over.push(0x02);
+        let err = Cursor::read(&over, &id).unwrap_err();
+        assert!(err.contains("overflows 64 bits"), "{err}");
+        // 2^63 is a well-formed varint but no log position: refused as a position.
+        let mut big = id.to_vec();
+        big.extend([1, 1, b'a']);
+        big.extend([0x80; 9]);
+        big.push(0x01);
+        assert_eq!(Cursor::read(&big, &id), Err("bad cursor".into()));
     }
 }

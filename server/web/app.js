@@ -30,8 +30,6 @@ vi: {
   'err.internal': 'Máy chủ gặp lỗi. Vui lòng thử lại sau.',
   'err.network': 'Không kết nối được máy chủ. Hãy kiểm tra đường truyền rồi thử lại.',
   'err.detail': 'Chi tiết', 'err.value': 'Hãy nhập giá trị.',
-  'type.household': 'Hộ gia đình', 'type.person': 'Người thụ hưởng', 'type.group': 'Mô hình/nhóm',
-  'type.activity': 'Hoạt động', 'type.support_case': 'Vụ việc hỗ trợ',
   'review.pending': 'Chờ duyệt', 'review.approved': 'Đã duyệt', 'review.returned': 'Trả lại',
   'review.changed': 'Đã sửa sau khi duyệt', 'status.deleted': 'Đã xoá', 'status.merged': 'Đã gộp',
   'list.filters': 'Bộ lọc', 'list.commune': 'Xã', 'list.allCommunes': 'Tất cả xã trong địa bàn',
@@ -74,10 +72,6 @@ vi: {
   'h.returned': 'Trả lại hồ sơ', 'h.pending': 'Đưa về chờ duyệt', 'h.comment': 'Nhận xét: “{c}”',
   'h.nocomment': 'Xoá nhận xét', 'h.mergedInto': 'Gộp vào hồ sơ', 'h.absorbed': 'Nhận gộp hồ sơ trùng',
   'h.add': 'thêm', 'h.remove': 'bỏ', 'h.none': 'Chưa có thay đổi nào.', 'h.more': 'Xem tất cả {n} lần thay đổi',
-  'p.required': 'Bắt buộc nhưng còn trống', 'p.not_allowed': 'Giá trị không có trong danh mục',
-  'p.invalid_format': 'Sai định dạng', 'p.out_of_range': 'Ngoài khoảng cho phép', 'p.too_long': 'Quá dài',
-  'p.wrong_type': 'Sai kiểu dữ liệu', 'p.unknown_field': 'Trường không có trong mẫu hồ sơ',
-  'p.not_a_set': 'Trường này không phải danh sách', 'p.not_a_scalar': 'Trường này là danh sách',
   'u.username': 'Tên đăng nhập', 'u.role': 'Vai trò', 'u.areas': 'Địa bàn', 'u.sensitive': 'Xem vụ việc nhạy cảm',
   'u.grant': 'Được cấp quyền xem vụ việc nhạy cảm cho người khác', 'u.state': 'Trạng thái',
   'u.active': 'Đang hoạt động', 'u.disabled': 'Đã khoá', 'u.edit': 'Sửa', 'u.disable': 'Khoá', 'u.enable': 'Mở khoá',
@@ -106,35 +100,7 @@ vi: {
   'a.deliveries': 'Số lần nhận', 'a.lastDelivery': 'Lần nhận gần nhất', 'a.casesWritten': 'Vụ việc đã ghi',
   'a.noDevices': 'Chưa có thiết bị nào nhận vụ việc nhạy cảm.', 'a.oneDevice': 'Chỉ các mục của thiết bị {d}.',
   'a.allEntries': 'Xem tất cả', 'a.nCases': '{n} vụ việc',
-  'f.commune': 'Xã', 'f.village': 'Thôn/làng', 'f.head_name': 'Họ tên chủ hộ', 'f.head_person_id': 'Hồ sơ chủ hộ',
-  'f.ethnicity': 'Dân tộc', 'f.poverty': 'Hộ nghèo/cận nghèo', 'f.especially_difficult_village': 'Thôn đặc biệt khó khăn',
-  'f.address': 'Địa chỉ', 'f.household_id': 'Hộ gia đình', 'f.full_name': 'Họ và tên', 'f.sex': 'Giới tính',
-  'f.birth': 'Ngày/năm sinh', 'f.national_id': 'Số CCCD', 'f.disability': 'Khuyết tật', 'f.phone': 'Số điện thoại',
-  'f.group.kind': 'Loại mô hình', 'f.name': 'Tên mô hình/nhóm', 'f.established': 'Ngày thành lập', 'f.gals': 'Áp dụng GALS',
-  'f.formal_finance_link': 'Liên kết tài chính chính thức', 'f.trusted_address_status': 'Địa chỉ tin cậy: củng cố hay mới',
-  'f.model_phase': 'Giai đoạn mô hình', 'f.uses_digital_technology': 'Ứng dụng công nghệ 4.0', 'f.members': 'Thành viên',
-  'f.activity.kind': 'Loại hoạt động', 'f.date': 'Ngày', 'f.place': 'Địa điểm', 'f.group_id': 'Mô hình/nhóm tổ chức',
-  'f.topic': 'Chủ đề', 'f.counselling_topic': 'Nội dung tư vấn', 'f.attendees': 'Người tham dự',
-  'f.participants': 'Số người tham dự', 'f.opinions_raised': 'Số ý kiến nêu', 'f.opinions_answered': 'Số ý kiến được trả lời',
-  'f.person_id': 'Người được hỗ trợ', 'f.case_kind': 'Loại vụ việc', 'f.opened': 'Ngày tiếp nhận', 'f.status': 'Tình trạng vụ việc',
-  'f.support': 'Hình thức hỗ trợ', 'f.trusted_address_id': 'Địa chỉ tin cậy', 'f.case_notes': 'Ghi chú', 'f.$deleted': 'Đã xoá',
-  'poverty.poor': 'Hộ nghèo', 'poverty.near_poor': 'Hộ cận nghèo', 'poverty.none': 'Không thuộc hộ nghèo, cận nghèo',
-  'sex.female': 'Nữ', 'sex.male': 'Nam',
-  'disability.none': 'Không khuyết tật', 'disability.mild': 'Khuyết tật nhẹ', 'disability.severe': 'Khuyết tật nặng',
-  'disability.especially_severe': 'Khuyết tật đặc biệt nặng',
-  'gk.communication_team': 'Tổ truyền thông cộng đồng', 'gk.savings_loan_group': 'Tổ tiết kiệm vay vốn thôn bản',
-  'gk.livelihood_group': 'Tổ/nhóm sinh kế', 'gk.cooperative': 'Hợp tác xã', 'gk.trusted_address': 'Địa chỉ tin cậy',
-  'gk.children_club': 'CLB Thủ lĩnh của sự thay đổi', 'gk.victim_livelihood_model': 'Mô hình sinh kế hỗ trợ nạn nhân',
-  'tas.existing': 'Củng cố (đã có)', 'tas.new': 'Thành lập mới', 'phase.pilot': 'Thí điểm', 'phase.replicated': 'Nhân rộng',
-  'ak.meeting': 'Họp, sinh hoạt', 'ak.policy_dialogue': 'Đối thoại chính sách', 'ak.training': 'Tập huấn', 'ak.counselling': 'Tư vấn',
-  'ct.antenatal': 'Chăm sóc trước sinh', 'ct.safe_delivery': 'Sinh đẻ an toàn', 'ct.postnatal': 'Chăm sóc sau sinh',
-  'ct.child_health': 'Chăm sóc sức khoẻ trẻ em', 'ct.gender_equality': 'Bình đẳng giới',
-  'ct.violence_prevention': 'Phòng, chống bạo lực', 'ct.other': 'Khác',
-  'ck.domestic_violence': 'Bạo lực gia đình', 'ck.trafficking': 'Mua bán người', 'ck.sexual_abuse': 'Xâm hại tình dục',
-  'cs.open': 'Đang xử lý', 'cs.supported': 'Đã hỗ trợ', 'cs.closed': 'Đã kết thúc',
-  'sup.essentials_travel': 'Nhu yếu phẩm, chi phí đi lại', 'sup.medical': 'Hỗ trợ y tế', 'sup.psychological': 'Hỗ trợ tâm lý',
-  'sup.legal_aid': 'Trợ giúp pháp lý', 'sup.schooling_vocational': 'Học văn hoá, học nghề', 'sup.hardship_allowance': 'Trợ cấp khó khăn',
-  'sup.loan': 'Vay vốn', 'sup.referral': 'Giới thiệu, chuyển gửi', 'sup.temporary_shelter': 'Tạm lánh',
+  'f.$deleted': 'Đã xoá',
 },
 en: {
   app: 'fieldsync · Project 8', loading: 'Loading…', retry: 'Try again', saving: 'Saving…', close: 'Close',
@@ -158,8 +124,6 @@ en: {
   'err.internal': 'The server had an error. Please try again later.',
   'err.network': 'Cannot reach the server. Check the connection and try again.',
   'err.detail': 'Details', 'err.value': 'Enter a value.',
-  'type.household': 'Household', 'type.person': 'Beneficiary', 'type.group': 'Group/model',
-  'type.activity': 'Activity', 'type.support_case': 'Support case',
   'review.pending': 'Pending', 'review.approved': 'Approved', 'review.returned': 'Returned',
   'review.changed': 'Changed after approval', 'status.deleted': 'Deleted', 'status.merged': 'Merged',
   'list.filters': 'Filters', 'list.commune': 'Commune', 'list.allCommunes': 'All communes in your area',
@@ -202,9 +166,6 @@ en: {
   'h.approved': 'Approved', 'h.returned': 'Returned', 'h.pending': 'Back to pending', 'h.comment': 'Comment: “{c}”',
   'h.nocomment': 'Removed the comment', 'h.mergedInto': 'Merged into', 'h.absorbed': 'Took in duplicate',
   'h.add': 'added', 'h.remove': 'removed', 'h.none': 'No changes yet.', 'h.more': 'Show all {n} changes',
-  'p.required': 'Required but empty', 'p.not_allowed': 'Not an allowed value', 'p.invalid_format': 'Wrong format',
-  'p.out_of_range': 'Out of range', 'p.too_long': 'Too long', 'p.wrong_type': 'Wrong kind of value',
-  'p.unknown_field': 'Not a field of this record type', 'p.not_a_set': 'Not a list field', 'p.not_a_scalar': 'This field is a list',
   'u.username': 'Username', 'u.role': 'Role', 'u.areas': 'Areas', 'u.sensitive': 'Sees support cases',
   'u.grant': 'May give access to support cases', 'u.state': 'State', 'u.active': 'Active', 'u.disabled': 'Disabled',
   'u.edit': 'Edit', 'u.disable': 'Disable', 'u.enable': 'Enable', 'u.create': 'New account', 'u.createGo': 'Create account', 'u.password': 'Password',
@@ -232,64 +193,18 @@ en: {
   'a.deliveries': 'Deliveries', 'a.lastDelivery': 'Last delivery', 'a.casesWritten': 'Cases written',
   'a.noDevices': 'No device has received support cases.', 'a.oneDevice': 'Only the entries of device {d}.',
   'a.allEntries': 'Show all', 'a.nCases': '{n} cases', 'a.nCases1': '1 case',
-  'f.commune': 'Commune', 'f.village': 'Village', 'f.head_name': 'Head of household', 'f.head_person_id': "Head's record",
-  'f.ethnicity': 'Ethnic group', 'f.poverty': 'Poverty status', 'f.especially_difficult_village': 'Especially difficult village',
-  'f.address': 'Address', 'f.household_id': 'Household', 'f.full_name': 'Full name', 'f.sex': 'Sex',
-  'f.birth': 'Date/year of birth', 'f.national_id': 'ID card (CCCD)', 'f.disability': 'Disability', 'f.phone': 'Phone',
-  'f.group.kind': 'Kind of model', 'f.name': 'Name', 'f.established': 'Founded', 'f.gals': 'Runs GALS',
-  'f.formal_finance_link': 'Linked to formal finance', 'f.trusted_address_status': 'Trusted address: existing or new',
-  'f.model_phase': 'Model phase', 'f.uses_digital_technology': 'Uses 4.0 technology', 'f.members': 'Members',
-  'f.activity.kind': 'Kind of activity', 'f.date': 'Date', 'f.place': 'Place', 'f.group_id': 'Organised by group',
-  'f.topic': 'Topic', 'f.counselling_topic': 'Counselling topic', 'f.attendees': 'Attendees',
-  'f.participants': 'Participants', 'f.opinions_raised': 'Opinions raised', 'f.opinions_answered': 'Opinions answered',
-  'f.person_id': 'Person supported', 'f.case_kind': 'Kind of case', 'f.opened': 'Opened', 'f.status': 'Case status',
-  'f.support': 'Support given', 'f.trusted_address_id': 'Trusted address', 'f.case_notes': 'Notes', 'f.$deleted': 'Deleted',
-  'poverty.poor': 'Poor', 'poverty.near_poor': 'Near-poor', 'poverty.none': 'Neither poor nor near-poor',
-  'sex.female': 'Female', 'sex.male': 'Male',
-  'disability.none': 'None', 'disability.mild': 'Mild', 'disability.severe': 'Severe', 'disability.especially_severe': 'Especially severe',
-  'gk.communication_team': 'Community communication team', 'gk.savings_loan_group': 'Village savings and loan group',
-  'gk.livelihood_group': 'Livelihood group', 'gk.cooperative': 'Cooperative', 'gk.trusted_address': 'Trusted address',
-  'gk.children_club': "Children's leaders of change club", 'gk.victim_livelihood_model': 'Livelihood model for victims',
-  'tas.existing': 'Existing (consolidated)', 'tas.new': 'Newly set up', 'phase.pilot': 'Pilot', 'phase.replicated': 'Replicated',
-  'ak.meeting': 'Meeting', 'ak.policy_dialogue': 'Policy dialogue', 'ak.training': 'Training', 'ak.counselling': 'Counselling',
-  'ct.antenatal': 'Antenatal care', 'ct.safe_delivery': 'Safe delivery', 'ct.postnatal': 'Postnatal care',
-  'ct.child_health': 'Child health', 'ct.gender_equality': 'Gender equality', 'ct.violence_prevention': 'Violence prevention', 'ct.other': 'Other',
-  'ck.domestic_violence': 'Domestic violence', 'ck.trafficking': 'Trafficking', 'ck.sexual_abuse': 'Sexual abuse',
-  'cs.open': 'Open', 'cs.supported': 'Supported', 'cs.closed': 'Closed',
-  'sup.essentials_travel': 'Essentials and travel', 'sup.medical': 'Medical', 'sup.psychological': 'Psychological',
-  'sup.legal_aid': 'Legal aid', 'sup.schooling_vocational': 'Schooling, vocational training', 'sup.hardship_allowance': 'Hardship allowance',
-  'sup.loan': 'Loan', 'sup.referral': 'Referral', 'sup.temporary_shelter': 'Temporary shelter',
+  'f.$deleted': 'Deleted',
 }};
 
-// ---- Domain tables (docs/data-model.md)
-// Field order and kind per record type; a field is text unless a kind follows ':'.
-const SCHEMA = {
-  household: 'commune:commune village head_name head_person_id:ref ethnicity:eth poverty:code:poverty especially_difficult_village:bool address',
-  person: 'commune:commune household_id:ref full_name sex:code:sex birth:dateyear ethnicity:eth national_id disability:code:disability phone formal_finance_linked:date livelihood_supported:date cadre:code:cadre',
-  group: 'commune:commune village kind:code:gk name established:date gals:bool formal_finance_link:bool trusted_address_status:code:tas model_phase:code:phase uses_digital_technology:bool members:set:ref women_led:bool gals_since:date technology_since:date',
-  activity: 'commune:commune kind:code:ak date:date place group_id:ref topic counselling_topic:code:ct attendees:set:ref participants:int opinions_raised:int opinions_answered:int',
-  support_case: 'commune:commune person_id:ref case_kind:code:ck opened:date status:code:cs support:set:code:sup trusted_address_id:ref case_notes:long',
-};
-const TYPES = Object.keys(SCHEMA), REVIEWS = ['pending', 'returned', 'changed', 'approved'];
-const CODES = {
-  poverty: 'poor near_poor none', sex: 'female male', disability: 'none mild severe especially_severe',
-  gk: 'communication_team savings_loan_group livelihood_group cooperative trusted_address children_club victim_livelihood_model',
-  tas: 'existing new', phase: 'pilot replicated', ak: 'meeting policy_dialogue training counselling leadership_training',
-  cadre: 'in_leadership_plan newly_appointed newly_elected',
-  ct: 'antenatal safe_delivery postnatal child_health gender_equality violence_prevention other',
-  ck: 'domestic_violence trafficking sexual_abuse', cs: 'open supported closed',
-  sup: 'essentials_travel medical psychological legal_aid schooling_vocational hardship_allowance loan referral temporary_shelter',
-};
-// The 54 ethnic groups; a record stores the two-digit code, i.e. the position here.
-const ETH = ('Kinh|Tày|Thái|Hoa|Khơ-me|Mường|Nùng|Hmông|Dao|Gia-rai|Ngái|Ê-đê|Ba-na|Xơ-đăng|Sán Chay|Cơ-ho|Chăm|Sán Dìu|Hrê|Mnông|' +
-  'Ra-glai|Xtiêng|Bru-Vân Kiều|Thổ|Giáy|Cơ-tu|Gié-Triêng|Mạ|Khơ-mú|Co|Tà-ôi|Chơ-ro|Kháng|Xinh-mun|Hà Nhì|Chu-ru|Lào|La Chí|' +
-  'La Ha|Phù Lá|La Hủ|Lự|Lô Lô|Chứt|Mảng|Pà Thẻn|Cơ Lao|Cống|Bố Y|Si La|Pu Péo|Brâu|Ơ Đu|Rơ-măm').split('|');
-const FIELDS = {};
-for (const ty of TYPES) FIELDS[ty] = SCHEMA[ty].split(' ').map(s => { const i = s.indexOf(':'); return i < 0 ? [s, 'text'] : [s.slice(0, i), s.slice(i + 1)]; });
+// ---- Domain tables: GET /v1/schema, loaded once after login (see schema() below)
+// FIELDS: per record type, [field, kind] in form order; a field is text unless its kind says
+// otherwise, and a code field's kind names its list in CODES. ETH: ethnic group code → name.
+// SENSITIVE: the record types only people with sensitive access see.
+const FIELDS = {}, CODES = {}, ETH = new Map(), SENSITIVE = new Set(), REVIEWS = ['pending', 'returned', 'changed', 'approved'];
 const fkind = (ty, f) => ((FIELDS[ty] || []).find(x => x[0] === f) || [f, f[0] === '$' ? 'bool' : 'text'])[1];
 
 // ---- State, strings, DOM helpers
-const S = { user: null, csrf: null, lang: 'vi', next: null, flash: null, lastList: '#/records', titles: new Map(), areasP: null, A: null };
+const S = { user: null, csrf: null, lang: 'vi', next: null, flash: null, lastList: '#/records', titles: new Map(), schemaP: null, A: null, scope: null };
 try { S.lang = localStorage.getItem('fieldsync.lang') === 'en' ? 'en' : 'vi'; } catch (e) { /* storage off */ }
 const has = k => k in L.vi;
 const t = (k, p) => (L[S.lang][k] ?? L.vi[k] ?? k).replace(/\{(\w+)\}/g, (_, x) => (p && p[x]) ?? '');
@@ -353,7 +268,7 @@ async function api(method, path, body, opt = {}) {
   if (opt.signal) opt.signal.addEventListener('abort', () => ac.abort());
   let res, data = null;
   try {
-    res = await fetch(path, { method, headers: hd, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin', cache: 'no-store', signal: ac.signal });
+    res = await fetch(path, { method, headers: hd, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin', cache: opt.cache || 'no-store', signal: ac.signal });
     const txt = await res.text();
     try { data = txt ? JSON.parse(txt) : null; } catch (e) { /* not JSON */ }
   } catch (e) {
@@ -379,40 +294,46 @@ function get(path, ctx, again = true) {
 }
 function expire() {
   if (!S.user) return;
-  S.user = S.csrf = null; cache.clear();
+  S.user = S.csrf = S.schemaP = S.scope = null; cache.clear();
   if (!location.hash.startsWith('#/login')) S.next = location.hash;
   S.flash = 'login.expired';
   go('#/login');
 }
 
-// ---- Areas and the 2025 merger
-// Loaded once, when a page first needs names (never for the login page).
-function areas() {
-  return S.areasP || (S.areasP = api('GET', '/v1/areas').then(d => {
-    S.A = new Map(((d && d.areas) || []).map(a => [a.code, a]));
-    return S.A;
-  }, e => { S.areasP = null; throw e; }));
-}
-const area = c => S.A && S.A.get(c);
-function current(c) { for (let a = area(c), i = 0; a && a.successor && i < 20; i++) a = area(c = a.successor); return c; }
-function ancestor(c, level) { for (let a = area(c), i = 0; a && i < 20; i++, a = area(a.parent)) if (a.level === level) return a.code; return null; }
-// The communes the user's areas cover, across the merger both ways (as server/src/scope.rs); null = all.
-function scopeSet() {
-  const mine = (S.user && S.user.areas) || [];
-  if (!S.A || !mine.length || mine.includes('*')) return null;
-  const out = new Set();
-  for (const code of mine) {
-    const ar = area(code);
-    if (!ar) continue;
-    const under = x => ancestor(x, ar.level) === ar.code;
-    for (const c of S.A.values()) {
-      if (c.level !== 'commune') continue;
-      const cur = current(c.code);
-      if (c.code === code || (ar.level === 'commune' && cur === current(code)) || under(c.code) || under(cur)) out.add(c.code).add(cur);
-    }
+// ---- The record model and areas
+// The server's tables (GET /v1/schema) once per login, kept by the browser with its ETag: record
+// types, fields and codes (their names join L as type.*, f.<type>.<field>, c.<type>.<field>.<code>
+// and p.*), ethnic groups, the area list and what of it the user covers (scope).
+const KINDS = { int: 'int', bool: 'bool', date: 'date', date_or_year: 'dateyear', ethnicity: 'eth', commune: 'commune', ref: 'ref' };
+function useSchema(d) {
+  const name = (k, l) => { if (l) { L.vi[k] = l.vi; L.en[k] = l.en; } };
+  for (const ty of d.record_types) {
+    name('type.' + ty.name, ty.label);
+    if (ty.sensitive) SENSITIVE.add(ty.name);
+    FIELDS[ty.name] = ty.fields.map(f => {
+      const set = f.kind.endsWith('_set'), base = set ? f.kind.slice(0, -4) : f.kind, list = 'c.' + ty.name + '.' + f.name;
+      name('f.' + ty.name + '.' + f.name, f.label);
+      if (f.codes) CODES[list] = f.codes.map(c => (name(list + '.' + c.code, c.label), c.code));
+      // Notes (thousands of characters) get a text area, other text a line.
+      const kind = base === 'code' ? 'code:' + list : base === 'text' && f.max_chars > 1000 ? 'long' : KINDS[base] || 'text';
+      return [f.name, (set ? 'set:' : '') + kind];
+    });
   }
-  return out;
+  for (const p of d.problems) name('p.' + p.code, p.label);
+  ETH.clear();
+  for (const g of d.ethnic_groups) ETH.set(g.code, g.name);
+  S.A = new Map(d.areas.map(a => [a.code, a]));
+  S.scope = d.scope;
 }
+// An answer that arrives after a logout is dropped (the next user has a scope of her own).
+function schema() {
+  if (S.schemaP) return S.schemaP;
+  const p = S.schemaP = api('GET', '/v1/schema', undefined, { cache: 'no-cache' })
+    .then(d => { if (S.schemaP === p) useSchema(d); }, e => { if (S.schemaP === p) S.schemaP = null; throw e; });
+  return p;
+}
+const areas = () => schema().then(() => S.A);
+const area = c => S.A && S.A.get(c);
 const levelName = a => (a.level === 'district' && !/^(Thành phố|Thị xã|Huyện)/.test(a.name) ? (S.lang === 'vi' ? 'Huyện ' + a.name : a.name + ' district') : a.name);
 // A commune by name; a pre-merger one also says what it became (full: even under the same name).
 function communeEl(code, name, full) {
@@ -429,7 +350,8 @@ const fillCommunes = root => areas().then(() => root.querySelectorAll('[data-com
 const areaNames = codes => (codes || []).map(c => (c === '*' ? t('u.allAreas') : area(c) ? levelName(area(c)) : c)).join(', ');
 
 // ---- Values in words
-const title = r => (r.record_type === 'support_case' && has('ck.' + r.title) ? t('ck.' + r.title) : r.title || t('notitle'));
+// A support case is titled by its kind's code (the server gives no name for it).
+const title = r => (r.record_type === 'support_case' && has('c.support_case.case_kind.' + r.title) ? t('c.support_case.case_kind.' + r.title) : r.title || t('notitle'));
 function refLink(id) {
   const k = S.titles.get(id);
   return h('a', { href: '#/records/' + encodeURIComponent(id), 'data-ref': id }, k && k.title ? title(k) : t('rec.open') + ' ' + id.slice(0, 8) + '…');
@@ -460,7 +382,7 @@ function fmt(kind, v, refs) {
   if (kind.startsWith('code:')) return has(kind.slice(5) + '.' + v) ? t(kind.slice(5) + '.' + v) : String(v);
   switch (kind) {
     case 'bool': return t(v === true || v === 'true' ? 'yes' : 'no');
-    case 'eth': return ETH[parseInt(v, 10) - 1] || String(v);
+    case 'eth': return ETH.get(String(v)) || String(v);
     case 'commune': return communeEl(v, '', true);
     case 'date': case 'dateyear': return fmtDate(String(v));
     case 'int': return typeof v === 'number' ? num(v) : String(v);
@@ -567,12 +489,25 @@ function render(reuse) {
   if (!r.pub && !S.user) { S.next = location.hash; return go('#/login', true); }
   if (r.pub && S.user) return go('#/records', true);
   if (r.roles && !r.roles.includes(S.user.role)) return go('#/records', true);
+  if (!r.pub && !S.scope) return awaitSchema(r, reuse);
   if (!reuse && cur && cur.r === r && cur.path === path && cur.inst && cur.inst.update) return cur.inst.update(q);
   const g = ++gen, ac = new AbortController();
   if (cur) cur.ac.abort();
   const ctx = { q, m, main: shell(r), reuse, signal: ac.signal, alive: () => g === gen };
   cur = { r, path, ac, inst: null };
   Promise.resolve().then(() => r.page(ctx)).then(inst => { if (ctx.alive()) cur.inst = inst; }, showError);
+}
+// The first page after login waits for the server's tables; the frame shows meanwhile.
+function awaitSchema(r, reuse) {
+  const main = shell(r), g = ++gen;
+  if (cur) cur.ac.abort();
+  cur = null;
+  main.append(h('p', { class: 'loading muted', test: 'loading' }, t('loading')));
+  schema().then(() => { if (g === gen) render(reuse); }, e => {
+    if (g !== gen) return;
+    showError(e);
+    put(main, btn(t('retry'), '', 'schema-retry', () => render(reuse)));
+  });
 }
 function setLang(l) {
   S.lang = l;
@@ -599,7 +534,7 @@ function shell(r) {
 }
 async function logout() {
   try { await api('DELETE', '/v1/session', undefined, { login: true }); } catch (e) { /* ended already */ }
-  S.user = S.csrf = null; cache.clear(); S.titles.clear();
+  S.user = S.csrf = S.schemaP = S.scope = null; cache.clear(); S.titles.clear();
   S.flash = 'login.out';
   go('#/login');
 }
@@ -678,7 +613,8 @@ function pRecords(ctx) {
     put(s, h('option', { value: '' }, t('all') + c(sum)), list.map(x => h('option', { value: x }, t(s === type ? 'type.' + x : 'review.' + x) + c(counts && counts[x]))));
     s.value = v(s === type ? 'type' : 'review');
   };
-  const types = () => TYPES.filter(x => x !== 'support_case' || S.user.sensitive_access || v('type') === x);
+  // The types the user may see (the server's scope), and the one asked for.
+  const types = () => Object.keys(FIELDS).filter(x => S.scope.record_types.includes(x) || v('type') === x);
   function row(r) {
     const href = '#/records/' + encodeURIComponent(r.id);
     return h('tr', { test: 'record-row', 'data-id': r.id, class: 'click', onclick: ev => { if (!ev.target.closest('a') && !String(getSelection())) go(href); } },
@@ -733,7 +669,7 @@ function pRecords(ctx) {
 function communeOptions(sel, val) {
   const groups = [];
   if (S.A) {
-    const sc = scopeSet(), ok = c => !sc || sc.has(c), by = (a, b) => a.name.localeCompare(b.name, 'vi'), all = [...S.A.values()];
+    const sc = S.scope && S.scope.communes && new Set(S.scope.communes), ok = c => !sc || sc.has(c), by = (a, b) => a.name.localeCompare(b.name, 'vi'), all = [...S.A.values()];
     const opt = (a, label) => h('option', { value: a.code }, label || a.name);
     const now = all.filter(a => a.level === 'commune' && !a.valid_to && ok(a.code)).sort(by);
     if (now.length) groups.push(h('optgroup', { label: t('list.now') }, now.map(a => opt(a))));
@@ -752,7 +688,7 @@ function communeOptions(sel, val) {
 // ---- One record
 async function pRecord(ctx) {
   const main = ctx.main, path = '/v1/records/' + encodeURIComponent(ctx.m[1]);
-  const canEdit = S.user.role === 'supervisor', hist = h('div');
+  const hist = h('div');
   main.append(h('p', { class: 'loading muted', test: 'loading' }, t('loading')));
   let rec;
   try {
@@ -763,6 +699,8 @@ async function pRecord(ctx) {
     throw e;
   }
   if (!ctx.alive()) return;
+  // Whether the user may review, edit and undo merges here: the server says so with the record.
+  const canEdit = () => rec.may_edit === true;
   // Sends an edit; the answer is the record as it now stands.
   async function edit(body, b, ok) {
     const r = await act(b, () => api('POST', path + '/edits', body));
@@ -798,10 +736,10 @@ async function pRecord(ctx) {
         rec.status !== 'active' && h('span', { class: 'badge' }, t('status.' + rec.status)))),
     h('div', { class: 'rec-layout' },
       h('div', null,
-        ty === 'support_case' && h('div', { class: 'note', test: 'sensitive' }, t('rec.sensitive')),
+        SENSITIVE.has(ty) && h('div', { class: 'note', test: 'sensitive' }, t('rec.sensitive')),
         rec.status === 'deleted' && h('div', { class: 'note bad', test: 'record-deleted' }, t('rec.deleted')),
         rec.status === 'merged' && h('div', { class: 'note with-act', test: 'record-merged' }, h('span', null, t('rec.merged'), ' ', rec.merged_into && refLink(rec.merged_into)),
-          canEdit && btn(t('rec.unmerge'), 'small', 'unmerge', ev => unmerge(rec.id, ev.currentTarget))),
+          canEdit() && btn(t('rec.unmerge'), 'small', 'unmerge', ev => unmerge(rec.id, ev.currentTarget))),
         conf.length > 0 && h('section', { class: 'card conflicts', test: 'conflicts' },
           h('h2', null, t('rec.conflicts'), h('span', { class: 'badge warn' }, num(conf.length))),
           h('p', { class: 'muted' }, t('rec.conflictsHelp')), conf.map(c => conflict(ty, f, c))),
@@ -823,7 +761,7 @@ async function pRecord(ctx) {
     const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
     const lateEdit = e => h('li', { class: 'late-edit', test: 'late-' + e.field, 'data-field': e.field },
       h('span', null, h('strong', null, flabel(ty, e.field)), ': ', h('span', { class: 'was' }, fmt(fkind(ty, e.field), e.at_merge)), ' → ', h('span', { class: 'now' }, fmt(fkind(ty, e.field), e.now))),
-      same(f[e.field], e.now) ? h('span', { class: 'tag', test: 'late-has' }, t('rec.hasIt')) : canEdit && e.field[0] !== '$' && btn(t('rec.take'), 'small', 'take-late-' + e.field,
+      same(f[e.field], e.now) ? h('span', { class: 'tag', test: 'late-has' }, t('rec.hasIt')) : canEdit() && e.field[0] !== '$' && btn(t('rec.take'), 'small', 'take-late-' + e.field,
         ev => edit(e.now == null ? { edit: 'clear_field', field: e.field } : { edit: 'set_field', field: e.field, value: e.now }, ev.currentTarget)));
     return h('section', { class: 'card absorbed' + (late ? ' late' : ''), test: 'absorbed' },
       h('h2', null, t('rec.absorbed'), h('span', { class: 'badge' }, num(absorbed.length))), h('p', { class: 'muted' }, t('rec.absorbedHelp')),
@@ -832,20 +770,20 @@ async function pRecord(ctx) {
         const edits = a.edits_after_merge || [];
         return h('li', { test: 'absorbed-item', 'data-id': a.id }, h('div', { class: 'arow' },
           h('a', { href: '#/records/' + encodeURIComponent(a.id), class: 'rtitle' }, title({ record_type: ty, title: a.title })),
-          canEdit && btn(t('rec.unmerge'), 'small ghost', 'unmerge-absorbed', ev => unmerge(a.id, ev.currentTarget))),
+          canEdit() && btn(t('rec.unmerge'), 'small ghost', 'unmerge-absorbed', ev => unmerge(a.id, ev.currentTarget))),
         edits.length > 0 && h('div', { class: 'late-box', test: 'edits-after-merge' }, h('h3', null, t('rec.late'), h('span', { class: 'badge warn' }, num(edits.length))),
           h('p', null, t('rec.lateHelp')), h('ul', null, edits.map(lateEdit))));
       })));
   }
   // One field in conflict: each value with who wrote it, in the server's order.
   function conflict(ty, f, c) {
-    const kind = fkind(ty, c.field), editable = canEdit && c.field[0] !== '$';
+    const kind = fkind(ty, c.field), editable = canEdit() && c.field[0] !== '$';
     return h('div', { class: 'conflict', id: 'c-' + c.field, test: 'conflict-' + c.field }, h('h3', null, flabel(ty, c.field)),
       h('ul', { class: 'cands' }, (c.values || []).map((x, i) => h('li', { class: 'cand', test: 'candidate-' + c.field },
         h('div', { class: 'cval' }, fmt(kind, x.value), JSON.stringify(x.value) === JSON.stringify(f[c.field]) && h('span', { class: 'tag' }, t('rec.shown'))),
         h('div', { class: 'who', test: 'author' }, who(x.author)),
         editable && h('button', { type: 'button', class: 'btn', test: 'pick-' + c.field, 'data-index': i, onclick: ev => edit({ edit: 'set_field', field: c.field, value: x.value }, ev.currentTarget) }, t('rec.pick'))))),
-      editable ? customValue(c.field, kind) : canEdit && h('p', { class: 'muted' }, t('rec.noConflictEdit')));
+      editable ? customValue(c.field, kind) : canEdit() && h('p', { class: 'muted' }, t('rec.noConflictEdit')));
   }
   function customValue(name, kind) {
     const ctl = inputFor(kind, 'custom-' + name), err = h('p', { class: 'ferr', hidden: true }, t('err.value'));
@@ -869,7 +807,7 @@ async function pRecord(ctx) {
       st === 'changed' && h('div', { class: 'changed', test: 'changed' }, h('h3', null, t('rec.changed')), h('p', null, t('rec.changedHelp')),
         h('ul', { test: 'changed-fields' }, (rv.changed_fields || []).map(c => h('li', { 'data-field': c.field }, h('strong', null, flabel(ty, c.field)), ': ',
           h('span', { class: 'was' }, fmt(fkind(ty, c.field), c.approved)), ' → ', fmt(fkind(ty, c.field), c.now))))),
-      rec.status === 'merged' ? h('p', { class: 'muted', test: 'review-merged' }, t('rec.reviewKept')) : canEdit ? [
+      rec.status === 'merged' ? h('p', { class: 'muted', test: 'review-merged' }, t('rec.reviewKept')) : canEdit() ? [
         (rec.conflicts || []).length > 0 && h('p', { class: 'note warn small' }, t('rec.resolveFirst')),
         field(t('rec.comment'), comment, t('rec.commentHint')), err,
         h('div', { class: 'actions' },
@@ -936,9 +874,9 @@ function describe(ty, ops) {
 // An input suited to a field's kind, and its value in the API's terms (null: nothing entered).
 function inputFor(kind, test) {
   const choice = list => h('select', { test }, h('option', { value: '' }, t('choose')), list.map(([v, l]) => h('option', { value: v }, l)));
-  if (kind.startsWith('code:')) { const s = kind.slice(5); return choice(CODES[s].split(' ').map(c => [c, t(s + '.' + c)])); }
+  if (kind.startsWith('code:')) { const s = kind.slice(5); return choice((CODES[s] || []).map(c => [c, t(s + '.' + c)])); }
   if (kind === 'bool') return choice([['true', t('yes')], ['false', t('no')]]);
-  if (kind === 'eth') return choice(ETH.map((n, i) => [String(i + 1).padStart(2, '0'), n]));
+  if (kind === 'eth') return choice([...ETH]);
   if (kind === 'commune' && S.A) return choice([...S.A.values()].filter(a => a.level === 'commune').map(a => [a.code, a.name + (a.valid_to ? ' (' + t('area.old') + ')' : '')]));
   if (kind === 'long') return h('textarea', { test, rows: 3 });
   return h('input', { test, type: kind === 'int' ? 'number' : kind === 'date' ? 'date' : 'text', placeholder: kind === 'dateyear' ? 'YYYY / YYYY-MM-DD' : null });

@@ -29,17 +29,12 @@ vi: {
   'pg.undated': '{n} hồ sơ chưa có ngày nên chưa được tính', 'pg.details': 'Chi tiết', 'pg.plan': 'Kế hoạch: “{w}”',
   'pg.byYear': 'Theo năm (lũy kế đến cuối năm)', 'pg.byCommune': 'Theo xã', 'pg.records': 'Xem hồ sơ được tính',
   'pg.population': 'Xem danh sách mẫu số', 'pg.bd.sex': 'Giới tính', 'pg.bd.ethnicity': 'Dân tộc', 'pg.bd.age': 'Nhóm tuổi',
-  'pg.sex.female': 'Nữ', 'pg.sex.male': 'Nam', 'pg.unknown': 'Không rõ',
+  'pg.unknown': 'Không rõ',
   'pg.age.0-15': 'Dưới 16 tuổi', 'pg.age.16-30': '16–30 tuổi', 'pg.age.31-59': '31–59 tuổi', 'pg.age.60+': 'Từ 60 tuổi',
   'pg.merged': 'gồm {n}', 'pg.loading': 'Đang tính số liệu…',
   'dr.title': 'Hồ sơ được tính', 'dr.population': 'Danh sách mẫu số', 'dr.back': '‹ Tiến độ', 'dr.total': '{n} hồ sơ',
   'dr.empty': 'Không có hồ sơ nào.', 'dr.in': 'tại {a}, tính đến {d}',
   'act.export_indicators': 'Xuất số liệu tiến độ (có số liệu nạn nhân)', 'act.view_indicator_cases': 'Xem danh sách vụ việc theo chỉ tiêu',
-  // Record fields added with record schema 2 (labels for the record page too).
-  'f.formal_finance_linked': 'Ngày được giới thiệu tiếp cận tài chính chính thức', 'f.livelihood_supported': 'Ngày được hỗ trợ phát triển sinh kế',
-  'f.cadre': 'Cán bộ nữ', 'f.women_led': 'Do phụ nữ làm chủ, đồng làm chủ', 'f.gals_since': 'Áp dụng GALS từ ngày',
-  'f.technology_since': 'Ứng dụng công nghệ 4.0 từ ngày', 'ak.leadership_training': 'Bồi dưỡng năng lực lãnh đạo',
-  'cadre.in_leadership_plan': 'Trong quy hoạch lãnh đạo', 'cadre.newly_appointed': 'Mới bổ nhiệm', 'cadre.newly_elected': 'Mới trúng cử lần đầu',
 },
 en: {
   'nav.progress': 'Progress',
@@ -63,16 +58,12 @@ en: {
   'pg.undated': '{n} records without a date are not counted yet', 'pg.details': 'Details', 'pg.plan': 'Plan: “{w}”',
   'pg.byYear': 'By year (to the end of each year)', 'pg.byCommune': 'By commune', 'pg.records': 'Show the records counted',
   'pg.population': 'Show the population', 'pg.bd.sex': 'Sex', 'pg.bd.ethnicity': 'Ethnic group', 'pg.bd.age': 'Age group',
-  'pg.sex.female': 'Female', 'pg.sex.male': 'Male', 'pg.unknown': 'Unknown',
+  'pg.unknown': 'Unknown',
   'pg.age.0-15': 'Under 16', 'pg.age.16-30': '16–30', 'pg.age.31-59': '31–59', 'pg.age.60+': '60 and over',
   'pg.merged': 'incl. {n}', 'pg.loading': 'Counting…',
   'dr.title': 'Records counted', 'dr.population': 'Population', 'dr.back': '‹ Progress', 'dr.total': '{n} records',
   'dr.empty': 'No records.', 'dr.in': 'in {a}, as of {d}',
   'act.export_indicators': 'Exported progress figures (with victim figures)', 'act.view_indicator_cases': 'Listed the cases behind a figure',
-  'f.formal_finance_linked': 'Introduced to formal finance on', 'f.livelihood_supported': 'Livelihood support on',
-  'f.cadre': 'Female cadre', 'f.women_led': 'Led or co-led by women', 'f.gals_since': 'GALS since',
-  'f.technology_since': '4.0 technology since', 'ak.leadership_training': 'Leadership training',
-  'cadre.in_leadership_plan': 'In the leadership plan', 'cadre.newly_appointed': 'Newly appointed', 'cadre.newly_elected': 'Newly elected',
 },
 };
 
@@ -122,7 +113,9 @@ function areaLabel(a) {
   if (a.level === 'district') return t('pg.district', { n: a.name });
   return a.name;
 }
-const catName = (dim, k) => (dim === 'ethnicity' && k === 'minority' ? t('pg.eth.minority') : dim === 'ethnicity' ? (ETH[parseInt(k, 10) - 1] || t('pg.unknown')) : has('pg.' + dim + '.' + k) ? t('pg.' + dim + '.' + k) : t('pg.unknown'));
+// Sexes and ethnic groups by the record model's names (the server's tables), age groups by ours.
+const catName = (dim, k) => (dim === 'ethnicity' && k === 'minority' ? t('pg.eth.minority') : dim === 'ethnicity' ? ETH.get(k) || t('pg.unknown')
+  : dim === 'sex' && has('c.person.sex.' + k) ? t('c.person.sex.' + k) : has('pg.' + dim + '.' + k) ? t('pg.' + dim + '.' + k) : t('pg.unknown'));
 
 // ---- The progress page: controls, then one row per indicator for the chosen area.
 async function pProgress(ctx) {

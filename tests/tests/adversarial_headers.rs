@@ -113,8 +113,11 @@ fn check(what: &str, method: &str, path: &str, response: &HttpResponse, hsts: bo
         "{what}"
     );
     let page_file = !path.starts_with("/v1/") || path.starts_with("/v1/openapi.json");
+    // The schema holds no personal data, only the caller's scope: this browser keeps it.
     let expected = if page_file && response.status < 400 {
         "no-cache"
+    } else if path == "/v1/schema" && response.status < 400 {
+        "private, no-cache"
     } else {
         "no-store"
     };

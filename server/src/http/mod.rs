@@ -13,6 +13,7 @@ mod indicators;
 mod methods;
 mod query;
 mod records;
+mod schema;
 mod session;
 mod state;
 mod sync;
@@ -290,6 +291,8 @@ pub fn routes(
         .or(admin::routes(state.clone()))
         .unify()
         .or(records::routes(state.clone()))
+        .unify()
+        .or(schema::routes(state.clone()))
         .unify()
         .or(duplicates::routes(state.clone()))
         .unify()

@@ -72,6 +72,11 @@ pub(super) fn commune_name(code: Option<&str>) -> Option<String> {
     Areas::bundled().get(code?).map(|a| a.name.clone())
 }
 
+/// Whether `caller` may write records: review, edit, undo a merge (admins only read them).
+fn may_edit(caller: &Caller) -> bool {
+    caller.user.role == Role::Supervisor
+}
+
 async fn supervisor_or_admin(state: &AppState, auth: Credentials) -> Result<Caller, ApiError> {
     let caller = caller(state, auth).await?;
     require_role(&caller, &[Role::Supervisor, Role::Admin])?;
@@ -222,6 +227,7 @@ async fn record_json(
         "problems": record.problems,
         "conflicts": conflicts,
         "updated_at": iso_utc(record.updated_ms),
+        "may_edit": may_edit(caller),
     });
     if with_view {
         out["view"] = record.view.clone();
@@ -308,7 +314,9 @@ async fn edit(
 ) -> Result<Json, ApiError> {
     let peer = auth.peer;
     let caller = caller(&state, auth).await?;
-    require_role(&caller, &[Role::Supervisor])?;
+    if !may_edit(&caller) {
+        return Err(ApiError::Forbidden);
+    }
     let record = visible(&state, &caller, &id).await?;
     let (record_id, sensitive) = (record.id, record.sensitive);
     let scope = caller.scope();

@@ -16,16 +16,8 @@ impl Writer {
         Writer { buf: Vec::new() }
     }
 
-    pub(crate) fn varint(&mut self, mut v: u64) {
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                self.buf.push(byte);
-                return;
-            }
-            self.buf.push(byte | 0x80);
-        }
+    pub(crate) fn varint(&mut self, v: u64) {
+        varint::write(&mut self.buf, v);
     }
 
     pub(crate) fn bytes(&mut self, b: &[u8]) {
@@ -63,20 +55,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn varint(&mut self, what: &str) -> Result<u64, ProtocolError> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.u8(what)?;
-            if shift == 63 && byte > 1 {
-                return Err(ProtocolError::Malformed(format!(
-                    "{what}: varint overflows 64 bits"
-                )));
-            }
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(ProtocolError::Malformed(format!("{what}: varint too long")))
+        varint::read(self.data, &mut self.pos, what)
     }
 
     /// A count of items that each take at least `min_item` bytes: refused when the rest of
@@ -123,6 +102,46 @@ impl<'a> Reader<'a> {
                 self.data.len() - self.pos
             )))
         }
+    }
+}
+
+/// Unsigned LEB128 varints, public for encodings of their own built on this framing (the
+/// server's pull cursor).
+pub mod varint {
+    use super::{truncated, ProtocolError};
+
+    /// Appends `v` to `out`: seven bits a byte, low bits first, the top bit set on all but the
+    /// last byte.
+    pub fn write(out: &mut Vec<u8>, mut v: u64) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    /// Reads the varint at `*pos` and moves `*pos` past it; `what` names it in errors. A varint
+    /// cut short, longer than ten bytes, or worth more than `u64::MAX` is malformed.
+    pub fn read(data: &[u8], pos: &mut usize, what: &str) -> Result<u64, ProtocolError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *data.get(*pos).ok_or_else(|| truncated(what))?;
+            *pos += 1;
+            if shift == 63 && byte > 1 {
+                return Err(ProtocolError::Malformed(format!(
+                    "{what}: varint overflows 64 bits"
+                )));
+            }
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(ProtocolError::Malformed(format!("{what}: varint too long")))
     }
 }
 
@@ -180,6 +199,19 @@ mod tests {
             assert_eq!(r.varint("v").ok(), Some(v));
             assert!(r.finish().is_ok());
         }
+    }
+
+    #[test]
+    fn a_varint_past_64_bits_is_refused() {
+        let mut over = vec![0xff; 9];
+        over.push(0x02);
+        assert!(matches!(
+            Reader::new(&over).varint("v"),
+            Err(ProtocolError::Malformed(m)) if m.contains("overflows")
+        ));
+        let mut max = vec![0xff; 9];
+        max.push(0x01);
+        assert_eq!(Reader::new(&max).varint("v").ok(), Some(u64::MAX));
     }
 
     #[test]

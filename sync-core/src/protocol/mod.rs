@@ -26,7 +26,7 @@ mod enrolment;
 mod messages;
 
 pub use client::{ClientOptions, SyncClient, SyncOutcome, SyncRequestBody};
-pub use codec::{compress, decompress};
+pub use codec::{compress, decompress, varint};
 pub use enrolment::Enrolment;
 pub use messages::{
     decode_request_body, ChangeEntry, NeedEntry, RejectCode, Rejection, SyncRequest, SyncResponse,

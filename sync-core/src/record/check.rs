@@ -9,6 +9,7 @@ use super::{
 };
 use crate::error::{CoreError, Result};
 use crate::model::{schema_of, validate_set_member, RecordType, MAX_TEXT_CHARS};
+use crate::protocol::varint;
 use crate::record::ReviewState;
 use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::{Change, ChangeHash, ScalarValue};
@@ -148,7 +149,7 @@ fn canonical_chunk(bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
     canonical.extend_from_slice(&AUTOMERGE_MAGIC);
     canonical.extend_from_slice(&bytes[4..8]);
     canonical.push(CHUNK_CHANGE);
-    write_uleb(&mut canonical, data.len() as u64);
+    varint::write(&mut canonical, data.len() as u64);
     canonical.extend_from_slice(&data);
     Ok((data, canonical))
 }
@@ -171,38 +172,18 @@ fn inflate_capped(body: &[u8]) -> Result<Vec<u8>> {
 /// the uncompressed chunk.
 fn chunk_hash(data: &[u8]) -> ChangeHash {
     let mut header = vec![CHUNK_CHANGE];
-    write_uleb(&mut header, data.len() as u64);
+    varint::write(&mut header, data.len() as u64);
     let mut hasher = Sha256::new();
     hasher.update(&header);
     hasher.update(data);
     ChangeHash(hasher.finalize().into())
 }
 
+/// A chunk length: LEB128, the same unsigned varint as the sync protocol's.
 fn read_uleb(bytes: &[u8]) -> Result<(u64, usize)> {
-    let mut value = 0u64;
-    for (i, byte) in bytes.iter().enumerate().take(10) {
-        let part = u64::from(byte & 0x7f);
-        if i == 9 && part > 1 {
-            return Err(bad("chunk length overflows"));
-        }
-        value |= part << (7 * i);
-        if byte & 0x80 == 0 {
-            return Ok((value, i + 1));
-        }
-    }
-    Err(bad("truncated chunk length"))
-}
-
-fn write_uleb(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+    let mut used = 0;
+    let len = varint::read(bytes, &mut used, "chunk length").map_err(|e| bad(&e.to_string()))?;
+    Ok((len, used))
 }
 
 /// Checks that `change` only does what a fieldsync client does to record `record_id`, whose
@@ -462,7 +443,7 @@ mod tests {
         let body = enc.finish().unwrap();
         let mut bytes = AUTOMERGE_MAGIC.to_vec();
         bytes.extend_from_slice(&[0, 0, 0, 0, CHUNK_COMPRESSED_CHANGE]);
-        write_uleb(&mut bytes, body.len() as u64);
+        varint::write(&mut bytes, body.len() as u64);
         bytes.extend_from_slice(&body);
         assert!(bytes.len() < 20_000);
         assert!(matches!(

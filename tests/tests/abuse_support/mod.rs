@@ -340,23 +340,8 @@ pub fn zero_bomb(piece_zeros: usize, pieces: usize) -> Vec<u8> {
     stream
 }
 
-/// An Automerge compressed-change chunk (type 2) holding `deflated`; the checksum is zeros
-/// (the server must not get as far as checking it).
-pub fn compressed_change_chunk(deflated: &[u8]) -> Vec<u8> {
-    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
-    let mut len = deflated.len() as u64;
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            chunk.push(byte);
-            break;
-        }
-        chunk.push(byte | 0x80);
-    }
-    chunk.extend_from_slice(deflated);
-    chunk
-}
+#[allow(unused_imports)] // not every test of this crate sends one
+pub use fieldsync_tests::attacker::compressed_change_chunk;
 
 /// Deterministic text of `len` letters that does not compress much (a simple LCG).
 pub fn noisy_text(seed: u64, len: usize) -> String {

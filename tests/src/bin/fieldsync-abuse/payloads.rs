@@ -11,10 +11,6 @@ use flate2::Compression;
 use std::io::Write;
 use uuid::Uuid;
 
-/// The 4-byte magic that starts every Automerge chunk.
-const AUTOMERGE_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-/// Automerge chunk type of a DEFLATE-compressed change.
-const CHUNK_COMPRESSED_CHANGE: u8 = 2;
 /// Zeros inflated by each repeated piece of the bomb's DEFLATE stream.
 const BOMB_PIECE_ZEROS: usize = 64 * 1024 * 1024;
 
@@ -161,26 +157,7 @@ pub fn zero_bomb_pieces_within(budget: usize) -> BenchResult<usize> {
     Ok((budget / piece.max(1)).max(1))
 }
 
-/// An Automerge "compressed change" chunk (type 2) whose DEFLATE data is `deflated`. The
-/// checksum is not checked before inflating, so any value will do.
-pub fn compressed_change_chunk(deflated: &[u8]) -> Vec<u8> {
-    let mut chunk = Vec::with_capacity(deflated.len() + 16);
-    chunk.extend_from_slice(&AUTOMERGE_MAGIC);
-    chunk.extend_from_slice(&[0, 0, 0, 0]);
-    chunk.push(CHUNK_COMPRESSED_CHANGE);
-    let mut len = deflated.len() as u64;
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            chunk.push(byte);
-            break;
-        }
-        chunk.push(byte | 0x80);
-    }
-    chunk.extend_from_slice(deflated);
-    chunk
-}
+pub use fieldsync_tests::attacker::compressed_change_chunk;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -212,7 +189,7 @@ mod tests {
     #[test]
     fn a_compressed_chunk_has_the_automerge_header() {
         let chunk = compressed_change_chunk(&[7; 200]);
-        assert_eq!(&chunk[..4], &AUTOMERGE_MAGIC);
+        assert_eq!(&chunk[..4], &[0x85, 0x6f, 0x4a, 0x83]);
         assert_eq!(chunk[8], 2);
         assert_eq!(&chunk[9..11], &[0xc8, 0x01]);
         assert_eq!(chunk.len(), 11 + 200);

@@ -81,15 +81,7 @@ pub(crate) fn now_ms() -> i64 {
 impl SqliteStorage {
     pub fn open(path: impl AsRef<Path>) -> StorageResult<SqliteStorage> {
         let path = path.as_ref();
-        if !path.exists() {
-            create_private(path).map_err(|e| StorageError::Io(e.to_string()))?;
-        }
-        let mut conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        schema::upgrade(&mut conn)?;
+        let conn = schema::open(path)?;
         let server_id: String =
             conn.query_row("SELECT value FROM meta WHERE key = 'server_id'", [], |r| {
                 r.get(0)

@@ -33,6 +33,9 @@ pub enum CoreError {
     /// The local SQLite store failed.
     #[error("store: {0}")]
     Store(#[from] rusqlite::Error),
+    /// The store file could not be created.
+    #[error("store file: {0}")]
+    StoreFile(std::io::Error),
     /// The store file was written by a newer fieldsync than this one.
     #[error("store schema version {found} is newer than this build supports ({supported})")]
     StoreTooNew { found: i64, supported: i64 },

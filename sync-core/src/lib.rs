@@ -7,7 +7,8 @@
 //!   lists and search);
 //! - [`search`]: Vietnamese diacritic-insensitive folding;
 //! - [`protocol`]: the sans-IO sync protocol (messages, codec, client and server steps);
-//! - [`generator`]: realistic seeded demo and test data.
+//! - [`generator`]: realistic seeded demo and test data;
+//! - [`sqlite_setup`]: opening and upgrading fieldsync's SQLite files, phone and server alike.
 //!
 //! sync-core does no IO of its own beyond its SQLite file: no sockets, no async runtime. The
 //! clock is read only for the time part of new UUIDv7 record ids; nothing is ordered by it.
@@ -21,6 +22,7 @@ pub mod protocol;
 pub mod record;
 pub mod search;
 pub mod signing;
+pub mod sqlite_setup;
 pub mod store;
 
 pub use error::{CoreError, Result};

@@ -70,15 +70,9 @@ impl Legacy {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path`, upgrading its schema.
+    /// Opens (creating it private if needed) the store at `path`, upgrading its schema.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
-        let mut conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: an officer's edit acknowledged on screen must survive a power cut too.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        schema::upgrade(&mut conn)?;
+        let conn = schema::open(path.as_ref())?;
         // The Automerge actor of every change made here is derived from a key made once per
         // installed store: a reinstall never reuses an actor's sequence numbers, and only this
         // store can sign as the actor.

@@ -1,10 +1,11 @@
-//! The local store's SQL schema, its version, and the upgrade path from every older version.
+//! The phone store's SQL schema, one migration per version, and how its file is opened.
+//! Add a version by appending its migration to [`SCHEMA`] and bumping [`VERSION`].
 
 use crate::error::{CoreError, Result};
+use crate::sqlite_setup::{self, Journal, Migration, Pragmas, Schema, SetupError, Step};
 use rusqlite::Connection;
-
-/// Bump with every schema change and add the step to [`upgrade`].
-pub const VERSION: i64 = 4;
+use std::path::Path;
+use std::time::Duration;
 
 const V1: &str = "
 CREATE TABLE meta (
@@ -91,40 +92,78 @@ CREATE TABLE relay (
 );
 ";
 
-/// Brings a connection's database to [`VERSION`], creating it if empty.
-pub fn upgrade(conn: &mut Connection) -> Result<()> {
-    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if found > VERSION {
-        return Err(CoreError::StoreTooNew {
-            found,
-            supported: VERSION,
-        });
+/// Every version's migration. Nothing in the phone's store is derived from more than the change
+/// it was written with, so no version asks for a rebuild yet.
+pub const SCHEMA: Schema<CoreError> = Schema {
+    what: "phone store",
+    migrations: &[
+        Migration {
+            version: 1,
+            steps: &[Step::Sql(V1)],
+            rebuilds: &[],
+        },
+        Migration {
+            version: 2,
+            steps: &[Step::Sql(V2_FROM_V1)],
+            rebuilds: &[],
+        },
+        Migration {
+            version: 3,
+            steps: &[Step::Sql(V3_FROM_V2)],
+            rebuilds: &[],
+        },
+        Migration {
+            version: 4,
+            steps: &[Step::Sql(V4_FROM_V3)],
+            rebuilds: &[],
+        },
+    ],
+    rebuilds: &[],
+    after_upgrade: None,
+};
+
+/// The version this build writes.
+pub const VERSION: i64 = SCHEMA.version();
+
+/// How the phone opens its file: WAL, and `synchronous=FULL` because an officer's edit
+/// acknowledged on screen must survive a power cut too.
+pub const PRAGMAS: Pragmas = Pragmas {
+    journal: Journal::Wal,
+    full_sync: true,
+    busy_timeout: Duration::from_secs(5),
+};
+
+/// Opens (creating it private if missing) and upgrades the store file at `path`.
+pub fn open(path: &Path) -> Result<Connection> {
+    sqlite_setup::open(path, PRAGMAS, &SCHEMA)
+        .map(|opened| opened.conn)
+        .map_err(into_core)
+}
+
+/// The one place a setup failure becomes a [`CoreError`].
+fn into_core(e: SetupError<CoreError>) -> CoreError {
+    match e {
+        SetupError::TooNew {
+            found, supported, ..
+        } => CoreError::StoreTooNew { found, supported },
+        SetupError::Sqlite(e) => CoreError::Store(e),
+        SetupError::Step { source, .. } | SetupError::Rebuild { source, .. } => source,
+        SetupError::Create { source, .. } => CoreError::StoreFile(source),
     }
-    if found == VERSION {
-        // Nothing to write: opening must work on a full disk too.
-        return Ok(());
-    }
-    let tx = conn.transaction()?;
-    if found < 1 {
-        tx.execute_batch(V1)?;
-    }
-    if found < 2 {
-        tx.execute_batch(V2_FROM_V1)?;
-    }
-    if found < 3 {
-        tx.execute_batch(V3_FROM_V2)?;
-    }
-    if found < 4 {
-        tx.execute_batch(V4_FROM_V3)?;
-    }
-    tx.pragma_update(None, "user_version", VERSION)?;
-    tx.commit()?;
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn upgrade(conn: &mut Connection) -> Result<i64> {
+        sqlite_setup::upgrade(conn, &SCHEMA).map_err(into_core)
+    }
+
+    #[test]
+    fn the_declaration_holds_together() {
+        assert_eq!(SCHEMA.check(), Ok(()));
+    }
 
     #[test]
     fn a_version_1_file_upgrades_and_keeps_its_rows() -> Result<()> {
@@ -135,7 +174,7 @@ mod tests {
             "INSERT INTO meta (key, value) VALUES ('device_id', 'x')",
             [],
         )?;
-        upgrade(&mut conn)?;
+        assert_eq!(upgrade(&mut conn)?, 1);
         let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         assert_eq!(v, VERSION);
         let kept: String =
@@ -152,9 +191,7 @@ mod tests {
     fn upgrade_is_idempotent_and_refuses_newer_files() -> Result<()> {
         let mut conn = Connection::open_in_memory()?;
         upgrade(&mut conn)?;
-        upgrade(&mut conn)?;
-        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        assert_eq!(v, VERSION);
+        assert_eq!(upgrade(&mut conn)?, VERSION);
         conn.pragma_update(None, "user_version", VERSION + 1)?;
         assert!(matches!(
             upgrade(&mut conn),

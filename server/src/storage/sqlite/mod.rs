@@ -48,30 +48,12 @@ pub struct SqliteStorage {
     disk_full: AtomicBool,
 }
 
-/// Creates the file readable by its owner only (with the write-ahead log and shared-memory
-/// files SQLite makes beside it, which take its permissions): it holds victims' data.
-pub fn create_private(path: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map(drop)
-}
-
 pub(crate) use super::now_ms;
 
 impl SqliteStorage {
     pub fn open(path: impl AsRef<Path>) -> StorageResult<SqliteStorage> {
         let path = path.as_ref();
-        if !path.exists() {
-            create_private(path).map_err(|e| StorageError::Io(e.to_string()))?;
-        }
-        let mut conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        schema::upgrade(&mut conn)?;
+        let conn = schema::open(path)?;
         let server_id = stored_server_id(&conn)?;
         Ok(SqliteStorage {
             path: path.to_owned(),
@@ -141,8 +123,7 @@ impl SqliteStorage {
     pub fn rebuild_duplicates(&self) -> StorageResult<u64> {
         self.write_conn(|conn| {
             let tx = conn.transaction()?;
-            tx.execute_batch("DELETE FROM dup_keys; DELETE FROM dup_pairs WHERE state = 'open';")?;
-            duplicates::index_all(&tx, now_ms())?;
+            schema::rebuild_duplicates(&tx)?;
             let open: u64 = tx.query_row(
                 "SELECT COUNT(*) FROM dup_pairs WHERE state = 'open'",
                 [],
@@ -339,7 +320,8 @@ impl AdminStore for SqliteStorage {
 
     fn backup(&self, path: &Path) -> StorageResult<()> {
         let conn = self.conn()?;
-        create_private(path).map_err(|e| StorageError::Io(e.to_string()))?;
+        fieldsync_core::sqlite_setup::create_private(path)
+            .map_err(|e| StorageError::Io(e.to_string()))?;
         let mut dest = Connection::open(path)?;
         {
             let backup = rusqlite::backup::Backup::new(&conn, &mut dest)?;

@@ -1,12 +1,16 @@
-//! The server database's SQL schema, its version, and the upgrade path from every older
-//! version. Opening a database that is already current writes nothing, so a server can start
-//! (and serve reads) on a full disk.
+//! The server database's SQL schema, one migration per version, the rebuilds of derived data
+//! they ask for, and how the file is opened (see `fieldsync_core::sqlite_setup`). Opening a
+//! database that is already current writes nothing, so a server can start (and serve reads) on
+//! a full disk. Add a version by appending its migration to [`SCHEMA`].
 
+use crate::storage::{StorageError, StorageResult};
 use fieldsync_core::record::decode_change;
+use fieldsync_core::sqlite_setup::{
+    self, Journal, Migration, Pragmas, Rebuild, Schema, SetupError, Step,
+};
 use rusqlite::{params, Connection, Transaction};
-
-/// Bump with every schema change and add the step to [`upgrade`].
-pub const VERSION: i64 = 7;
+use std::path::Path;
+use std::time::Duration;
 
 const V1: &str = "
 CREATE TABLE users (
@@ -254,66 +258,134 @@ CREATE TABLE expired (
 ) WITHOUT ROWID;
 ";
 
-/// Brings the database to [`VERSION`], creating it if empty.
-pub fn upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
-    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if found > VERSION {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
-            "database schema version {found} is newer than this server ({VERSION})"
-        )));
-    }
-    if found == VERSION {
-        return Ok(());
-    }
-    let tx = conn.transaction()?;
-    if found < 1 {
-        tx.execute_batch(V1)?;
-    }
-    if found < 2 {
-        tx.execute_batch(V2_FROM_V1)?;
-        migrate_history_to_v2(&tx)?;
-    }
-    if found < 3 {
-        tx.execute_batch(V3_FROM_V2)?;
-    }
-    if found < 4 {
-        tx.execute_batch(V4_FROM_V3)?;
-        super::duplicates::index_all(&tx, super::now_ms()).map_err(|e| match e {
-            crate::storage::StorageError::Db(e) => e,
-            // A stored id that is not one: the upgrade stops with the reason.
-            other => rusqlite::Error::InvalidParameterName(other.to_string()),
-        })?;
-    }
-    if found < 5 {
-        tx.execute_batch(V5_FROM_V4)?;
-        super::facts::backfill(&tx)?;
-    }
-    if found < 6 {
-        // A file whose version was set back by hand (tests do) may have the column already.
-        if !has_column(&tx, "audit", "sensitive")? {
-            tx.execute_batch("ALTER TABLE audit ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0;")?;
-        }
-        tx.execute_batch(V6_FROM_V5)?;
-    }
-    if found < 7 {
-        tx.execute_batch(V7_FROM_V6)?;
-        sign_all(&tx)?;
-    }
-    new_identity(&tx)?;
-    tx.pragma_update(None, "user_version", VERSION)?;
-    tx.commit()
+/// Every version's migration and the rebuilds they ask for.
+pub const SCHEMA: Schema<StorageError> = Schema {
+    what: "server database",
+    migrations: &[
+        Migration {
+            version: 1,
+            steps: &[Step::Sql(V1)],
+            rebuilds: &[],
+        },
+        Migration {
+            version: 2,
+            steps: &[Step::Sql(V2_FROM_V1), Step::Run(migrate_history_to_v2)],
+            rebuilds: &[],
+        },
+        Migration {
+            version: 3,
+            steps: &[Step::Sql(V3_FROM_V2)],
+            rebuilds: &[],
+        },
+        Migration {
+            version: 4,
+            steps: &[Step::Sql(V4_FROM_V3)],
+            rebuilds: &[DUPLICATES],
+        },
+        Migration {
+            version: 5,
+            steps: &[Step::Sql(V5_FROM_V4)],
+            rebuilds: &[FACTS],
+        },
+        Migration {
+            version: 6,
+            steps: &[Step::Run(add_audit_sensitive), Step::Sql(V6_FROM_V5)],
+            rebuilds: &[],
+        },
+        Migration {
+            version: 7,
+            steps: &[Step::Sql(V7_FROM_V6), Step::Run(create_signing_key)],
+            rebuilds: &[RECEIPTS],
+        },
+    ],
+    // Duplicates and facts are both read from the merged view; receipts from the changes.
+    rebuilds: &[
+        Rebuild {
+            name: DUPLICATES,
+            run: rebuild_duplicates,
+        },
+        Rebuild {
+            name: FACTS,
+            run: rebuild_facts,
+        },
+        Rebuild {
+            name: RECEIPTS,
+            run: receipt_every_change,
+        },
+    ],
+    after_upgrade: Some(renew_identity),
+};
+
+const DUPLICATES: &str = "duplicate detection";
+const FACTS: &str = "indicator facts";
+const RECEIPTS: &str = "receipts";
+
+/// WAL, so that readers never wait for the writer; `synchronous=FULL`, so that an
+/// acknowledged push is on disk.
+const PRAGMAS: Pragmas = Pragmas {
+    journal: Journal::Wal,
+    full_sync: true,
+    busy_timeout: Duration::from_secs(10),
+};
+
+/// Opens (creating it private if missing) and upgrades the database at `path`.
+pub fn open(path: &Path) -> StorageResult<Connection> {
+    sqlite_setup::open(path, PRAGMAS, &SCHEMA)
+        .map(|opened| opened.conn)
+        .map_err(into_storage)
 }
 
-/// Creates the server's signing key (kept in `meta`, so that every backup carries it) and
-/// gives every stored change its receipt: each was accepted by this server.
-fn sign_all(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+/// The one place a setup failure becomes a [`StorageError`].
+fn into_storage(e: SetupError<StorageError>) -> StorageError {
+    match e {
+        SetupError::TooNew {
+            found, supported, ..
+        } => StorageError::Invalid(format!(
+            "database schema version {found} is newer than this server ({supported})"
+        )),
+        SetupError::Sqlite(e) => e.into(),
+        SetupError::Step { source, .. } | SetupError::Rebuild { source, .. } => source,
+        SetupError::Create { source, .. } => StorageError::Io(source.to_string()),
+    }
+}
+
+/// Version 6 adds `audit.sensitive` unless the file has it already (a file whose version was
+/// set back by hand, as tests do).
+fn add_audit_sensitive(tx: &Transaction<'_>) -> StorageResult<()> {
+    if !has_column(tx, "audit", "sensitive")? {
+        tx.execute_batch("ALTER TABLE audit ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0;")?;
+    }
+    Ok(())
+}
+
+/// Creates the server's signing key, kept in `meta` so that every backup carries it. A key
+/// already there (a file set back by hand) stays, and so do the receipts made with it.
+fn create_signing_key(tx: &Transaction<'_>) -> StorageResult<()> {
     let key = fieldsync_core::signing::DeviceKey::generate();
     tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('signing_key', ?1)",
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('signing_key', ?1)",
         [hex(&key.seed())],
     )?;
+    Ok(())
+}
+
+/// Detection keys for every record and the candidate pairs found anew; pairs a supervisor
+/// decided keep their decision.
+pub(super) fn rebuild_duplicates(tx: &Transaction<'_>) -> StorageResult<()> {
+    tx.execute_batch("DELETE FROM dup_keys; DELETE FROM dup_pairs WHERE state = 'open';")?;
+    super::duplicates::index_all(tx, super::now_ms())
+}
+
+fn rebuild_facts(tx: &Transaction<'_>) -> StorageResult<()> {
+    Ok(super::facts::backfill(tx)?)
+}
+
+/// Gives every stored change without one its receipt: each was accepted by this server.
+fn receipt_every_change(tx: &Transaction<'_>) -> StorageResult<()> {
+    let key = super::signing_key(tx)?;
     let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = {
-        let mut stmt = tx.prepare("SELECT seq, record_id, hash FROM changes")?;
+        let mut stmt =
+            tx.prepare("SELECT seq, record_id, hash FROM changes WHERE receipt IS NULL")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
@@ -323,13 +395,17 @@ fn sign_all(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             uuid::Uuid::from_slice(&record),
             <[u8; 32]>::try_from(hash.as_slice()),
         ) else {
-            return Err(rusqlite::Error::InvalidParameterName(format!(
+            return Err(StorageError::Corrupt(format!(
                 "change {seq} has a malformed record id or hash"
             )));
         };
         update.execute(params![seq, &key.sign_change(record, &hash)[..]])?;
     }
     Ok(())
+}
+
+fn renew_identity(tx: &Transaction<'_>) -> StorageResult<()> {
+    Ok(new_identity(tx)?)
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -360,7 +436,7 @@ pub fn new_identity(conn: &Connection) -> rusqlite::Result<()> {
 /// every stored change is bound to the device that pushed it first, a record that was ever a
 /// support case is marked sensitive and its history leaves the ordinary streams, and how far
 /// each record is logged per stream is taken from the log.
-fn migrate_history_to_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+fn migrate_history_to_v2(tx: &Transaction<'_>) -> StorageResult<()> {
     let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = {
         let mut stmt =
             tx.prepare("SELECT record_id, bytes, origin_device FROM changes ORDER BY seq")?;
@@ -397,12 +473,22 @@ fn migrate_history_to_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
          INSERT OR REPLACE INTO record_streams (record_id, stream, upto)
            SELECT l.record_id, l.stream, MAX(c.seq) FROM log l JOIN changes c ON c.hash = l.hash
            GROUP BY l.record_id, l.stream;",
-    )
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn upgrade(conn: &mut Connection) -> StorageResult<i64> {
+        sqlite_setup::upgrade(conn, &SCHEMA).map_err(into_storage)
+    }
+
+    #[test]
+    fn the_declaration_holds_together() {
+        assert_eq!(SCHEMA.check(), Ok(()));
+    }
     use automerge::transaction::Transactable;
     use fieldsync_core::model::{RecordType, Value};
     use fieldsync_core::RecordDoc;
@@ -539,7 +625,7 @@ mod tests {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, VERSION);
+        assert_eq!(version, SCHEMA.version());
         let one = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
         assert_eq!(one("SELECT sensitive FROM records"), 1);
         assert_eq!(one("SELECT sensitive FROM merged"), 1);

@@ -690,6 +690,45 @@ fn the_sync_version_range_is_the_servers() {
         .find(|p| p["name"] == VERSION_HEADER && p["in"] == "header")
         .unwrap();
     assert_eq!(header["required"], true);
-    assert_eq!(header["schema"]["minimum"], MIN_PROTOCOL_VERSION);
-    assert_eq!(header["schema"]["maximum"], PROTOCOL_VERSION);
+    let versions: Vec<String> = (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION)
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(
+        header["schema"],
+        json!({"type": "string", "enum": versions})
+    );
+}
+
+#[test]
+fn the_documented_area_codes_are_the_area_list() {
+    let doc = document();
+    let documented: BTreeSet<&str> = doc["components"]["schemas"]["AreaCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let areas = fieldsync_core::model::Areas::bundled();
+    let listed: BTreeSet<&str> = areas.all().map(|a| a.code.as_str()).collect();
+    assert_eq!(documented, listed);
+}
+
+#[tokio::test]
+async fn the_version_header_has_one_spelling() {
+    let server = Server::start();
+    let mut headers = server.credentials(Who::Collector);
+    let idle = compress(
+        &SyncRequest {
+            cursor: vec![],
+            max_pull_bytes: 65536,
+            push: vec![],
+        }
+        .encode(),
+    );
+    for (version, status) in [("3", 200), ("03", 426), ("+3", 426), ("2", 426), ("4", 426)] {
+        headers.retain(|(name, _)| name != VERSION_HEADER);
+        headers.push((VERSION_HEADER.to_owned(), version.to_owned()));
+        let response = server.send("POST", "/v1/sync", &headers, Some(&idle)).await;
+        assert_eq!(response.status(), status, "version {version}");
+    }
 }

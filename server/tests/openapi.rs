@@ -246,6 +246,9 @@ fn check_answer(what: &str, path: &str, response: &warp::http::Response<bytes::B
     let cache = headers["cache-control"].to_str().unwrap();
     if static_file && response.status().as_u16() < 400 {
         assert_eq!(cache, "no-cache", "{what}");
+    } else if path.split('?').next() == Some("/v1/schema") && response.status().as_u16() < 400 {
+        // No personal data, only the caller's scope: this browser keeps it, revalidated.
+        assert_eq!(cache, "private, no-cache", "{what}");
     } else {
         assert_eq!(cache, "no-store", "{what}");
     }
@@ -691,6 +694,45 @@ fn the_sync_version_range_is_the_servers() {
         .find(|p| p["name"] == VERSION_HEADER && p["in"] == "header")
         .unwrap();
     assert_eq!(header["required"], true);
-    assert_eq!(header["schema"]["minimum"], MIN_PROTOCOL_VERSION);
-    assert_eq!(header["schema"]["maximum"], PROTOCOL_VERSION);
+    let versions: Vec<String> = (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION)
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(
+        header["schema"],
+        json!({"type": "string", "enum": versions})
+    );
+}
+
+#[test]
+fn the_documented_area_codes_are_the_area_list() {
+    let doc = document();
+    let documented: BTreeSet<&str> = doc["components"]["schemas"]["AreaCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let areas = fieldsync_core::model::Areas::bundled();
+    let listed: BTreeSet<&str> = areas.all().map(|a| a.code.as_str()).collect();
+    assert_eq!(documented, listed);
+}
+
+#[tokio::test]
+async fn the_version_header_has_one_spelling() {
+    let server = Server::start();
+    let mut headers = server.credentials(Who::Collector);
+    let idle = compress(
+        &SyncRequest {
+            cursor: vec![],
+            max_pull_bytes: 65536,
+            push: vec![],
+        }
+        .encode(),
+    );
+    for (version, status) in [("3", 200), ("03", 426), ("+3", 426), ("2", 426), ("4", 426)] {
+        headers.retain(|(name, _)| name != VERSION_HEADER);
+        headers.push((VERSION_HEADER.to_owned(), version.to_owned()));
+        let response = server.send("POST", "/v1/sync", &headers, Some(&idle)).await;
+        assert_eq!(response.status(), status, "version {version}");
+    }
 }

@@ -1,7 +1,8 @@
 //! The worked example of docs/sync-protocol.md §7, rebuilt from code: a fresh phone with a fixed
 //! actor creates one household and syncs once with a server of fixed identity. The hex dumps in
-//! the document must be exactly these bytes, so the document cannot drift from the protocol.
-//! Run with `--nocapture` to print the dumps.
+//! the document must be exactly these bytes, and every size it quotes (inflated, and gzipped as
+//! the phone and the server's route really send them) these sizes, so the document cannot drift
+//! from the protocol. Run with `--nocapture` to print the dumps.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
 
@@ -10,10 +11,14 @@ use fieldsync_core::model::RecordType;
 use fieldsync_core::protocol::{
     decompress, ClientOptions, SyncClient, SyncRequest, MAX_BODY_BYTES,
 };
+use fieldsync_core::protocol::{PROTOCOL_VERSION, VERSION_HEADER};
 use fieldsync_core::Store;
 use fieldsync_server::accounts::{self, Authority};
+use fieldsync_server::config::Timeouts;
+use fieldsync_server::http::{routes, AppState};
 use fieldsync_server::storage::sqlite::SqliteStorage;
 use fieldsync_server::storage::{DeviceKeys, NewUser, Role};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The phone's signing key's secret seed (32 bytes, hex); its actor derives from the public key.
@@ -57,8 +62,24 @@ fn documented_dump(doc: &str, marker: &str) -> String {
     after[start..end].trim_end().to_owned()
 }
 
-#[test]
-fn the_documented_bytes_are_the_protocols_bytes() {
+/// The gzipped body the server's `POST /v1/sync` route answers `body` with.
+async fn sent_by_the_server(state: &AppState, token: &str, body: &[u8]) -> Vec<u8> {
+    let response = warp::test::request()
+        .method("POST")
+        .path("/v1/sync")
+        .header("authorization", format!("Bearer {token}"))
+        .header(VERSION_HEADER, PROTOCOL_VERSION.to_string())
+        .header("content-type", fieldsync_core::protocol::CONTENT_TYPE)
+        .header("content-encoding", "gzip")
+        .body(body)
+        .reply(&routes(state.clone()))
+        .await;
+    assert_eq!(response.status(), 200);
+    response.body().to_vec()
+}
+
+#[tokio::test]
+async fn the_documented_bytes_are_the_protocols_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let server_path = dir.path().join("server.sqlite");
     drop(SqliteStorage::open(&server_path).unwrap());
@@ -177,4 +198,45 @@ fn the_documented_bytes_are_the_protocols_bytes() {
         doc.contains(&hash.to_string()),
         "the doc names the change's hash"
     );
+
+    // The same two requests again, through the server's route: resending is idempotent, so
+    // the answers are the ones the phone got, now as the server puts them on the wire.
+    let state = AppState::new(Arc::new(storage), None, Timeouts::default()).unwrap();
+    let response_sent = sent_by_the_server(&state, &token, &body).await;
+    assert_eq!(
+        decompress(&response_sent, MAX_BODY_BYTES).unwrap(),
+        response_bytes
+    );
+    let idle_sent = sent_by_the_server(&state, &token, &idle).await;
+    assert_eq!(
+        decompress(&idle_sent, MAX_BODY_BYTES).unwrap(),
+        idle_response
+    );
+    let quoted = [
+        format!("The creation change is {}\nbytes", change.len()),
+        format!(
+            "**SyncRequest**: {} bytes inflated, {} bytes as the gzip body",
+            request_bytes.len(),
+            body.len()
+        ),
+        format!(
+            "**SyncResponse**: {} bytes inflated, {} bytes as the gzip body",
+            response_bytes.len(),
+            response_sent.len()
+        ),
+        format!("sends a {}-byte request", idle_bytes.len()),
+        format!("push count `00`; {} bytes gzipped)", idle.len()),
+        format!("gets a {}-byte response", idle_response.len()),
+        format!("the server id; {} bytes gzipped)", idle_sent.len()),
+        format!(
+            "In §7 this costs {} + {} bytes of body.",
+            idle.len(),
+            idle_sent.len()
+        ),
+    ];
+    let flat = doc.replace('\n', " ");
+    for sentence in quoted {
+        let sentence = sentence.replace('\n', " ");
+        assert!(flat.contains(&sentence), "the doc should say: {sentence}");
+    }
 }

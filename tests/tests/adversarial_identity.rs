@@ -19,7 +19,7 @@ async fn listed_ids(env: &Env, token: &str, record_type: &str) -> Vec<Uuid> {
     let (status, list) = call(
         env,
         "GET",
-        &format!("/v1/records?type={record_type}&limit=1000"),
+        &format!("/v1/records?type={record_type}&limit=500"),
         Some(token),
         &Json::Null,
     )

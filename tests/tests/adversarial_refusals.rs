@@ -187,7 +187,7 @@ async fn an_invented_commune_is_refused_even_for_an_account_of_every_area() {
     let (status, list) = call(
         &env,
         "GET",
-        "/v1/records?limit=1000",
+        "/v1/records?limit=500",
         Some(&env.admin),
         &Json::Null,
     )

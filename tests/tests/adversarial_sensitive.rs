@@ -165,7 +165,7 @@ async fn a_case_cannot_be_retyped_and_its_notes_reach_only_sensitive_eyes() {
     // ... nor any API answer to a supervisor or admin without sensitive access.
     let admin = env.admin.clone();
     let paths = [
-        "/v1/records?limit=1000".to_owned(),
+        "/v1/records?limit=500".to_owned(),
         "/v1/records?type=support_case".to_owned(),
         "/v1/records?q=GHI-CHU-MAT".to_owned(),
         "/v1/records?q=domestic_violence".to_owned(),
@@ -187,7 +187,7 @@ async fn a_case_cannot_be_retyped_and_its_notes_reach_only_sensitive_eyes() {
     let (status, body) = call_text(
         &env,
         "GET",
-        "/v1/records?limit=1000",
+        "/v1/records?limit=500",
         Some(&sup_sens),
         &Json::Null,
     )

@@ -139,7 +139,7 @@ async fn dev_mode_serves_demo_data_to_the_demo_supervisor() {
         &http,
         server.addr,
         "GET",
-        "/v1/records?type=person&limit=1000",
+        "/v1/records?type=person&limit=500",
         Some(&token),
         &serde_json::Value::Null,
     )

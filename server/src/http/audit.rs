@@ -5,6 +5,7 @@
 //! `GET /v1/audit/sensitive-devices`: the devices support cases reached.
 
 use super::error::ApiError;
+use super::query::{page_size, params};
 use super::{caller, credentials, require_role, respond_json, with_state, AppState, Credentials};
 use crate::accounts::{self, Authority};
 use crate::dates::iso_utc;
@@ -48,7 +49,7 @@ async fn list(
     query: AuditQuery,
 ) -> Result<serde_json::Value, ApiError> {
     let caller = admin(&state, auth).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 500) as usize;
+    let limit = page_size(query.limit, 100, 1, 500)? as usize;
     let admin = caller.user.clone();
     let with_sensitive = admin.sensitive_access;
     let entries = state
@@ -123,7 +124,7 @@ pub fn routes(
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(credentials())
-        .and(warp::query::<AuditQuery>())
+        .and(params::<AuditQuery>())
         .then(|s, a, q| async move { respond_json(list(s, a, q).await) });
     let devices = warp::path!("v1" / "audit" / "sensitive-devices")
         .and(warp::get())

@@ -9,6 +9,8 @@ use crate::accounts;
 use crate::listener::ConnectionMark;
 use crate::storage::Caller;
 use std::net::IpAddr;
+use warp::http::header::{AUTHORIZATION, COOKIE};
+use warp::http::HeaderMap;
 use warp::Filter;
 
 /// The session cookie's name.
@@ -29,34 +31,48 @@ pub struct Credentials {
     connection: Option<ConnectionMark>,
 }
 
-/// Extracts the credentials of any request.
-pub fn credentials() -> impl Filter<Extract = (Credentials,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<String>("authorization")
-        .and(warp::cookie::optional::<String>(SESSION_COOKIE))
-        .and(warp::header::optional::<String>(CSRF_HEADER))
+/// Extracts the credentials of any request. A header that is not text counts as absent, so a
+/// garbled token or cookie is answered as a missing one (401), never as a malformed request.
+pub fn credentials(
+) -> impl Filter<Extract = (Credentials,), Error = std::convert::Infallible> + Clone {
+    warp::header::headers_cloned()
         .and(warp::method())
         .and(warp::ext::optional::<Peer>())
         .and(warp::ext::optional::<ConnectionMark>())
         .map(
-            |authorization: Option<String>,
-             session: Option<String>,
-             csrf: Option<String>,
+            |headers: HeaderMap,
              method: warp::http::Method,
              peer: Option<Peer>,
              connection: Option<ConnectionMark>| Credentials {
-                bearer: authorization
-                    .as_deref()
+                bearer: text(&headers, AUTHORIZATION)
                     .and_then(|h| h.strip_prefix("Bearer "))
                     .map(str::trim)
                     .filter(|t| !t.is_empty())
                     .map(str::to_owned),
-                session: session.filter(|s| !s.is_empty()),
-                csrf,
+                session: session_cookie(&headers),
+                csrf: text(&headers, CSRF_HEADER).map(str::to_owned),
                 changes: !matches!(method, warp::http::Method::GET | warp::http::Method::HEAD),
                 peer: peer.map(|p| p.0),
                 connection,
             },
         )
+}
+
+fn text<K: warp::http::header::AsHeaderName>(headers: &HeaderMap, name: K) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The session cookie's value, from any `Cookie` header that is text.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|list| list.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 /// Compares two strings in time that does not depend on where they differ.

@@ -4,7 +4,7 @@
 //! one commune, by an account with sensitive access; `storage::sqlite::duplicates`).
 
 use super::error::ApiError;
-use super::query::{bad, commune_filter, nonempty};
+use super::query::{bad, commune_filter, nonempty, page_size, params};
 use super::records::{commune_name, visible};
 use super::Credentials;
 use super::{caller, credentials, json_body, require_role, respond_json, with_state, AppState};
@@ -52,7 +52,7 @@ impl ListQuery {
             record_type,
             communes,
             // 0 asks for the count alone (the page's menu badge).
-            limit: self.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE),
+            limit: page_size(self.limit, DEFAULT_PAGE, 0, MAX_PAGE)?,
             offset: self.offset.unwrap_or(0),
         })
     }
@@ -165,6 +165,14 @@ async fn merge(state: AppState, auth: Credentials, body: MergeBody) -> Result<Js
     if body.take.len() > MAX_TAKEN {
         return Err(bad(&format!("at most {MAX_TAKEN} fields to take")));
     }
+    if body.keep == body.duplicate {
+        // A well-formed request about a record that exists: the record's state (it is the
+        // kept one) is what stands in the way, as when either record is merged already.
+        visible(&state, &caller, &body.keep.to_string()).await?;
+        return Err(ApiError::Conflict(
+            "a record cannot be merged into itself".into(),
+        ));
+    }
     let scope = caller.scope();
     let (device, by) = (caller.device.id, caller.user.username.clone());
     let (keep, duplicate) = (body.keep, body.duplicate);
@@ -221,7 +229,7 @@ pub fn routes(
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(credentials())
-        .and(warp::query::<ListQuery>())
+        .and(params::<ListQuery>())
         .then(|s, a, q| async move { respond_json(list(s, a, q).await) });
     let dismiss = warp::path!("v1" / "duplicates" / "dismiss")
         .and(warp::post())

@@ -215,6 +215,8 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::conver
         // The document lists the method but no route serves it (the route table test
         // catches this): as if it were not listed.
         ApiError::NotFound("route for this method".into())
+    } else if let Some(super::query::BadQuery(why)) = rejection.find() {
+        ApiError::BadRequest(why.clone())
     } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
         ApiError::BadRequest(
             "invalid query string: an unknown parameter or a value of the wrong type".into(),

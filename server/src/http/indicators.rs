@@ -4,6 +4,7 @@
 //! them or listing the cases behind one is written to the audit log.
 
 use super::error::ApiError;
+use super::query::{page_size, params};
 use super::{caller, credentials, require_role, respond, with_state, AppState, Credentials};
 use crate::dates::iso_utc;
 use crate::indicators::report::{self, ListRefusal};
@@ -179,7 +180,7 @@ async fn records(
     };
     let (offset, limit) = (
         q.offset.unwrap_or(0),
-        q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
+        page_size(q.limit, DEFAULT_PAGE, 1, MAX_PAGE)?,
     );
     let scope = caller.scope();
     let plan = state.plan.clone();
@@ -268,25 +269,25 @@ pub fn routes(
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(credentials())
-        .and(warp::query::<ReportQuery>())
+        .and(params::<ReportQuery>())
         .then(|s, a, q| async move { respond(report_json(s, a, q).await) });
     let csv = warp::path!("v1" / "indicators" / "export.csv")
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(credentials())
-        .and(warp::query::<ReportQuery>())
+        .and(params::<ReportQuery>())
         .then(|s, a, q| async move { respond(export_file(s, a, q, Format::Csv).await) });
     let xlsx = warp::path!("v1" / "indicators" / "export.xlsx")
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(credentials())
-        .and(warp::query::<ReportQuery>())
+        .and(params::<ReportQuery>())
         .then(|s, a, q| async move { respond(export_file(s, a, q, Format::Xlsx).await) });
     let records = warp::path!("v1" / "indicators" / String / "records")
         .and(warp::get())
         .and(with_state(state))
         .and(credentials())
-        .and(warp::query::<RecordsQuery>())
+        .and(params::<RecordsQuery>())
         .then(|id, s, a, q| async move { respond(records(id, s, a, q).await) });
     report.or(csv).unify().or(xlsx).unify().or(records).unify()
 }

@@ -5,7 +5,7 @@
 //! entry only readers with sensitive access are given.
 
 use super::error::ApiError;
-use super::query::{bad, commune_filter, nonempty};
+use super::query::{bad, commune_filter, nonempty, page_size, params};
 use super::{
     caller, credentials, json_body, require_role, respond_json, with_state, AppState, Credentials,
 };
@@ -62,7 +62,7 @@ impl ListQuery {
             deleted: self.deleted.unwrap_or(false),
             changed_since_ms,
             search: nonempty(self.q),
-            limit: self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
+            limit: page_size(self.limit, DEFAULT_PAGE, 1, MAX_PAGE)?,
             offset: self.offset.unwrap_or(0),
         })
     }
@@ -370,13 +370,13 @@ pub fn routes(
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(credentials())
-        .and(warp::query::<ListQuery>())
+        .and(params::<ListQuery>())
         .then(|s, a, q| async move { respond_json(list(s, a, q).await) });
     let get = warp::path!("v1" / "records" / String)
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(credentials())
-        .and(warp::query::<RecordQueryParams>())
+        .and(params::<RecordQueryParams>())
         .then(|id, s, a, q| async move { respond_json(get(id, s, a, q).await) });
     let history = warp::path!("v1" / "records" / String / "history")
         .and(warp::get())

@@ -47,14 +47,16 @@ pub fn route(
 fn check_version(header: Option<String>) -> Result<(), ApiError> {
     let found =
         header.ok_or_else(|| ApiError::BadRequest(format!("missing {VERSION_HEADER} header")))?;
-    match found.trim().parse::<u8>() {
-        Ok(v) if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&v) => Ok(()),
-        _ => Err(ApiError::UpgradeNeeded {
-            found,
-            min: MIN_PROTOCOL_VERSION,
-            max: PROTOCOL_VERSION,
-        }),
+    // The decimal digits of a version in range and nothing else (`3`, not `03` or `+3`): one
+    // spelling, the one the protocol and the API document give.
+    if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).any(|v| found.trim() == v.to_string()) {
+        return Ok(());
     }
+    Err(ApiError::UpgradeNeeded {
+        found,
+        min: MIN_PROTOCOL_VERSION,
+        max: PROTOCOL_VERSION,
+    })
 }
 
 /// Reads exactly `length` bytes of body within `timeout`.

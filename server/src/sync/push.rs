@@ -18,7 +18,7 @@ use crate::storage::{PushOutcome, Pushed, StorageError, StorageResult};
 use automerge::{Change, ChangeHash};
 use fieldsync_core::protocol::{NeedEntry, RejectCode, Rejection};
 use fieldsync_core::record::{check_layout, decode_change, Fields};
-use fieldsync_core::signing::{verify_change, DeviceKey};
+use fieldsync_core::signing::{actor_for_public_key, verify_change, DeviceKey};
 use fieldsync_core::RecordDoc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -190,6 +190,9 @@ impl<'a> Ingest<'a> {
         // Only the sender's own refusals are kept: a change relayed on another's behalf that
         // fails here may still come from its author, and must not be refused to it.
         let remember = proof == Proof::Own;
+        if remember && self.unnamed_creation(record_id, &change)? {
+            return self.refuse(record_id, hash, RejectCode::Invalid, true);
+        }
         self.load(record_id)?;
         // A record the caller may not see answers exactly like one the server does not know:
         // every dependency missing, a creation judged as the first of its record. So neither
@@ -346,6 +349,25 @@ impl<'a> Ingest<'a> {
         } else {
             RejectCode::NotAuthor
         }))
+    }
+
+    /// A device's own creation that does not name its record (`$id`). Every creation since
+    /// protocol 2 does, which keeps two records created alike from sharing one change; only a
+    /// store from before protocol 2 has unsent creations without it, under an older actor
+    /// (not the one its key derives), and those are taken.
+    fn unnamed_creation(&mut self, record_id: Uuid, change: &Change) -> StorageResult<bool> {
+        if !change.deps().is_empty() || self.authors == Authors::Server {
+            return Ok(false);
+        }
+        let Ok(shape) = check_layout(change, record_id, None, Fields::Schema) else {
+            return Ok(false); // refused on its shape later, like any other change
+        };
+        if shape.names_id {
+            return Ok(false);
+        }
+        let actor = change.actor_id().to_bytes();
+        let key = self.tx.actor_binding(actor)?.and_then(|b| b.public_key);
+        Ok(key.is_some_and(|k| actor_for_public_key(&k).as_bytes() == actor))
     }
 
     /// Refuses a change this device pushed; `remember` keeps the answer for later pushes of

@@ -88,6 +88,8 @@ pub struct Shape {
     /// Whether it reviews or merges (writes `$review`, `$review_comment`, `$merged_into` or
     /// `$absorbed/…`): only supervisors may.
     pub supervisory: bool,
+    /// Whether it names its record's id (`$id`), as every creation since protocol 2 does.
+    pub names_id: bool,
 }
 
 /// Decodes one change received over the network or read from disk: at most
@@ -204,7 +206,21 @@ pub fn check_layout(
         return Err(LayoutError::SecondCreation);
     }
     let expanded = change.decode();
+    // A creation's operations may come in any order: its fields are checked against the type
+    // it sets wherever `$type` stands in it (the last put wins, as in Automerge).
+    let declared = expanded
+        .operations
+        .iter()
+        .rev()
+        .filter(|_| creation)
+        .find_map(|op| match (&op.key, &op.action) {
+            (Key::Map(k), OpType::Put(ScalarValue::Str(t))) if k == KEY_TYPE => {
+                RecordType::parse(t)
+            }
+            _ => None,
+        });
     let mut creates = None;
+    let mut names_id = false;
     let mut member_puts = Vec::new();
     let mut supervisory = false;
     for op in &expanded.operations {
@@ -234,7 +250,10 @@ pub fn check_layout(
             },
             KEY_ID => match value {
                 Some(ScalarValue::Str(claimed))
-                    if Uuid::parse_str(claimed).ok() == Some(record_id) => {}
+                    if Uuid::parse_str(claimed).ok() == Some(record_id) =>
+                {
+                    names_id = true;
+                }
                 Some(ScalarValue::Str(claimed)) => {
                     return Err(LayoutError::WrongId {
                         claimed: claimed.chars().take(40).collect(),
@@ -278,7 +297,11 @@ pub fn check_layout(
                 optional(key, value, |v| matches!(v, ScalarValue::Boolean(true)))?;
             }
             k => {
-                check_field_key(k, value, strictness.type_for_fields(creates.or(known_type)))?;
+                check_field_key(
+                    k,
+                    value,
+                    strictness.type_for_fields(declared.or(known_type)),
+                )?;
                 if k.starts_with("s/") && value.is_some() {
                     member_puts.push(k.to_owned());
                 }
@@ -292,6 +315,7 @@ pub fn check_layout(
         creates,
         member_puts,
         supervisory,
+        names_id,
     })
 }
 
@@ -417,6 +441,42 @@ mod tests {
         ));
     }
 
+    /// A creation written by another client: `fields` first, then `$id` (if given) and `$type`.
+    fn creation_in_order(fields: &[(&str, &str)], with_id: bool) -> (Uuid, Change) {
+        let id = Uuid::now_v7();
+        let mut doc = AutoCommit::new();
+        for (key, value) in fields {
+            doc.put(ROOT, *key, *value).unwrap();
+        }
+        if with_id {
+            doc.put(ROOT, KEY_ID, id.to_string()).unwrap();
+        }
+        doc.put(ROOT, KEY_TYPE, "household").unwrap();
+        let bytes = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+        (id, decode_change(&bytes).unwrap())
+    }
+
+    #[test]
+    fn a_creation_is_checked_against_its_type_whatever_the_order_of_its_operations() {
+        let (id, change) = creation_in_order(&[("f/commune", "62.610.01")], true);
+        let shape = check_layout(&change, id, None, Fields::Schema).unwrap();
+        assert_eq!(shape.creates, Some(RecordType::Household));
+        assert!(shape.names_id);
+        let (id, change) = creation_in_order(&[("f/no_such_field", "x")], true);
+        assert!(matches!(
+            check_layout(&change, id, None, Fields::Schema),
+            Err(LayoutError::UnknownKey(_))
+        ));
+        let (id, change) = creation_in_order(&[("f/village", &"a".repeat(201))], true);
+        assert!(check_layout(&change, id, None, Fields::Schema).is_err());
+        let (id, change) = creation_in_order(&[("f/commune", "62.610.01")], false);
+        assert!(
+            !check_layout(&change, id, None, Fields::Schema)
+                .unwrap()
+                .names_id
+        );
+    }
+
     #[test]
     fn a_wrong_checksum_is_refused() {
         let (_, mut bytes) = creation();
@@ -502,6 +562,7 @@ mod tests {
                 creates: None,
                 member_puts: vec![],
                 supervisory: false,
+                names_id: false,
             })
         );
     }

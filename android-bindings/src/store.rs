@@ -1,4 +1,4 @@
-//! `FieldStore`: the phone's API object, a thin layer over sync-core's store and sync client.
+//! `FieldStore`: the phone's API object, a thin layer over sync-core's store and sync driver.
 
 use crate::error::FieldsyncError;
 use crate::transport::HttpTransport;
@@ -7,7 +7,7 @@ use crate::types::{
     RefusedEdit, SyncSummary,
 };
 use fieldsync_core::protocol::{
-    ClientOptions, SyncClient, CONTENT_TYPE, PROTOCOL_VERSION, SYNC_PATH, VERSION_HEADER,
+    SyncDriver, CONTENT_TYPE, PROTOCOL_VERSION, SYNC_PATH, VERSION_HEADER,
 };
 use fieldsync_core::store::ListFilter;
 use fieldsync_core::Store;
@@ -18,9 +18,6 @@ use uuid::Uuid;
 const META_SERVER: &str = "enrol.server";
 const META_TOKEN: &str = "enrol.token";
 const META_DEVICE: &str = "enrol.device_id";
-/// A sync stops after this many exchanges even if the server keeps saying "more"; the next
-/// sync continues from the cursor.
-const MAX_ROUND_TRIPS: u32 = 500;
 
 type Result<T> = std::result::Result<T, FieldsyncError>;
 
@@ -65,6 +62,11 @@ fn fields_map(fields: Vec<Field>) -> BTreeMap<String, fieldsync_core::Value> {
         .into_iter()
         .map(|f| (f.name, f.value.into()))
         .collect()
+}
+
+/// A count for Kotlin's `UInt` fields; a sync is bounded far below its range.
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 fn status_error(status: u16, body: &[u8]) -> FieldsyncError {
@@ -259,7 +261,6 @@ impl FieldStore {
                 reason: "this device is not enrolled".into(),
             });
         };
-        let client = SyncClient::new(ClientOptions::default());
         let headers = vec![
             Header {
                 name: "authorization".into(),
@@ -278,34 +279,29 @@ impl FieldStore {
                 value: PROTOCOL_VERSION.to_string(),
             },
         ];
-        let mut summary = SyncSummary::default();
-        while summary.round_trips < MAX_ROUND_TRIPS {
-            // The store is locked only to build the request and to apply the answer, never
-            // while waiting on the network: the app stays usable during a slow sync.
-            let request = self.with(|s| client.request(s))?;
+        let url = format!("{server}{SYNC_PATH}");
+        let mut driver = SyncDriver::default();
+        // The store is locked only to build the request and to apply the answer, never while
+        // waiting on the network: the app stays usable during a slow sync.
+        while let Some(request) = self.with(|s| driver.poll_request(s))? {
             let response = transport
-                .post(
-                    format!("{server}{SYNC_PATH}"),
-                    headers.clone(),
-                    request.body,
-                )
+                .post(url.clone(), headers.clone(), request.body)
                 .map_err(|e| FieldsyncError::Network {
                     reason: e.to_string(),
                 })?;
             if response.status != 200 {
                 return Err(status_error(response.status, &response.body));
             }
-            let outcome = self.with(|s| client.handle_response(s, &response.body))?;
-            summary.round_trips += 1;
-            summary.pushed_acked += outcome.acked as u32;
-            summary.rejected += outcome.rejected.len() as u32;
-            summary.pulled += outcome.pulled as u32;
-            summary.set_aside += outcome.set_aside as u32;
-            if !outcome.again {
-                break;
-            }
+            self.with(|s| driver.handle_response(s, &response.body))?;
         }
-        summary.pending = self.pending_changes()?;
-        Ok(summary)
+        let outcome = driver.outcome();
+        Ok(SyncSummary {
+            round_trips: outcome.rounds,
+            pushed_acked: count(outcome.acked),
+            rejected: count(outcome.rejected),
+            pulled: count(outcome.pulled),
+            set_aside: count(outcome.set_aside),
+            pending: self.pending_changes()?,
+        })
     }
 }

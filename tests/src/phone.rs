@@ -1,9 +1,10 @@
-//! A simulated phone: a sync-core store driven over HTTPS, with retries when the network cuts
-//! a request, and counts of what each sync cost on the wire.
+//! A simulated phone: a sync-core store synced over HTTPS by sync-core's driver, with retries
+//! when the network cuts a request or the server is busy, and counts of what each sync cost on
+//! the wire.
 
 use crate::https::{ClientError, HttpResponse, HttpsClient};
 use fieldsync_core::protocol::{
-    ClientOptions, SyncClient, CONTENT_TYPE, PROTOCOL_VERSION, SYNC_PATH, VERSION_HEADER,
+    ClientOptions, SyncDriver, CONTENT_TYPE, PROTOCOL_VERSION, SYNC_PATH, VERSION_HEADER,
 };
 use fieldsync_core::Store;
 use serde_json::{json, Value as Json};
@@ -123,13 +124,13 @@ pub async fn enrol_with_key(
     post_enrolment(http, addr, shown.request(username, password, "sim")).await
 }
 
-/// A phone: its store, its token and its sync client.
+/// A phone: its store, its token and the batch sizes it syncs with.
 pub struct Phone {
     pub store: Store,
     /// The store's file, for tests that inspect it directly.
     pub path: PathBuf,
     pub token: String,
-    client: SyncClient,
+    options: ClientOptions,
 }
 
 impl Phone {
@@ -138,7 +139,7 @@ impl Phone {
             store: Store::open(path)?,
             path: path.to_owned(),
             token,
-            client: SyncClient::new(options),
+            options,
         })
     }
 
@@ -201,8 +202,9 @@ impl Phone {
         max_attempts: usize,
     ) -> Result<SyncReport, PhoneError> {
         let mut report = SyncReport::default();
-        for _ in 0..max_attempts {
-            let request = self.client.request(&self.store)?;
+        let limit = u32::try_from(max_attempts).unwrap_or(u32::MAX);
+        let mut driver = SyncDriver::new(self.options.clone(), limit);
+        while let Some(request) = driver.poll_request(&self.store)? {
             let sent_body = request.body.len() as u64;
             let token = self.token.clone();
             let response = match Phone::exchange(http, addr, &token, request.body).await {
@@ -214,6 +216,7 @@ impl Phone {
                     | ClientError::Timeout { .. },
                 ) => {
                     report.cut += 1;
+                    driver.handle_interruption();
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -224,6 +227,7 @@ impl Phone {
             if response.status == 429 {
                 // The server is busy with others: wait as long as it asks, then retry.
                 report.busy += 1;
+                driver.handle_interruption();
                 let wait = response
                     .header("retry-after")
                     .and_then(|v| v.trim().parse::<u64>().ok())
@@ -238,18 +242,17 @@ impl Phone {
                     body: String::from_utf8_lossy(&response.body).into_owned(),
                 });
             }
-            report.round_trips += 1;
             report.body_bytes += sent_body + response.body.len() as u64;
-            let outcome = self
-                .client
-                .handle_response(&mut self.store, &response.body)?;
-            report.acked += outcome.acked;
-            report.rejected += outcome.rejected.len();
-            report.pulled += outcome.pulled;
-            if !outcome.again {
-                return Ok(report);
-            }
+            driver.handle_response(&mut self.store, &response.body)?;
         }
-        Err(PhoneError::GaveUp(max_attempts))
+        let outcome = driver.outcome();
+        if !outcome.complete {
+            return Err(PhoneError::GaveUp(max_attempts));
+        }
+        report.round_trips = outcome.rounds as usize;
+        report.acked = outcome.acked;
+        report.rejected = outcome.rejected;
+        report.pulled = outcome.pulled;
+        Ok(report)
     }
 }

@@ -1,32 +1,35 @@
 //! The sans-IO sync protocol: message types, their binary encoding, and the phone's side of a
-//! sync as pure steps over a [`crate::Store`]. The server's side lives with the server's
-//! storage; both share these messages. The normative description is `docs/sync-protocol.md`.
+//! sync as pure steps over a [`crate::Store`] with the one loop that drives them. The server's
+//! side lives with the server's storage; both share these messages. The normative description
+//! is `docs/sync-protocol.md`.
 //!
-//! A sync is a loop of request/response exchanges, each one HTTP round trip:
+//! A sync is a loop of request/response exchanges, each one HTTP round trip, run by
+//! [`SyncDriver`] over the two steps of [`SyncClient`]:
 //!
 //! ```no_run
-//! # use fieldsync_core::protocol::{SyncClient, ClientOptions};
-//! # fn post(_body: Vec<u8>) -> Vec<u8> { unimplemented!() }
-//! # fn run(store: &mut fieldsync_core::Store) -> fieldsync_core::Result<()> {
-//! let client = SyncClient::new(ClientOptions::default());
-//! loop {
-//!     let request = client.request(store)?;          // bytes to POST
-//!     let response = post(request.body);              // any transport
-//!     let outcome = client.handle_response(store, &response)?;
-//!     if !outcome.again {
-//!         break;
+//! # use fieldsync_core::protocol::{SyncDriver, Transport};
+//! struct Https; // the app's HTTP client
+//! impl Transport for Https {
+//!     type Error = std::io::Error;
+//!     fn exchange(&mut self, request: Vec<u8>) -> std::io::Result<Vec<u8>> {
+//!         unimplemented!("POST the request to /v1/sync, return the response body")
 //!     }
 //! }
+//! # fn run(store: &mut fieldsync_core::Store) -> Result<(), Box<dyn std::error::Error>> {
+//! let outcome = SyncDriver::default().run(store, &mut Https)?;
+//! println!("{} rounds, {} pushed, {} pulled", outcome.rounds, outcome.pushed, outcome.pulled);
 //! # Ok(()) }
 //! ```
 
 mod client;
 mod codec;
+mod driver;
 mod enrolment;
 mod messages;
 
 pub use client::{ClientOptions, SyncClient, SyncOutcome, SyncRequestBody};
 pub use codec::{compress, decompress, varint};
+pub use driver::{DriveError, DriveOutcome, SyncDriver, Transport, DEFAULT_MAX_EXCHANGES};
 pub use enrolment::Enrolment;
 pub use messages::{
     decode_request_body, ChangeEntry, NeedEntry, RejectCode, Rejection, SyncRequest, SyncResponse,

@@ -4,7 +4,7 @@
 use crate::{BenchResult, Context};
 use fieldsync_core::generator::minimal_household;
 use fieldsync_core::model::RecordType;
-use fieldsync_core::protocol::{ClientOptions, SyncClient};
+use fieldsync_core::protocol::{ClientOptions, SyncDriver};
 use fieldsync_core::Store;
 use fieldsync_tests::https::HttpsClient;
 use fieldsync_tests::phone::{enrol_as, Phone};
@@ -19,7 +19,7 @@ pub const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 const PAUSE: Duration = Duration::from_millis(250);
 const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// Exchanges in one sync before the phone stops and tries again at its next sync.
-const MAX_EXCHANGES: usize = 1000;
+const MAX_EXCHANGES: u32 = 1000;
 
 /// What the bystander went through during an attack.
 #[derive(Debug, Default)]
@@ -60,7 +60,6 @@ pub struct Bystander {
     addr: SocketAddr,
     token: String,
     store: Store,
-    client: SyncClient,
     household: Uuid,
     pulled: u64,
     local: Duration,
@@ -91,39 +90,12 @@ impl Bystander {
             addr,
             token,
             store,
-            client: SyncClient::new(ClientOptions::default()),
             household,
             pulled: 0,
             local: Duration::ZERO,
         };
         phone.sync().await.context("bystander first sync")?;
         Ok(phone)
-    }
-
-    /// One exchange; whether another one would make progress.
-    async fn exchange(&mut self) -> BenchResult<bool> {
-        let started = Instant::now();
-        let request = self
-            .client
-            .request(&self.store)
-            .context("building request")?;
-        self.local += started.elapsed();
-        let response = Phone::exchange(&self.http, self.addr, &self.token, request.body)
-            .await
-            .context("sync exchange")?;
-        if response.status != 200 {
-            return Err(format!(
-                "sync answered {}: {}",
-                response.status,
-                String::from_utf8_lossy(&response.body)
-            ));
-        }
-        let started = Instant::now();
-        let outcome = self.client.handle_response(&mut self.store, &response.body);
-        self.local += started.elapsed();
-        let outcome = outcome.context("applying the response")?;
-        self.pulled += outcome.pulled as u64;
-        Ok(outcome.again)
     }
 
     /// A full sync, untimed, before the attack starts.
@@ -133,14 +105,36 @@ impl Bystander {
             .context("bystander sync before the attack")
     }
 
-    /// A full sync: exchanges until nothing is left.
+    /// A full sync: exchanges until nothing is left, the phone's own work timed apart.
     async fn sync(&mut self) -> BenchResult<()> {
-        for _ in 0..MAX_EXCHANGES {
-            if !self.exchange().await? {
-                return Ok(());
+        let mut driver = SyncDriver::new(ClientOptions::default(), MAX_EXCHANGES);
+        loop {
+            let started = Instant::now();
+            let request = driver.poll_request(&self.store);
+            self.local += started.elapsed();
+            let Some(request) = request.context("building request")? else {
+                break;
+            };
+            let response = Phone::exchange(&self.http, self.addr, &self.token, request.body)
+                .await
+                .context("sync exchange")?;
+            if response.status != 200 {
+                return Err(format!(
+                    "sync answered {}: {}",
+                    response.status,
+                    String::from_utf8_lossy(&response.body)
+                ));
             }
+            let started = Instant::now();
+            let outcome = driver.handle_response(&mut self.store, &response.body);
+            self.local += started.elapsed();
+            self.pulled += outcome.context("applying the response")?.pulled as u64;
         }
-        Err(format!("still syncing after {MAX_EXCHANGES} exchanges"))
+        if driver.outcome().complete {
+            Ok(())
+        } else {
+            Err(format!("still syncing after {MAX_EXCHANGES} exchanges"))
+        }
     }
 
     /// Edits and syncs in a loop until `deadline` (a sync in flight then is finished, within

@@ -5,8 +5,9 @@
 use crate::accounts::Authority;
 use crate::config::{Config, FileConfig};
 use crate::http::AppState;
+use crate::storage::postgres::{PostgresOptions, PostgresStorage};
 use crate::storage::sqlite::SqliteStorage;
-use crate::storage::{AccountStore, AccountUpdate, AdminStore, NewUser, Role};
+use crate::storage::{AccountUpdate, AdminStore, NewUser, Role, Storage};
 use crate::{accounts, listener, seed, tls};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -50,7 +51,7 @@ struct ServeArgs {
     #[arg(long, env = "FIELDSYNC_TLS_KEY")]
     tls_key: Option<PathBuf>,
     /// TOML file with any of: listen, data_dir, tls_cert, tls_key, log_json,
-    /// header_timeout_secs, body_timeout_secs, plan.
+    /// header_timeout_secs, body_timeout_secs, plan, database, database_pool.
     #[arg(long, env = "FIELDSYNC_CONFIG")]
     config: Option<PathBuf>,
     /// Log as JSON lines instead of text.
@@ -77,6 +78,13 @@ struct DataArgs {
     /// Directory holding the database (and, with --dev, the certificate).
     #[arg(long, env = "FIELDSYNC_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL database (postgres://user@host:port/db) instead of the SQLite file under
+    /// the data directory: several server instances may share it.
+    #[arg(long, env = "FIELDSYNC_DATABASE")]
+    database: Option<String>,
+    /// Connections to PostgreSQL this process keeps at most. Default 16.
+    #[arg(long, env = "FIELDSYNC_DATABASE_POOL")]
+    database_pool: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -155,6 +163,12 @@ enum AdminCommand {
         data: DataArgs,
         device_id: uuid::Uuid,
     },
+    /// Give a PostgreSQL database restored from a dump a new identity, so that phones notice
+    /// the restore and push back what the dump lacks (docs/operating.md).
+    NewIdentity {
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Replace the database with a backup copy (stop the server first). Phones notice the
     /// restore at their next sync and push back what the backup lacks.
     Restore {
@@ -176,8 +190,22 @@ fn data_dir(data: &DataArgs) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-fn open_storage(data: &DataArgs) -> Result<SqliteStorage, String> {
-    SqliteStorage::open(data_dir(data)?.join("fieldsync.sqlite")).map_err(|e| e.to_string())
+fn open_storage(data: &DataArgs) -> Result<Box<dyn Storage>, String> {
+    match &data.database {
+        Some(url) => Ok(Box::new(open_postgres(url, data.database_pool)?)),
+        None => Ok(Box::new(
+            SqliteStorage::open(data_dir(data)?.join("fieldsync.sqlite"))
+                .map_err(|e| e.to_string())?,
+        )),
+    }
+}
+
+fn open_postgres(url: &str, pool: Option<usize>) -> Result<PostgresStorage, String> {
+    let mut options = PostgresOptions::new(url);
+    if let Some(pool) = pool {
+        options.pool_size = pool;
+    }
+    PostgresStorage::open(&options).map_err(|e| format!("opening the database: {e}"))
 }
 
 /// A name as one line of a listing: what could forge a line (see
@@ -231,7 +259,7 @@ fn switch_user(data: &DataArgs, username: &str, disable: bool) -> Result<(), Str
         disabled: Some(disable),
         ..AccountUpdate::default()
     };
-    accounts::update_user(&storage, Authority::Operator, username, &update)
+    accounts::update_user(storage.as_ref(), Authority::Operator, username, &update)
         .map_err(|e| e.to_string())?;
     if disable {
         println!("{username}: disabled; every device of it is revoked");
@@ -255,7 +283,7 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
             let storage = open_storage(&data)?;
             let role = Role::parse(&role).ok_or("unknown role")?;
             let user = accounts::create_user(
-                &storage,
+                storage.as_ref(),
                 Authority::Operator,
                 &NewUser {
                     username,
@@ -284,8 +312,9 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                 areas: Some(areas),
                 ..AccountUpdate::default()
             };
-            let user = accounts::update_user(&storage, Authority::Operator, &username, &update)
-                .map_err(|e| e.to_string())?;
+            let user =
+                accounts::update_user(storage.as_ref(), Authority::Operator, &username, &update)
+                    .map_err(|e| e.to_string())?;
             println!("{} areas: {}", user.username, user.areas.join(","));
         }
         AdminCommand::SetPassword {
@@ -294,7 +323,7 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
             password,
         } => {
             let storage = open_storage(&data)?;
-            accounts::set_password(&storage, Authority::Operator, &username, &password)
+            accounts::set_password(storage.as_ref(), Authority::Operator, &username, &password)
                 .map_err(|e| e.to_string())?;
             println!("{username}: password changed; its sessions and devices must log in again");
         }
@@ -337,7 +366,25 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("revoked {device_id}");
         }
+        AdminCommand::NewIdentity { data } => {
+            let Some(url) = &data.database else {
+                return Err(
+                    "new-identity is for PostgreSQL (--database); a SQLite backup copy \
+                            gets its new identity when `admin backup` writes it"
+                        .into(),
+                );
+            };
+            let id = open_postgres(url, Some(1))?
+                .new_identity()
+                .map_err(|e| e.to_string())?;
+            println!("server identity is now {id}; restart every server instance");
+        }
         AdminCommand::Restore { data, from } => {
+            if data.database.is_some() {
+                return Err("restore a PostgreSQL database with pg_restore, then run \
+                            `admin new-identity` (docs/operating.md)"
+                    .into());
+            }
             let dir = data_dir(&data)?;
             let restored = crate::restore::restore(&dir.join("fieldsync.sqlite"), &from)
                 .map_err(|e| e.to_string())?;
@@ -449,6 +496,8 @@ fn serve(args: ServeArgs, serving: Serving) -> Result<(), String> {
         header_timeout_secs: args.header_timeout_secs,
         body_timeout_secs: args.body_timeout_secs,
         plan: args.plan,
+        database: args.data.database,
+        database_pool: args.data.database_pool,
     };
     let config = Config::resolve(cli, file, args.dev).map_err(|e| e.to_string())?;
     init_logging(config.log_json);
@@ -466,18 +515,18 @@ fn serve(args: ServeArgs, serving: Serving) -> Result<(), String> {
         .map(crate::indicators::Plan::read)
         .transpose()
         .map_err(|e| e.to_string())?;
-    let storage = SqliteStorage::open(config.database_path()).map_err(|e| e.to_string())?;
+    let storage: Arc<dyn Storage> = match &config.database {
+        Some(url) => Arc::new(open_postgres(url, Some(config.database_pool))?),
+        None => Arc::new(SqliteStorage::open(config.database_path()).map_err(|e| e.to_string())?),
+    };
     if config.dev {
-        let added = seed::seed(&storage, args.demo_households).map_err(|e| e.to_string())?;
+        let added =
+            seed::seed(storage.as_ref(), args.demo_households).map_err(|e| e.to_string())?;
         tracing::info!(records = added, "demo data ready");
     }
-    let state = AppState::new(
-        Arc::new(storage),
-        Some(config.data_dir.clone()),
-        config.timeouts,
-    )
-    .map_err(|e| format!("starting worker threads: {e}"))?
-    .with_hsts(!config.dev);
+    let state = AppState::new(storage, Some(config.data_dir.clone()), config.timeouts)
+        .map_err(|e| format!("starting worker threads: {e}"))?
+        .with_hsts(!config.dev);
     let state = match plan {
         Some(plan) => state.with_plan(plan),
         None => state,

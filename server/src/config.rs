@@ -49,6 +49,10 @@ pub struct FileConfig {
     pub body_timeout_secs: Option<u64>,
     /// The province plan (targets) progress is reported against; Kon Tum's if absent.
     pub plan: Option<PathBuf>,
+    /// A PostgreSQL database (`postgres://user@host:port/db`) instead of the SQLite file.
+    pub database: Option<String>,
+    /// Connections this instance keeps to PostgreSQL at most.
+    pub database_pool: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -62,6 +66,9 @@ pub struct Config {
     pub dev: bool,
     pub timeouts: Timeouts,
     pub plan: Option<PathBuf>,
+    /// PostgreSQL, when given; the SQLite file under `data_dir` otherwise.
+    pub database: Option<String>,
+    pub database_pool: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +137,11 @@ impl Config {
             log_json: cli.log_json.or(file.log_json).unwrap_or(false),
             dev,
             plan: cli.plan.or(file.plan),
+            database: cli.database.or(file.database),
+            database_pool: cli
+                .database_pool
+                .or(file.database_pool)
+                .unwrap_or(crate::storage::postgres::DEFAULT_POOL_SIZE),
             timeouts: {
                 let default = Timeouts::default();
                 let secs = std::time::Duration::from_secs;

@@ -3,7 +3,7 @@
 //!
 //! Layers, outside in: [`listener`] (TLS + HTTP/1.1), [`http`] (routes and error mapping),
 //! [`accounts`] and [`scope`] (who may do what), [`storage`] (the narrow interface to the
-//! database, with the embedded SQLite backend). The sync logic of records comes from
+//! database, with the embedded SQLite backend and a PostgreSQL one for several instances). The sync logic of records comes from
 //! `fieldsync-core`.
 
 pub mod access;
@@ -11,6 +11,8 @@ pub mod accounts;
 pub mod cli;
 pub mod config;
 pub mod dates;
+pub mod duplicates;
+pub mod history;
 pub mod http;
 pub mod indicators;
 pub mod listener;

@@ -15,9 +15,7 @@ use fieldsync_core::protocol::{
 use fieldsync_server::accounts::{self, Authority};
 use fieldsync_server::config::Timeouts;
 use fieldsync_server::http::{routes, AppState};
-use fieldsync_server::storage::prelude::*;
-use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::{NewUser, Role};
+use fieldsync_server::storage::{NewUser, Role, Storage};
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -96,7 +94,7 @@ fn methods_by_path(doc: &Json) -> BTreeMap<String, BTreeSet<String>> {
 /// A server with accounts of every role, one record, and fresh credentials on demand.
 struct Server {
     _dir: tempfile::TempDir,
-    storage: Arc<SqliteStorage>,
+    storage: Arc<dyn Storage>,
     state: AppState,
     record: String,
 }
@@ -130,7 +128,7 @@ const EVERYONE: [Who; 8] = [
     Who::Cookie,
 ];
 
-fn create_user(storage: &SqliteStorage, name: &str, role: Role, areas: &[&str], grant: bool) {
+fn create_user(storage: &dyn Storage, name: &str, role: Role, areas: &[&str], grant: bool) {
     accounts::create_user(
         storage,
         Authority::Operator,
@@ -154,18 +152,18 @@ impl Server {
         let record = phone.household(NGOC_LINH, "Y Blơng").to_string();
         world.sync(&mut phone);
         let World { dir, storage } = world;
-        create_user(&storage, "quantri", Role::Admin, &["*"], true);
-        create_user(&storage, "giamsat", Role::Supervisor, &[NGOC_LINH], true);
+        let storage: Arc<dyn Storage> = storage.into_inner().into();
+        create_user(&*storage, "quantri", Role::Admin, &["*"], true);
+        create_user(&*storage, "giamsat", Role::Supervisor, &[NGOC_LINH], true);
         create_user(
-            &storage,
+            &*storage,
             "giamsat-morai",
             Role::Supervisor,
             &[MO_RAI],
             false,
         );
         // The account the admin's changes land on, so that no caller's own account changes.
-        create_user(&storage, "bi-doi", Role::Supervisor, &[NGOC_LINH], false);
-        let storage = Arc::new(storage);
+        create_user(&*storage, "bi-doi", Role::Supervisor, &[NGOC_LINH], false);
         let state = AppState::new(storage.clone(), None, Timeouts::default()).unwrap();
         Server {
             _dir: dir,

@@ -432,7 +432,7 @@ fn after_a_restore_every_phone_gets_and_gives_back_everything() {
     assert_eq!(a.store.unacked_count().unwrap(), 0);
     assert_eq!(b.store.unacked_count().unwrap(), 0);
 
-    world.storage = SqliteStorage::open(&backup).unwrap();
+    world.storage = TestStorage::new(SqliteStorage::open(&backup).unwrap());
     assert_eq!(
         world.storage.stats().unwrap().records,
         1,

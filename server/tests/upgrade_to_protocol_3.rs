@@ -142,7 +142,7 @@ fn a_database_from_before_signed_changes_receipts_every_change() {
     // the old change with its receipt.
     let world = World {
         dir: world.dir,
-        storage: SqliteStorage::open(&path).unwrap(),
+        storage: TestStorage::new(SqliteStorage::open(&path).unwrap()),
     };
     let mut hoa = world.phone("hoa");
     world.sync(&mut hoa);

@@ -1,7 +1,9 @@
 //! The server's storage: what each client of it (sync, accounts, merged view, duplicates,
 //! audit, administration) needs, as one trait each, and the types they exchange. The SQLite
-//! backend (`sqlite/`) implements them all.
+//! backend (`sqlite/`) implements them all, and so does the PostgreSQL one (`postgres/`) for
+//! several server instances on one database.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::scope::{Cursor, Scope};
@@ -179,6 +181,13 @@ pub enum StorageError {
     Io(String),
     #[error("storage is shutting down")]
     Closed,
+    /// A PostgreSQL failure, with its SQLSTATE when the database sent one (what
+    /// `postgres::retryable` reads).
+    #[error("database: {message}")]
+    Postgres {
+        code: Option<String>,
+        message: String,
+    },
 }
 
 impl From<rusqlite::Error> for StorageError {
@@ -187,6 +196,20 @@ impl From<rusqlite::Error> for StorageError {
             Some(rusqlite::ErrorCode::DiskFull) => StorageError::DiskFull,
             _ => StorageError::Db(e),
         }
+    }
+}
+
+impl From<tokio_postgres::Error> for StorageError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let code = e.code().map(|c| c.code().to_owned());
+        if code.as_deref() == Some("53100") {
+            return StorageError::DiskFull;
+        }
+        let message = match e.as_db_error() {
+            Some(db) => db.message().to_owned(),
+            None => e.to_string(),
+        };
+        StorageError::Postgres { code, message }
     }
 }
 

@@ -10,30 +10,14 @@ use crate::storage::{
     PairState, StorageError, StorageResult,
 };
 use crate::sync;
-use fieldsync_core::dedup::{dup_keys, MatchReason};
-use fieldsync_core::model::Areas;
+use fieldsync_core::dedup::dup_keys;
 use fieldsync_core::record::{resolve, RecordChange};
-use fieldsync_core::{RecordDoc, RecordView, Value};
+use fieldsync_core::{RecordDoc, RecordView};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// Most records one probe pairs a record with. A hundred identical registrations (a test, an
-/// attack) must not make ten thousand pairs; past twenty, the queue already says enough.
-const MAX_MATCHES_PER_KEY: i64 = 20;
-
-fn ordered(x: Uuid, y: Uuid) -> (Uuid, Uuid) {
-    if x < y {
-        (x, y)
-    } else {
-        (y, x)
-    }
-}
-
-fn reasons_json(reasons: &BTreeSet<MatchReason>) -> String {
-    let names: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
-    serde_json::to_string(&names).unwrap_or_else(|_| "[]".into())
-}
+use crate::duplicates::{fields_to_take, may_merge, ordered, MAX_MATCHES_PER_KEY};
 
 /// Rewrites a record's detection keys and its candidate pairs: new matches become open pairs,
 /// open pairs that no longer match go, and a pair a supervisor dismissed or merged stays as
@@ -46,41 +30,40 @@ pub fn reindex(tx: &Transaction<'_>, view: &RecordView, now_ms: i64) -> StorageR
         tx.prepare_cached("INSERT OR IGNORE INTO dup_keys (key, record_id) VALUES (?1, ?2)")?
             .execute(params![key, id.as_bytes()])?;
     }
-    let mut found: BTreeMap<Uuid, BTreeSet<MatchReason>> = BTreeMap::new();
-    {
+    let found = {
         let mut stmt = tx.prepare_cached(
             "SELECT record_id FROM dup_keys WHERE key = ?1 AND record_id != ?2
              ORDER BY record_id LIMIT ?3",
         )?;
-        for (probe, reason) in &keys.probes {
+        crate::duplicates::matches(&keys, |probe| {
             let rows = stmt.query_map(params![probe, id.as_bytes(), MAX_MATCHES_PER_KEY], |r| {
                 r.get::<_, Vec<u8>>(0)
             })?;
-            for other in rows {
-                found.entry(uuid_col(other?)?).or_default().insert(*reason);
-            }
-        }
-    }
-    let existing: Vec<(Vec<u8>, Vec<u8>, String)> = {
+            rows.map(|other| uuid_col(other?)).collect()
+        })?
+    };
+    let existing: Vec<(Uuid, Uuid, String)> = {
         let mut stmt = tx.prepare_cached(
             "SELECT a, b, state FROM dup_pairs WHERE a = ?1
              UNION ALL SELECT a, b, state FROM dup_pairs WHERE b = ?1",
         )?;
-        let rows = stmt.query_map([id.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<Result<_, _>>()?
+        let rows = stmt.query_map([id.as_bytes()], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get(2)?))
+        })?;
+        rows.map(|row| {
+            let (a, b, state) = row?;
+            Ok((uuid_col(a)?, uuid_col(b)?, state))
+        })
+        .collect::<StorageResult<_>>()?
     };
-    for (a, b, state) in existing {
-        let (a, b) = (uuid_col(a)?, uuid_col(b)?);
-        let other = if a == id { b } else { a };
-        if state == PairState::Open.as_str() && !found.contains_key(&other) {
-            tx.execute(
-                "DELETE FROM dup_pairs WHERE a = ?1 AND b = ?2",
-                params![a.as_bytes(), b.as_bytes()],
-            )?;
-        }
+    let plan = crate::duplicates::reindex(id, &found, &existing);
+    for (a, b) in plan.drop {
+        tx.execute(
+            "DELETE FROM dup_pairs WHERE a = ?1 AND b = ?2",
+            params![a.as_bytes(), b.as_bytes()],
+        )?;
     }
-    for (other, reasons) in found {
-        let (a, b) = ordered(id, other);
+    for (a, b, reasons) in plan.upsert {
         tx.prepare_cached(
             "INSERT INTO dup_pairs (a, b, record_type, reasons, state, found_ms)
              VALUES (?1, ?2, ?3, ?4, 'open', ?5)
@@ -90,7 +73,7 @@ pub fn reindex(tx: &Transaction<'_>, view: &RecordView, now_ms: i64) -> StorageR
             a.as_bytes(),
             b.as_bytes(),
             view.record_type.as_str(),
-            reasons_json(&reasons),
+            reasons,
             now_ms
         ])?;
     }
@@ -203,15 +186,10 @@ pub fn pair(conn: &Connection, a: Uuid, b: Uuid) -> StorageResult<Option<Duplica
     let (Some(ra), Some(rb)) = (merged::get(conn, a)?, merged::get(conn, b)?) else {
         return Ok(None);
     };
-    let reasons: Vec<String> = serde_json::from_str(&reasons)
-        .map_err(|e| StorageError::Corrupt(format!("pair reasons: {e}")))?;
     Ok(Some(DuplicatePair {
         a: ra,
         b: rb,
-        reasons: reasons
-            .iter()
-            .filter_map(|r| MatchReason::parse(r))
-            .collect(),
+        reasons: crate::duplicates::parse_reasons(&reasons)?,
         state: PairState::parse(&state).unwrap_or(PairState::Open),
         decided_by,
         decided_ms,
@@ -244,32 +222,6 @@ pub fn dismiss(
         params![a.as_bytes(), b.as_bytes(), by, now_ms],
     )?;
     tx.commit()?;
-    Ok(())
-}
-
-/// What a merge needs beyond both records being visible (`visible` answers for each): one
-/// type, and for support cases an account with sensitive access and one commune, a pre-2025
-/// commune counting as the one it became. A case merged with another commune's would carry that
-/// commune's victim into a record its supervisors see under "absorbed", and into its counts.
-fn may_merge(scope: &Scope, kept: &MergedRecord, dup: &MergedRecord) -> StorageResult<()> {
-    if kept.record_type != dup.record_type {
-        return Err(StorageError::Invalid(
-            "only records of the same type can be merged".into(),
-        ));
-    }
-    if kept.sensitive || dup.sensitive {
-        if !scope.sensitive {
-            // Unreachable through `visible`; kept so that the rule stands on its own.
-            return Err(StorageError::NotFound("record".into()));
-        }
-        let areas = Areas::bundled();
-        let unit = |r: &MergedRecord| r.commune.as_deref().map(|c| areas.current(c).to_owned());
-        if unit(kept).is_none() || unit(kept) != unit(dup) {
-            return Err(StorageError::Invalid(
-                "support cases can be merged only within one commune".into(),
-            ));
-        }
-    }
     Ok(())
 }
 
@@ -329,30 +281,10 @@ pub fn merge(
     let tx = conn.transaction()?;
     let (kept, dup) = (visible(&tx, scope, keep)?, visible(&tx, scope, duplicate)?);
     may_merge(scope, &kept, &dup)?;
-    for (record, what) in [(&kept, "the kept record"), (&dup, "the duplicate")] {
-        if record.status != "active" {
-            return Err(StorageError::Conflict(format!(
-                "{what} is {} already",
-                record.status
-            )));
-        }
-    }
     let mut kept_doc = doc_for_writing(&tx, keep, device)?;
     let mut dup_doc = doc_for_writing(&tx, duplicate, device)?;
     let (kept_view, dup_view) = (kept_doc.view()?, dup_doc.view()?);
-    let mut taken: BTreeMap<String, Value> = BTreeMap::new();
-    for field in take {
-        if kept_view.fields.contains_key(field) {
-            return Err(StorageError::Invalid(format!(
-                "{field}: the kept record has a value already"
-            )));
-        }
-        let value = dup_view
-            .fields
-            .get(field)
-            .ok_or_else(|| StorageError::Invalid(format!("{field}: the duplicate has no value")))?;
-        taken.insert(field.clone(), value.clone());
-    }
+    let taken = fields_to_take(&kept_view, &dup_view, take)?;
     let (a, b) = ordered(keep, duplicate);
     let reasons: String = tx
         .query_row(

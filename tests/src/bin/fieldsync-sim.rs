@@ -3,6 +3,10 @@
 //! sync, bytes on the wire per single-field edit, and the server's peak memory.
 //!
 //! `cargo run --release -p fieldsync-tests --bin fieldsync-sim -- --collectors 200 --edits 50 --profile 2g`
+//!
+//! With `--database postgres://…` the server stores in PostgreSQL; `--instances 2` starts two
+//! server processes on that database and each collector's syncs alternate between them, as
+//! behind a load balancer.
 
 use clap::{Parser, ValueEnum};
 use fieldsync_core::generator::minimal_household as household;
@@ -46,6 +50,12 @@ struct Args {
     profile: Profile,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Store in this PostgreSQL database instead of the server's SQLite file.
+    #[arg(long)]
+    database: Option<String>,
+    /// Server processes on the database (more than one needs `--database`).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
 }
 
 #[derive(Default)]
@@ -80,7 +90,22 @@ async fn main() -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let data = dir.path().join("server");
     std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
-    let server = ServerProcess::start(&data, "127.0.0.1:0").map_err(|e| e.to_string())?;
+    if args.instances > 1 && args.database.is_none() {
+        return Err("several instances need --database postgres://...".into());
+    }
+    let mut extra = vec!["--demo-households", "0"];
+    if let Some(url) = &args.database {
+        extra.extend(["--database", url.as_str()]);
+    }
+    // One after the other: the first creates the schema and the demo accounts; all use the data
+    // directory's development certificate.
+    let mut servers = Vec::new();
+    for _ in 0..args.instances.max(1) {
+        servers.push(
+            ServerProcess::start_with(&data, "127.0.0.1:0", &extra).map_err(|e| e.to_string())?,
+        );
+    }
+    let server = &servers[0];
     let http = HttpsClient::new(&server.cert_pem)
         .map_err(|e| e.to_string())?
         .with_timeout(Duration::from_secs(120));
@@ -92,23 +117,40 @@ async fn main() -> Result<(), String> {
         Profile::TwoG => Some(FaultProfile::two_g(args.seed)),
         Profile::Flaky => Some(FaultProfile::flaky(args.seed)),
     };
-    let proxy = match profile {
-        Some(p) => Some(
-            FaultyProxy::start(server.addr, p)
-                .await
-                .map_err(|e| e.to_string())?,
-        ),
-        None => None,
-    };
-    let addr = proxy.as_ref().map_or(server.addr, FaultyProxy::addr);
+    let mut proxies = Vec::new();
+    if let Some(p) = profile {
+        for s in &servers {
+            proxies.push(
+                FaultyProxy::start(s.addr, p.clone())
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+    }
+    let targets: Arc<Vec<SocketAddr>> = Arc::new(match proxies.is_empty() {
+        true => servers.iter().map(|s| s.addr).collect(),
+        false => proxies.iter().map(FaultyProxy::addr).collect(),
+    });
+    let addr = targets[0];
     let communes: Vec<String> = Areas::bundled()
         .communes_on("2024-01-01")
         .map(|a| a.code.clone())
         .collect();
 
     println!(
-        "fieldsync-sim: {} collectors x {} edits, profile {:?}",
-        args.collectors, args.edits, args.profile
+        "fieldsync-sim: {} collectors x {} edits, profile {:?}, {} on {}",
+        args.collectors,
+        args.edits,
+        args.profile,
+        match args.instances {
+            1 => "one server".to_owned(),
+            n => format!("{n} servers"),
+        },
+        if args.database.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
     );
     for i in 0..args.collectors {
         call_json(
@@ -134,6 +176,9 @@ async fn main() -> Result<(), String> {
         let commune = communes[i % communes.len()].clone();
         let path = dir.path().join(format!("phone{i}.sqlite"));
         let (edits, every, seed) = (args.edits, args.sync_every.max(1), args.seed);
+        let targets = targets.clone();
+        // Each sync to the next instance in turn.
+        let target = move |n: usize| targets[(i + n) % targets.len()];
         tasks.push(tokio::spawn(async move {
             // Through the network profile: a cut enrolment is tried again, like a sync.
             let name = format!("sim{i}");
@@ -149,7 +194,7 @@ async fn main() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
             let mut totals = Totals::default();
             let mut rng = Rng::new(seed * 1000 + i as u64);
-            timed_sync(&mut phone, &http, addr, &mut totals).await?;
+            timed_sync(&mut phone, &http, target(0), &mut totals).await?;
             let mut households = Vec::new();
             for e in 0..edits {
                 if households.len() < 5.min(edits) {
@@ -169,7 +214,7 @@ async fn main() -> Result<(), String> {
                         .map_err(|e| e.to_string())?;
                 }
                 if (e + 1) % every == 0 || e + 1 == edits {
-                    timed_sync(&mut phone, &http, addr, &mut totals).await?;
+                    timed_sync(&mut phone, &http, target(e / every + 1), &mut totals).await?;
                 }
             }
             Ok::<(Phone, Totals, Vec<uuid::Uuid>, String), String>((
@@ -232,7 +277,10 @@ async fn main() -> Result<(), String> {
             single.push(report);
         }
     }
-    let peak = server.peak_memory_kib();
+    let peaks: Vec<u64> = servers
+        .iter()
+        .filter_map(ServerProcess::peak_memory_kib)
+        .collect();
 
     totals.latencies.sort();
     let pct = |p: f64| {
@@ -264,18 +312,22 @@ async fn main() -> Result<(), String> {
     );
     println!("single-field edit sync:   {:.0} bytes on the wire (TLS handshake + HTTP + body, both ways), {:.0} bytes of compressed sync bodies; {} samples",
         mean(&|r| r.wire_bytes_sent + r.wire_bytes_received), mean(&|r| r.body_bytes), single.len());
-    if let Some(p) = proxy.as_ref().map(FaultyProxy::stats) {
+    for p in proxies.iter().map(FaultyProxy::stats) {
         println!(
             "network:                  {} connections, {} cut",
             p.connections, p.cut_connections
         );
     }
-    match peak {
-        Some(kib) => println!(
-            "server peak memory:       {:.1} MiB (VmHWM)",
-            kib as f64 / 1024.0
+    match peaks.is_empty() {
+        false => println!(
+            "server peak memory:       {} MiB (VmHWM, per instance)",
+            peaks
+                .iter()
+                .map(|kib| format!("{:.1}", *kib as f64 / 1024.0))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
-        None => println!("server peak memory:       unavailable"),
+        true => println!("server peak memory:       unavailable"),
     }
     if failures > 0 {
         return Err(format!("{failures} collectors failed"));

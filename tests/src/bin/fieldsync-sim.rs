@@ -121,7 +121,7 @@ async fn main() -> Result<(), String> {
     if let Some(p) = profile {
         for s in &servers {
             proxies.push(
-                FaultyProxy::start(s.addr, p.clone())
+                FaultyProxy::start(s.addr, p)
                     .await
                     .map_err(|e| e.to_string())?,
             );

@@ -113,6 +113,10 @@ enum Proof {
     Receipt,
 }
 
+/// How a change proved its origin, the signature it came with and, for a device's own change,
+/// the key that verified it.
+type Authenticated = (Proof, Option<Signature>, Option<[u8; 32]>);
+
 struct Loaded {
     doc: RecordDoc,
     /// As of `doc`, so that each change costs one view of the document (the state after it).
@@ -183,14 +187,14 @@ impl<'a> Ingest<'a> {
         if let Some(code) = self.tx.refusal(&hash.0)? {
             return self.refuse(record_id, hash, code, false);
         }
-        let (proof, signature) = match self.authenticate(record_id, &change, signature)? {
+        let (proof, signature, key) = match self.authenticate(record_id, &change, signature)? {
             Ok(found) => found,
             Err(code) => return self.refuse(record_id, hash, code, false),
         };
         // Only the sender's own refusals are kept: a change relayed on another's behalf that
         // fails here may still come from its author, and must not be refused to it.
         let remember = proof == Proof::Own;
-        if remember && self.unnamed_creation(record_id, &change)? {
+        if key.is_some_and(|k| unnamed_creation(record_id, &change, &k)) {
             return self.refuse(record_id, hash, RejectCode::Invalid, true);
         }
         self.load(record_id)?;
@@ -311,23 +315,24 @@ impl<'a> Ingest<'a> {
     /// Where a change comes from, shown by its signature: the sender's own change signed with
     /// the key its actor is bound to, or a change carrying this server's receipt. Anything
     /// else is refused: `BadSignature` for the sender's own change without its signature,
-    /// `NotAuthor` for another's change (or an unknown author's) without a receipt.
+    /// `NotAuthor` for another's change (or an unknown author's) without a receipt. With the
+    /// proof, the signature it came with and, for a device's own change, the key it verified.
     fn authenticate(
         &mut self,
         record_id: Uuid,
         change: &Change,
         signature: Option<&Signature>,
-    ) -> StorageResult<Result<(Proof, Option<Signature>), RejectCode>> {
+    ) -> StorageResult<Result<Authenticated, RejectCode>> {
         let hash = change.hash();
         let actor = change.actor_id().to_bytes();
         let bound = self.tx.actor_binding(actor)?;
         if self.authors == Authors::Server {
             return Ok(match bound {
                 Some(b) if b.device != self.device => Err(RejectCode::NotAuthor),
-                Some(_) => Ok((Proof::Own, None)),
+                Some(_) => Ok((Proof::Own, None, None)),
                 None => {
                     self.tx.bind_actor(actor, self.device)?;
-                    Ok((Proof::Own, None))
+                    Ok((Proof::Own, None, None))
                 }
             });
         }
@@ -339,35 +344,16 @@ impl<'a> Ingest<'a> {
         if from_sender
             && author_key.is_some_and(|k| verify_change(&k, record_id, &hash.0, signature))
         {
-            return Ok(Ok((Proof::Own, Some(*signature))));
+            return Ok(Ok((Proof::Own, Some(*signature), author_key)));
         }
         if verify_change(&self.key()?.public_key(), record_id, &hash.0, signature) {
-            return Ok(Ok((Proof::Receipt, Some(*signature))));
+            return Ok(Ok((Proof::Receipt, Some(*signature), None)));
         }
         Ok(Err(if from_sender {
             RejectCode::BadSignature
         } else {
             RejectCode::NotAuthor
         }))
-    }
-
-    /// A device's own creation that does not name its record (`$id`). Every creation since
-    /// protocol 2 does, which keeps two records created alike from sharing one change; only a
-    /// store from before protocol 2 has unsent creations without it, under an older actor
-    /// (not the one its key derives), and those are taken.
-    fn unnamed_creation(&mut self, record_id: Uuid, change: &Change) -> StorageResult<bool> {
-        if !change.deps().is_empty() || self.authors == Authors::Server {
-            return Ok(false);
-        }
-        let Ok(shape) = check_layout(change, record_id, None, Fields::Schema) else {
-            return Ok(false); // refused on its shape later, like any other change
-        };
-        if shape.names_id {
-            return Ok(false);
-        }
-        let actor = change.actor_id().to_bytes();
-        let key = self.tx.actor_binding(actor)?.and_then(|b| b.public_key);
-        Ok(key.is_some_and(|k| actor_for_public_key(&k).as_bytes() == actor))
     }
 
     /// Refuses a change this device pushed; `remember` keeps the answer for later pushes of
@@ -563,6 +549,19 @@ impl<'a> Ingest<'a> {
             }
         }
     }
+}
+
+/// A device's own creation, signed with `author_key`, that does not name its record (`$id`).
+/// Every creation since protocol 2 does, which keeps two records created alike from sharing one
+/// change; only a store from before protocol 2 has unsent creations without it, under an older
+/// actor (not the one its key derives), and those are taken.
+fn unnamed_creation(record_id: Uuid, change: &Change, author_key: &[u8; 32]) -> bool {
+    if !change.deps().is_empty() {
+        return false;
+    }
+    // A creation of another shape is refused on it later, like any other change.
+    check_layout(change, record_id, None, Fields::Schema).is_ok_and(|shape| !shape.names_id)
+        && actor_for_public_key(author_key).as_bytes() == change.actor_id().to_bytes()
 }
 
 /// May this change write review and merge keys: a receipt's were judged when the server first

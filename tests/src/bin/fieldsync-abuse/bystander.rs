@@ -1,5 +1,6 @@
 //! The bystander: an honest collector's phone that keeps working during an attack. Each
-//! iteration makes one small edit and then syncs until nothing is left, and is timed.
+//! iteration makes one small edit and then syncs until nothing is left, and is timed. With
+//! several server instances its requests take turns among them, as behind a load balancer.
 
 use crate::{BenchResult, Context};
 use fieldsync_core::generator::minimal_household;
@@ -57,7 +58,9 @@ impl BystanderReport {
 
 pub struct Bystander {
     http: HttpsClient,
-    addr: SocketAddr,
+    /// The server instances; each request goes to the next one.
+    addrs: Vec<SocketAddr>,
+    requests: usize,
     token: String,
     store: Store,
     household: Uuid,
@@ -70,13 +73,14 @@ impl Bystander {
     /// and syncs it, so that the phone is a settled, ordinary collector before the attack.
     pub async fn enrol(
         http: &HttpsClient,
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         (username, password): (&str, &str),
         commune: &str,
         path: &Path,
     ) -> BenchResult<Bystander> {
         let mut store = Store::open(path).context("bystander store")?;
-        let token = enrol_as(http, addr, username, password, Some(&store))
+        let first = *addrs.first().ok_or("bystander: no server address")?;
+        let token = enrol_as(http, first, username, password, Some(&store))
             .await
             .context("bystander enrolment")?;
         let household = store
@@ -87,7 +91,8 @@ impl Bystander {
             .context("bystander household")?;
         let mut phone = Bystander {
             http: http.clone().with_timeout(SYNC_TIMEOUT),
-            addr,
+            addrs: addrs.to_vec(),
+            requests: 0,
             token,
             store,
             household,
@@ -115,7 +120,9 @@ impl Bystander {
             let Some(request) = request.context("building request")? else {
                 break;
             };
-            let response = Phone::exchange(&self.http, self.addr, &self.token, request.body)
+            let addr = self.addrs[self.requests % self.addrs.len()];
+            self.requests += 1;
+            let response = Phone::exchange(&self.http, addr, &self.token, request.body)
                 .await
                 .context("sync exchange")?;
             if response.status != 200 {

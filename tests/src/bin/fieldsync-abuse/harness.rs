@@ -28,25 +28,75 @@ pub const USER_SOURCE: std::net::IpAddr =
 const ATTACK_GRACE: Duration = Duration::from_secs(5);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A fresh server with its own data directory and the admin's token. The server is killed
-/// when this is dropped.
+/// Where the servers store: each attack gets a fresh store of its own.
+#[derive(Clone, Debug)]
+pub struct Deployment {
+    /// A PostgreSQL cluster (`postgres://…`) in which each attack creates a fresh database;
+    /// `None`: the server's SQLite file in a fresh data directory.
+    pub database: Option<String>,
+    /// Server processes on the one store (more than one needs PostgreSQL).
+    pub instances: usize,
+}
+
+impl Deployment {
+    pub fn describe(&self) -> String {
+        match (&self.database, self.instances) {
+            (None, _) => "SQLite".into(),
+            (Some(_), 1) => "PostgreSQL, one instance".into(),
+            (Some(_), n) => format!("PostgreSQL, {n} instances"),
+        }
+    }
+}
+
+/// Fresh servers with their own data directory (and database) and the admin's token. The
+/// servers are killed when this is dropped.
 pub struct Env {
     pub dir: TempDir,
+    /// The instance the attack is aimed at, and the one the monitor watches.
     pub server: ServerProcess,
+    /// The other instances on the same database, which the bystander also reaches.
+    pub others: Vec<ServerProcess>,
     pub http: HttpsClient,
     pub admin: String,
 }
 
 impl Env {
-    async fn start(extra_args: &[&str], max_open_files: Option<u64>) -> BenchResult<Env> {
+    async fn start(
+        deployment: &Deployment,
+        extra_args: &[&str],
+        max_open_files: Option<u64>,
+    ) -> BenchResult<Env> {
         let dir = tempfile::tempdir().context("temporary directory")?;
         let data = dir.path().join("server");
         std::fs::create_dir_all(&data).context("data directory")?;
-        let server = match max_open_files {
-            Some(n) => ServerProcess::start_limited(&data, "127.0.0.1:0", extra_args, n),
-            None => ServerProcess::start_with(&data, "127.0.0.1:0", extra_args),
+        let mut args = extra_args.to_vec();
+        let url = match &deployment.database {
+            Some(cluster) => {
+                let cluster = cluster.clone();
+                tokio::task::spawn_blocking(move || {
+                    fieldsync_server::storage::postgres::scratch_database(&cluster)
+                })
+                .await
+                .context("database creation")?
+                .context("database creation")?
+            }
+            None => String::new(),
+        };
+        if deployment.database.is_some() {
+            args.extend(["--database", url.as_str()]);
         }
-        .context("server start")?;
+        // One after the other: the first creates the schema and the accounts; all share the
+        // data directory's development certificate.
+        let mut servers = Vec::new();
+        for _ in 0..deployment.instances.max(1) {
+            let server = match max_open_files {
+                Some(n) => ServerProcess::start_limited(&data, "127.0.0.1:0", &args, n),
+                None => ServerProcess::start_with(&data, "127.0.0.1:0", &args),
+            }
+            .context("server start")?;
+            servers.push(server);
+        }
+        let server = servers.remove(0);
         let http = HttpsClient::new(&server.cert_pem).context("HTTPS client")?;
         let admin = enrol(&http, server.addr, ADMIN.0, ADMIN.1)
             .await
@@ -54,6 +104,7 @@ impl Env {
         Ok(Env {
             dir,
             server,
+            others: servers,
             http,
             admin,
         })
@@ -61,6 +112,14 @@ impl Env {
 
     pub fn addr(&self) -> SocketAddr {
         self.server.addr
+    }
+
+    /// Every instance, the attacked one first.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        std::iter::once(&self.server)
+            .chain(&self.others)
+            .map(|s| s.addr)
+            .collect()
     }
 
     async fn admin_call(&self, method: &str, path: &str, body: &Json) -> BenchResult<Json> {
@@ -231,8 +290,8 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 /// Runs one attack; a failure of the bench itself becomes a row saying so.
-pub async fn run(attack: Attack, window: Duration) -> Row {
-    match run_inner(attack, window).await {
+pub async fn run(attack: Attack, deployment: &Deployment, window: Duration) -> Row {
+    match run_inner(attack, deployment, window).await {
         Ok(row) => row,
         Err(e) => {
             println!("   bench error: {e}");
@@ -255,12 +314,12 @@ async fn attacker_token(env: &Env, attacker: Attacker) -> BenchResult<String> {
     }
 }
 
-async fn run_inner(attack: Attack, window: Duration) -> BenchResult<Row> {
-    let mut env = Env::start(attack.server_args(), attack.max_open_files()).await?;
+async fn run_inner(attack: Attack, deployment: &Deployment, window: Duration) -> BenchResult<Row> {
+    let mut env = Env::start(deployment, attack.server_args(), attack.max_open_files()).await?;
     env.add_user("bystander", "collector", &[COMMUNE]).await?;
     let bystander = Bystander::enrol(
         &env.http,
-        env.addr(),
+        &env.addrs(),
         ("bystander", PASSWORD),
         COMMUNE,
         &env.dir.path().join("bystander.sqlite"),
@@ -317,10 +376,16 @@ async fn run_inner(attack: Attack, window: Duration) -> BenchResult<Row> {
     }
     let hwm_kib = monitor::status_kib(pid, "VmHWM");
     let monitor = monitor.stop();
+    for other in &env.others {
+        if let Some(kib) = monitor::status_kib(other.pid(), "VmHWM") {
+            notes.add(format!("another instance's peak RSS {} MiB", mib(kib)));
+        }
+    }
     if let Some(limit) = monitor::fd_limit(pid).filter(|_| attack.counts_fds()) {
         notes.add(format!("server's open-file limit {limit}"));
     }
     env.server.kill();
+    env.others.iter_mut().for_each(ServerProcess::kill);
     Ok(Row {
         attack,
         rss_before_kib,

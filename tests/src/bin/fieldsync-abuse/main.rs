@@ -20,7 +20,13 @@
 //! cargo build --release -p fieldsync-tests --bins
 //! target/release/fieldsync-abuse --seconds 20
 //! target/release/fieldsync-abuse --only enrol-flood --seconds 10
+//! target/release/fieldsync-abuse --database postgres://fieldsync@127.0.0.1:5432/postgres --instances 2
 //! ```
+//!
+//! With `--database` each attack's servers store in a fresh database of that PostgreSQL
+//! cluster; with `--instances 2` two server processes share it: the attack is aimed at the
+//! first (the one whose memory is watched), and the bystander's requests take turns between
+//! them, as behind a load balancer.
 //!
 //! The server binary is `fieldsync-server-e2e` next to this one. Every network call has a
 //! timeout and every attack is bounded in time, so the bench always ends.
@@ -35,7 +41,7 @@ mod raw;
 
 use attacks::Attack;
 use clap::Parser;
-use harness::Row;
+use harness::{Deployment, Row};
 use std::time::Duration;
 
 /// The error type of the bench: a message, for a human reading the table.
@@ -67,6 +73,12 @@ struct Args {
     /// List the attacks and exit.
     #[arg(long)]
     list: bool,
+    /// Store in fresh databases of this PostgreSQL cluster instead of SQLite files.
+    #[arg(long)]
+    database: Option<String>,
+    /// Server processes on each attack's database (more than one needs `--database`).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
 }
 
 fn selected(args: &Args) -> BenchResult<Vec<Attack>> {
@@ -99,11 +111,19 @@ async fn main() -> Result<(), String> {
         return Ok(());
     }
     let attacks = selected(&args)?;
+    if args.instances > 1 && args.database.is_none() {
+        return Err("several instances need --database postgres://...".into());
+    }
+    let deployment = Deployment {
+        database: args.database.clone(),
+        instances: args.instances.max(1),
+    };
     let window = Duration::from_secs(args.seconds.max(1));
     println!(
-        "fieldsync-abuse: {} attack(s), {} s each, server {}",
+        "fieldsync-abuse: {} attack(s), {} s each, {}, server {}",
         attacks.len(),
         window.as_secs(),
+        deployment.describe(),
         fieldsync_tests::server::binary()
             .map_err(|e| e.to_string())?
             .display()
@@ -111,7 +131,7 @@ async fn main() -> Result<(), String> {
     let mut rows = Vec::new();
     for attack in attacks {
         println!("\n== {}: {}", attack.name(), attack.description());
-        let row = harness::run(attack, window).await;
+        let row = harness::run(attack, &deployment, window).await;
         println!("{}", row.summary());
         rows.push(row);
     }

@@ -10,7 +10,7 @@ use crate::storage::sqlite::SqliteStorage;
 use crate::storage::{AccountUpdate, AdminStore, NewUser, Role, Storage};
 use crate::{accounts, listener, seed, tls};
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -51,7 +51,7 @@ struct ServeArgs {
     #[arg(long, env = "FIELDSYNC_TLS_KEY")]
     tls_key: Option<PathBuf>,
     /// TOML file with any of: listen, data_dir, tls_cert, tls_key, log_json,
-    /// header_timeout_secs, body_timeout_secs, plan, database, database_pool.
+    /// header_timeout_secs, body_timeout_secs, plan, database, database_pool, database_ca.
     #[arg(long, env = "FIELDSYNC_CONFIG")]
     config: Option<PathBuf>,
     /// Log as JSON lines instead of text.
@@ -85,6 +85,10 @@ struct DataArgs {
     /// Connections to PostgreSQL this process keeps at most. Default 16.
     #[arg(long, env = "FIELDSYNC_DATABASE_POOL")]
     database_pool: Option<usize>,
+    /// PEM file of the authority that signed the PostgreSQL server's certificate: connect to
+    /// PostgreSQL over TLS only, verifying its certificate and host name.
+    #[arg(long, env = "FIELDSYNC_DATABASE_CA")]
+    database_ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -192,7 +196,11 @@ fn data_dir(data: &DataArgs) -> Result<PathBuf, String> {
 
 fn open_storage(data: &DataArgs) -> Result<Box<dyn Storage>, String> {
     match &data.database {
-        Some(url) => Ok(Box::new(open_postgres(url, data.database_pool)?)),
+        Some(url) => Ok(Box::new(open_postgres(
+            url,
+            data.database_pool,
+            data.database_ca.as_deref(),
+        )?)),
         None => Ok(Box::new(
             SqliteStorage::open(data_dir(data)?.join("fieldsync.sqlite"))
                 .map_err(|e| e.to_string())?,
@@ -200,11 +208,16 @@ fn open_storage(data: &DataArgs) -> Result<Box<dyn Storage>, String> {
     }
 }
 
-fn open_postgres(url: &str, pool: Option<usize>) -> Result<PostgresStorage, String> {
+fn open_postgres(
+    url: &str,
+    pool: Option<usize>,
+    ca: Option<&Path>,
+) -> Result<PostgresStorage, String> {
     let mut options = PostgresOptions::new(url);
     if let Some(pool) = pool {
         options.pool_size = pool;
     }
+    options.ca = ca.map(Path::to_path_buf);
     PostgresStorage::open(&options).map_err(|e| format!("opening the database: {e}"))
 }
 
@@ -374,7 +387,7 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                         .into(),
                 );
             };
-            let id = open_postgres(url, Some(1))?
+            let id = open_postgres(url, Some(1), data.database_ca.as_deref())?
                 .new_identity()
                 .map_err(|e| e.to_string())?;
             println!("server identity is now {id}; restart every server instance");
@@ -498,6 +511,7 @@ fn serve(args: ServeArgs, serving: Serving) -> Result<(), String> {
         plan: args.plan,
         database: args.data.database,
         database_pool: args.data.database_pool,
+        database_ca: args.data.database_ca,
     };
     let config = Config::resolve(cli, file, args.dev).map_err(|e| e.to_string())?;
     init_logging(config.log_json);
@@ -516,7 +530,11 @@ fn serve(args: ServeArgs, serving: Serving) -> Result<(), String> {
         .transpose()
         .map_err(|e| e.to_string())?;
     let storage: Arc<dyn Storage> = match &config.database {
-        Some(url) => Arc::new(open_postgres(url, Some(config.database_pool))?),
+        Some(url) => Arc::new(open_postgres(
+            url,
+            Some(config.database_pool),
+            config.database_ca.as_deref(),
+        )?),
         None => Arc::new(SqliteStorage::open(config.database_path()).map_err(|e| e.to_string())?),
     };
     if config.dev {

@@ -53,6 +53,9 @@ pub struct FileConfig {
     pub database: Option<String>,
     /// Connections this instance keeps to PostgreSQL at most.
     pub database_pool: Option<usize>,
+    /// PEM certificate(s) of the authority that signed the PostgreSQL server's certificate:
+    /// when given, every connection to PostgreSQL uses TLS and verifies it.
+    pub database_ca: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -69,6 +72,7 @@ pub struct Config {
     /// PostgreSQL, when given; the SQLite file under `data_dir` otherwise.
     pub database: Option<String>,
     pub database_pool: usize,
+    pub database_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +146,7 @@ impl Config {
                 .database_pool
                 .or(file.database_pool)
                 .unwrap_or(crate::storage::postgres::DEFAULT_POOL_SIZE),
+            database_ca: cli.database_ca.or(file.database_ca),
             timeouts: {
                 let default = Timeouts::default();
                 let secs = std::time::Duration::from_secs;

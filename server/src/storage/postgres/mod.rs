@@ -15,6 +15,7 @@ mod history;
 mod merged;
 mod schema;
 mod sync_store;
+mod tls;
 
 pub use db::Db;
 
@@ -28,10 +29,11 @@ use crate::scope::Scope;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use fieldsync_core::record::Review;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
+use tokio_postgres::config::SslMode;
 use uuid::Uuid;
 
 /// Connections of one instance's pool when not configured.
@@ -46,6 +48,10 @@ pub struct PostgresOptions {
     pub url: String,
     pub pool_size: usize,
     pub statement_timeout: Duration,
+    /// The authority of the PostgreSQL server's certificate: TLS is then required and
+    /// verified. Without it, connections are plain, which is only for a database on the same
+    /// host or a private network (`docs/operating.md`).
+    pub ca: Option<PathBuf>,
 }
 
 impl PostgresOptions {
@@ -54,6 +60,7 @@ impl PostgresOptions {
             url: url.to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            ca: None,
         }
     }
 }
@@ -71,10 +78,18 @@ pub struct PostgresStorage {
     disk_full: AtomicBool,
 }
 
-fn pool_error(e: impl std::fmt::Display) -> StorageError {
+fn pool_error(e: impl std::error::Error) -> StorageError {
+    // The pool's own message ("error occurred while creating a new object") says nothing an
+    // operator can act on; the causes below it do (a refused login, an unknown certificate).
+    let mut message = format!("connection pool: {e}");
+    let mut source = e.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
     StorageError::Postgres {
         code: None,
-        message: format!("connection pool: {e}"),
+        message,
     }
 }
 
@@ -100,13 +115,25 @@ impl PostgresStorage {
         if config.get_application_name().is_none() {
             config.application_name("fieldsync-server");
         }
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &options.ca {
+            Some(ca) => {
+                // Never `prefer`: a server (or a man in the middle) refusing TLS must not get
+                // the plain connection instead.
+                config.ssl_mode(SslMode::Require);
+                Manager::from_config(config, tls::connector(ca)?, manager_config)
+            }
+            None if config.get_ssl_mode() == SslMode::Require => {
+                return Err(StorageError::Invalid(
+                    "sslmode=require needs --database-ca, the certificate of the authority \
+                     that signed the PostgreSQL server's certificate"
+                        .into(),
+                ))
+            }
+            None => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
             .runtime(deadpool_postgres::Runtime::Tokio1)

@@ -322,14 +322,10 @@ pub fn entry(record_id: Uuid, bytes: &[u8]) -> ChangeEntry {
     }
 }
 
-/// One number read straight from the running server's database (WAL: readers never block it).
+/// One number read straight from the running server's database (SQLite in WAL mode: readers
+/// never block it; or PostgreSQL).
 pub fn db_number(env: &Env, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open_with_flags(
-        env.server.database_path(),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    env.db_number(sql)
 }
 
 /// Hex of bytes (an actor id as Automerge writes it in op ids).

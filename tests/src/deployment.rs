@@ -3,6 +3,7 @@
 //! database of the PostgreSQL cluster in `FIELDSYNC_TEST_POSTGRES`, behind a [`Balancer`] that
 //! sends each connection to either. Either way the test has one address.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -44,7 +45,15 @@ impl Backend {
 /// skipped because this run is on PostgreSQL.
 pub fn skip_unless_sqlite(reason: &str) -> bool {
     if Backend::from_env().is_postgres() {
-        eprintln!("skipped on PostgreSQL, SQLite only: {reason}");
+        // Straight to file descriptor 2, past the test harness's capture, so that the run's
+        // log says what was left out and why.
+        let line = format!("skipped on PostgreSQL, SQLite only: {reason}");
+        match std::fs::OpenOptions::new().append(true).open("/dev/stderr") {
+            Ok(mut fd2) => {
+                let _ = writeln!(fd2, "{line}");
+            }
+            Err(_) => eprintln!("{line}"),
+        }
         return true;
     }
     false
@@ -138,6 +147,15 @@ impl Cluster {
         self.start_second()
     }
 
+    /// Starts both instances again after they stopped (SIGTERM, say), on the same database:
+    /// `first` is the deployment's first instance.
+    pub fn restart_both(&mut self, first: &mut ServerProcess) -> Result<(), ServerError> {
+        self.balancer.remove(first.addr);
+        *first = start_instance(&self.data_dir, &self.extra)?;
+        self.balancer.add(first.addr);
+        self.start_second()
+    }
+
     /// SIGKILLs the second instance and takes it out of the balancer.
     pub fn kill_second(&mut self) {
         self.balancer.remove(self.second.addr);
@@ -146,6 +164,7 @@ impl Cluster {
 
     /// Starts the second instance again (after [`Cluster::kill_second`]).
     pub fn start_second(&mut self) -> Result<(), ServerError> {
+        self.balancer.remove(self.second.addr);
         self.second = start_instance(&self.data_dir, &self.extra)?;
         self.balancer.add(self.second.addr);
         Ok(())

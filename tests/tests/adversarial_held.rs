@@ -27,15 +27,9 @@ fn held(env: &Env) -> (i64, i64) {
     )
 }
 
-/// Size of the server's database with its write-ahead log.
+/// Size of the server's database (with SQLite's write-ahead log).
 fn database_bytes(env: &Env) -> u64 {
-    let db = env.server.database_path();
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    [db, wal.into()]
-        .iter()
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum()
+    env.database_bytes()
 }
 
 /// Pushes entries (each of its own record) until the server has answered every one: a request

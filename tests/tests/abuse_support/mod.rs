@@ -45,6 +45,13 @@ pub async fn assert_up(env: &mut Env) {
         "the server process ended: {:?}",
         env.server.exit_status()
     );
+    if let Some(cluster) = &mut env.cluster {
+        assert!(
+            cluster.second.exit_status().is_none(),
+            "the second instance ended: {:?}",
+            cluster.second.exit_status()
+        );
+    }
     let http = env.http.clone().with_timeout(Duration::from_secs(10));
     let r = http
         .request(env.addr(), "GET", "/v1/health", &[], Vec::new())

@@ -63,6 +63,48 @@ impl Env {
         }
     }
 
+    /// The arguments that point a `fieldsync-server admin` command at this deployment's data:
+    /// the data directory, and on PostgreSQL the database.
+    pub fn data_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = vec!["--data-dir".into(), self.server.data_dir.clone().into()];
+        if let Some(cluster) = &self.cluster {
+            args.extend(["--database".into(), cluster.url.clone().into()]);
+        }
+        args
+    }
+
+    /// Whether this run is on PostgreSQL (two instances behind the balancer).
+    pub fn on_postgres(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// Starts the server again on the same data after it stopped, as [`Env::start`] did (both
+    /// instances on PostgreSQL).
+    pub fn restart(&mut self) {
+        match &mut self.cluster {
+            Some(cluster) => cluster.restart_both(&mut self.server).unwrap(),
+            None => {
+                let data_dir = self.server.data_dir.clone();
+                self.server = ServerProcess::start(&data_dir, "127.0.0.1:0").unwrap();
+            }
+        }
+    }
+
+    /// Size of the server's database: the SQLite file with its write-ahead log, or the
+    /// PostgreSQL database.
+    pub fn database_bytes(&self) -> u64 {
+        if let Some(cluster) = &self.cluster {
+            return cluster.sql_numbers("SELECT pg_database_size(current_database())")[0] as u64;
+        }
+        let db = self.server.database_path();
+        let mut wal = db.clone().into_os_string();
+        wal.push("-wal");
+        [db, wal.into()]
+            .iter()
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .sum()
+    }
+
     /// The path of the SQLite database; panics on PostgreSQL (a test that reads the file is
     /// SQLite-only and says so with `skip_unless_sqlite`).
     pub fn database_path(&self) -> std::path::PathBuf {

@@ -224,11 +224,12 @@ const LARGE_ATTEMPTS: usize = 8;
 
 /// A phone pushes 1,000 changes in one batch to the second instance (which takes what it can
 /// ingest in its budget per request: the push runs over several requests), and the instance is
-/// SIGKILLed at a random moment while a request is open: in its ingest transaction, or after
-/// the commit but before the answer got out. Nothing the phone had acknowledged is lost; the
-/// phone sends the rest again (to the survivor) and everything is stored once. Repeated with
-/// new phones until kills have cut three pushes, one of them before its transaction committed
-/// (mid-ingest); the restarted instance then serves.
+/// SIGKILLed at a random moment while a request is open (every other time once its ingest
+/// transaction has begun): in that transaction, or after the commit but before the answer got
+/// out. Nothing the phone had acknowledged is lost; the phone sends the rest again (to the
+/// survivor) and everything is stored once. Repeated with new phones until kills have cut
+/// three pushes, one of them in its ingest transaction (which holds the sync writers' advisory
+/// lock until it commits); the restarted instance then serves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_push_cut_by_a_sigkill_mid_ingest_is_stored_once() {
     let names: Vec<String> = (0..=LARGE_ATTEMPTS).map(|i| format!("big{i}")).collect();
@@ -254,9 +255,12 @@ async fn a_large_push_cut_by_a_sigkill_mid_ingest_is_stored_once() {
 
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     let mut outcomes: Vec<&str> = Vec::new();
-    for name in &names[1..] {
+    for (attempt, name) in names[1..].iter().enumerate() {
+        // Every other kill waits for the ingest transaction to have begun; the others come at
+        // any moment of the sync.
+        let targeted = attempt % 2 == 1;
         let cut = outcomes.iter().filter(|o| o.starts_with("cut")).count();
-        if cut >= 3 && outcomes.contains(&"cut before the commit") {
+        if cut >= 3 && outcomes.contains(&"cut in the ingest transaction") {
             break;
         }
         let mut big = setup.phone(name, big_options.clone()).await;
@@ -283,14 +287,23 @@ async fn a_large_push_cut_by_a_sigkill_mid_ingest_is_stored_once() {
             while cluster.balancer.open_connections(victim) == 0 && !done.get() {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            tokio::time::sleep(delay).await;
+            if targeted {
+                while !done.get() && !ingesting(cluster) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                tokio::time::sleep(delay / 50).await;
+            } else {
+                tokio::time::sleep(delay).await;
+            }
             let in_flight = !done.get() && cluster.balancer.open_connections(victim) > 0;
+            let in_ingest = ingesting(cluster);
             cluster.kill_second();
             if done.get() {
-                return "answered";
+                cluster.balancer.add(first);
+                return None;
             }
-            // No instance takes connections now: the phone's state and the database hold
-            // still until the survivor is back.
+            // No instance takes connections now: the database holds still, and so does a
+            // phone whose request was cut, until the survivor is back.
             tokio::time::sleep(Duration::from_millis(200)).await;
             let stored = cluster.sql_numbers("SELECT COUNT(*) FROM changes")[0] - before;
             let acked = (2 * LARGE_PUSH) as i64 - unacked(&big_path);
@@ -299,16 +312,20 @@ async fn a_large_push_cut_by_a_sigkill_mid_ingest_is_stored_once() {
                 "nothing acknowledged is lost: {stored} stored, {acked} acknowledged"
             );
             cluster.balancer.add(first);
-            match (in_flight, stored == acked) {
-                (false, _) => "killed between requests",
-                // The open request's transaction rolled back: the kill landed mid-ingest.
-                (true, true) => "cut before the commit",
-                // It committed, but its answer never got out: the phone sends those again.
-                (true, false) => "cut after the commit",
-            }
+            Some((in_flight, in_ingest, stored == acked))
         };
-        let (report, outcome) = tokio::join!(push, killer);
-        assert_eq!(report.cut > 0, outcome != "answered", "{outcome}");
+        let (report, killed) = tokio::join!(push, killer);
+        let outcome = match killed {
+            // The kill came after the last answer had reached the phone.
+            _ if report.cut == 0 => "answered",
+            None => panic!("only the kill cuts requests: {report:?}"),
+            Some((false, _, _)) => "killed between requests",
+            // The ingest transaction was open and rolled back: the kill landed mid-ingest.
+            Some((true, true, true)) => "cut in the ingest transaction",
+            Some((true, false, true)) => "cut before the commit",
+            // It committed, but its answer never got out: the phone sends those again.
+            Some((true, _, false)) => "cut after the commit",
+        };
         outcomes.push(outcome);
         // The phone sent the rest again, to the survivor; the victim comes back.
         setup.cluster().balancer.add(first);
@@ -322,8 +339,8 @@ async fn a_large_push_cut_by_a_sigkill_mid_ingest_is_stored_once() {
     }
     eprintln!("kill delays within {took:?}: {outcomes:?}");
     assert!(
-        outcomes.contains(&"cut before the commit"),
-        "a kill landed in the middle of the ingest"
+        outcomes.contains(&"cut in the ingest transaction"),
+        "a kill landed in the middle of an ingest transaction"
     );
 
     // The restarted instance serves: only it takes connections now.
@@ -339,6 +356,15 @@ async fn a_large_push_cut_by_a_sigkill_mid_ingest_is_stored_once() {
         assert_converged(&setup, &all),
         2 * LARGE_PUSH * (phones.len() - 1)
     );
+}
+
+/// Whether a sync write transaction is open on the test's database: it holds the advisory lock
+/// from its start to its commit.
+fn ingesting(cluster: &Cluster) -> bool {
+    cluster.sql_numbers(
+        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )[0] > 0
 }
 
 /// A phone's changes not acknowledged yet, read from its store's file while it syncs.

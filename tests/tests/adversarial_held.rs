@@ -32,36 +32,6 @@ fn database_bytes(env: &Env) -> u64 {
     env.database_bytes()
 }
 
-/// Pushes entries (each of its own record) until the server has answered every one: a request
-/// ingests for a bounded time and leaves the rest for the next. Returns the records asked for
-/// (`need`) and the refusal codes, one answer per entry.
-async fn push_all(
-    env: &Env,
-    phone: &fieldsync_tests::phone::Phone,
-    entries: Vec<ChangeEntry>,
-) -> (Vec<Uuid>, Vec<RejectCode>) {
-    let mut waiting = entries;
-    let (mut needed, mut refused) = (Vec::new(), Vec::new());
-    for _ in 0..100 {
-        if waiting.is_empty() {
-            return (needed, refused);
-        }
-        let response = push(env, phone, waiting.clone()).await;
-        assert!(response.acked.is_empty());
-        let answered: std::collections::BTreeSet<Uuid> = response
-            .need
-            .iter()
-            .map(|n| n.record_id)
-            .chain(response.rejected.iter().map(|r| r.record_id))
-            .collect();
-        assert!(!answered.is_empty(), "no progress");
-        needed.extend(response.need.iter().map(|n| n.record_id));
-        refused.extend(response.rejected.iter().map(|r| r.code));
-        waiting.retain(|e| !answered.contains(&e.record_id));
-    }
-    panic!("the server never answered every entry");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_waiting_on_records_out_of_sight_are_held_like_unknown_ones() {
     let env = Env::start().await;

@@ -146,6 +146,36 @@ pub async fn push(env: &Env, phone: &Phone, changes: Vec<ChangeEntry>) -> SyncRe
     response.unwrap()
 }
 
+/// Pushes entries (each of its own record) until the server has answered every one: a request
+/// ingests for a bounded time and leaves the rest for the next. Returns the records asked for
+/// (`need`) and the refusal codes, one answer per entry.
+pub async fn push_all(
+    env: &Env,
+    phone: &Phone,
+    entries: Vec<ChangeEntry>,
+) -> (Vec<Uuid>, Vec<RejectCode>) {
+    let mut waiting = entries;
+    let (mut needed, mut refused) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        if waiting.is_empty() {
+            return (needed, refused);
+        }
+        let response = push(env, phone, waiting.clone()).await;
+        assert!(response.acked.is_empty());
+        let answered: BTreeSet<Uuid> = response
+            .need
+            .iter()
+            .map(|n| n.record_id)
+            .chain(response.rejected.iter().map(|r| r.record_id))
+            .collect();
+        assert!(!answered.is_empty(), "no progress");
+        needed.extend(response.need.iter().map(|n| n.record_id));
+        refused.extend(response.rejected.iter().map(|r| r.code));
+        waiting.retain(|e| !answered.contains(&e.record_id));
+    }
+    panic!("the server never answered every entry");
+}
+
 /// Every change a token's device can pull, from the start of the log.
 pub async fn pull_everything(env: &Env, token: &str) -> Vec<ChangeEntry> {
     let mut cursor = Vec::new();

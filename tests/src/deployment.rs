@@ -47,7 +47,9 @@ pub fn skip_unless_sqlite(reason: &str) -> bool {
     if Backend::from_env().is_postgres() {
         // Straight to file descriptor 2, past the test harness's capture, so that the run's
         // log says what was left out and why.
-        let line = format!("skipped on PostgreSQL, SQLite only: {reason}");
+        // The test harness names each test's thread after the test.
+        let test = std::thread::current().name().unwrap_or("a test").to_owned();
+        let line = format!("{test}: skipped on PostgreSQL, SQLite only: {reason}");
         match std::fs::OpenOptions::new().append(true).open("/dev/stderr") {
             Ok(mut fd2) => {
                 let _ = writeln!(fd2, "{line}");

@@ -218,8 +218,8 @@ async fn a_device_name_with_line_breaks_stays_on_its_line_in_the_listing() {
     .unwrap();
 
     let output = std::process::Command::new(fieldsync_tests::server::binary().unwrap())
-        .args(["admin", "devices", "--data-dir"])
-        .arg(&env.server.data_dir)
+        .args(["admin", "devices"])
+        .args(env.data_args())
         .output()
         .unwrap();
     assert!(
@@ -273,8 +273,8 @@ async fn a_device_name_with_unicode_line_separators_stays_on_its_line() {
     .await
     .unwrap();
     let output = std::process::Command::new(fieldsync_tests::server::binary().unwrap())
-        .args(["admin", "devices", "--data-dir"])
-        .arg(&env.server.data_dir)
+        .args(["admin", "devices"])
+        .args(env.data_args())
         .output()
         .unwrap();
     assert!(output.status.success());

@@ -10,9 +10,13 @@ mod common;
 use adversarial_support::*;
 use common::*;
 use fieldsync_core::model::Value;
+use fieldsync_tests::deployment::skip_unless_sqlite;
 use fieldsync_tests::phone::PhoneError;
 use serde_json::{json, Value as Json};
 use uuid::Uuid;
+
+/// Why this file runs on SQLite only.
+const SQLITE_FILE: &str = "it writes into the SQLite database file of the one server";
 
 /// Overwrites one column of one row in the running server's database.
 fn corrupt(env: &Env, sql: &str, id: Uuid, garbage: &dyn rusqlite::ToSql) {
@@ -33,6 +37,9 @@ fn assert_internal(status: u16, body: &str, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_record_answers_500_internal_and_other_records_still_sync() {
+    if skip_unless_sqlite(SQLITE_FILE) {
+        return;
+    }
     let env = Env::start().await;
     let (mut a, mut b, sup) = two_collectors_and_supervisor(&env).await;
     let broken = household(&mut a, "Y Blơ");
@@ -104,6 +111,9 @@ async fn a_corrupt_record_answers_500_internal_and_other_records_still_sync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_merged_row_or_change_answers_500_or_is_set_aside() {
+    if skip_unless_sqlite(SQLITE_FILE) {
+        return;
+    }
     let env = Env::start().await;
     env.user("a", &[NGOC_LINH], false).await;
     let sup = supervisor(&env, "sup", &[NGOC_LINH], false).await;

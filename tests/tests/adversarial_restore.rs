@@ -14,6 +14,7 @@ use common::*;
 use fieldsync_core::model::{RecordType, Value};
 use fieldsync_core::protocol::RejectCode;
 use fieldsync_core::store::ListFilter;
+use fieldsync_tests::deployment::skip_unless_sqlite;
 use fieldsync_tests::phone::{Phone, PhoneError};
 use fieldsync_tests::server::ServerProcess;
 use serde_json::Value as Json;
@@ -21,6 +22,11 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use uuid::Uuid;
+
+/// Why this file runs on SQLite only.
+const SQLITE_BACKUP: &str = "it backs up and restores the SQLite file (`admin backup`, \
+     `admin restore`) under the one server; PostgreSQL's backups (pg_dump) are tested in \
+     server/tests/postgres_restore.rs";
 
 fn ids(phone: &Phone) -> BTreeSet<Uuid> {
     let filter = ListFilter {
@@ -39,6 +45,9 @@ fn ids(phone: &Phone) -> BTreeSet<Uuid> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restore_the_server_gets_back_every_change_phones_saw() {
+    if skip_unless_sqlite(SQLITE_BACKUP) {
+        return;
+    }
     let mut env = Env::start().await;
     for name in ["a", "b", "c", "d"] {
         env.user(name, &[NGOC_LINH], false).await;
@@ -228,6 +237,9 @@ fn restore(env: &mut Env, data_dir: &Path, file: &Path) {
 /// author over; what it can do is give the author's changes back, with the server's receipts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restore_a_colleague_gives_back_but_cannot_take_over_a_phones_author() {
+    if skip_unless_sqlite(SQLITE_BACKUP) {
+        return;
+    }
     let mut env = Env::start().await;
     env.user("victim", &[NGOC_LINH], false).await;
     env.user("squatter", &[NGOC_LINH], false).await;
@@ -305,6 +317,9 @@ async fn after_a_restore_a_colleague_gives_back_but_cannot_take_over_a_phones_au
 /// A's phone is gone. B alone gives the whole record back, and a new phone receives it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_whose_author_phone_is_gone_comes_back_whole_from_a_colleague() {
+    if skip_unless_sqlite(SQLITE_BACKUP) {
+        return;
+    }
     let mut env = Env::start().await;
     for name in ["a", "b", "c"] {
         env.user(name, &[NGOC_LINH], false).await;
@@ -355,6 +370,9 @@ async fn a_record_whose_author_phone_is_gone_comes_back_whole_from_a_colleague()
 /// and its own edits are taken.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisors_edit_a_restore_lost_comes_back_from_the_phone_that_pulled_it() {
+    if skip_unless_sqlite(SQLITE_BACKUP) {
+        return;
+    }
     let mut env = Env::start().await;
     env.user("a", &[NGOC_LINH], false).await;
     let sup = supervisor(&env, "sup", &[NGOC_LINH], false).await;
@@ -427,6 +445,9 @@ async fn a_supervisors_edit_a_restore_lost_comes_back_from_the_phone_that_pulled
 /// forged signature is refused visibly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_phones_synced_changes_come_back_but_nothing_new_gets_in() {
+    if skip_unless_sqlite(SQLITE_BACKUP) {
+        return;
+    }
     let mut env = Env::start().await;
     for name in ["a", "b", "c"] {
         env.user(name, &[NGOC_LINH], false).await;
@@ -527,6 +548,9 @@ async fn a_revoked_phones_synced_changes_come_back_but_nothing_new_gets_in() {
 /// ended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restore_keeps_password_changes_ended_tokens_and_disabled_accounts() {
+    if skip_unless_sqlite(SQLITE_BACKUP) {
+        return;
+    }
     let mut env = Env::start().await;
     env.user("x", &[NGOC_LINH], false).await;
     env.user("y", &[NGOC_LINH], false).await;

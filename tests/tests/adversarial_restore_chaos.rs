@@ -12,6 +12,7 @@ mod common;
 
 use adversarial_support::*;
 use common::*;
+use fieldsync_tests::deployment::skip_unless_sqlite;
 use fieldsync_tests::phone::Phone;
 use fieldsync_tests::proxy::{FaultProfile, FaultyProxy};
 use fieldsync_tests::server::ServerProcess;
@@ -21,6 +22,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use uuid::Uuid;
+
+/// Why this file runs on SQLite only.
+const SQLITE_BACKUP: &str = "it backs up and restores the SQLite file (`admin backup`, \
+     `admin restore`) under the one server; PostgreSQL's backups (pg_dump) are tested in \
+     server/tests/postgres_restore.rs";
 
 /// The identity a database file holds.
 fn identity(file: &Path) -> Uuid {
@@ -79,6 +85,9 @@ fn work(phone: &mut Phone, dice: &mut Dice, phase: usize, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restoring_one_backup_twice_and_then_another_loses_nothing_any_phone_saw() {
+    if skip_unless_sqlite(SQLITE_BACKUP) {
+        return;
+    }
     let mut env = Env::start().await;
     let addr: SocketAddr = env.addr();
     let data_dir = env.server.data_dir.clone();

@@ -433,7 +433,7 @@ async fn every_count_counts_only_what_its_reader_may_see() {
         db_number(
             &env,
             "SELECT COUNT(*) FROM changes c JOIN records r ON r.id = c.record_id
-             WHERE r.sensitive = 0 AND r.record_type != 'support_case'"
+             WHERE NOT r.sensitive AND r.record_type != 'support_case'"
         )
     );
     assert_eq!(

@@ -76,24 +76,7 @@ async fn a_phones_records_approved_by_a_supervisor_show_in_the_report_and_its_ex
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("plan.toml");
     std::fs::write(&plan, PLAN).unwrap();
-    let data = dir.path().join("server");
-    std::fs::create_dir_all(&data).unwrap();
-    let server = ServerProcess::start_with(
-        &data,
-        "127.0.0.1:0",
-        &["--demo-households", "0", "--plan", plan.to_str().unwrap()],
-    )
-    .unwrap();
-    let http = fieldsync_tests::https::HttpsClient::new(&server.cert_pem).unwrap();
-    let admin = enrol(&http, server.addr, "admin", "fieldsync-quantri")
-        .await
-        .unwrap();
-    let env = Env {
-        dir,
-        server,
-        http,
-        admin,
-    };
+    let env = Env::start_with(&["--demo-households", "0", "--plan", plan.to_str().unwrap()]).await;
     env.user("lan", &[NGOC_LINH], false).await;
     call_json(
         &env.http,

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use fieldsync_core::model::{RecordType, Value};
 use fieldsync_tests::phone::call_json;
-use fieldsync_tests::server::{binary, ServerProcess};
+use fieldsync_tests::server::binary;
 use rustix::process::{kill_process, Pid, Signal};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -34,8 +34,10 @@ async fn sigterm_shuts_down_cleanly_and_a_restart_keeps_everything() {
     let before = env.stats().await;
 
     assert!(env.server.terminate(), "exit status 0 after SIGTERM");
-    let data_dir = env.server.data_dir.clone();
-    env.server = ServerProcess::start(&data_dir, "127.0.0.1:0").unwrap();
+    if let Some(cluster) = &mut env.cluster {
+        assert!(cluster.second.terminate(), "the second instance too");
+    }
+    env.restart();
     assert_eq!(env.stats().await, before, "same data after restart");
     let token = fieldsync_tests::phone::enrol(&env.http, env.addr(), "a", PASSWORD).await;
     assert!(token.is_ok(), "accounts survive a restart");
@@ -117,13 +119,12 @@ fn sigterm_right_after_start_exits_cleanly_before_listening() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_mode_serves_demo_data_to_the_demo_supervisor() {
-    let dir = tempfile::tempdir().unwrap();
-    let server =
-        ServerProcess::start_with(dir.path(), "127.0.0.1:0", &["--demo-households", "20"]).unwrap();
-    let http = fieldsync_tests::https::HttpsClient::new(&server.cert_pem).unwrap();
+    // On PostgreSQL the second instance starts on the seeded database and adds nothing.
+    let env = Env::start_with(&["--demo-households", "20"]).await;
+    let (http, addr) = (&env.http, env.addr());
     let health = call_json(
-        &http,
-        server.addr,
+        http,
+        addr,
         "GET",
         "/v1/health",
         None,
@@ -132,12 +133,12 @@ async fn dev_mode_serves_demo_data_to_the_demo_supervisor() {
     .await
     .unwrap();
     assert_eq!(health["status"], "ok");
-    let token = fieldsync_tests::phone::enrol(&http, server.addr, "giamsat.tinh", "fieldsync-demo")
+    let token = fieldsync_tests::phone::enrol(http, addr, "giamsat.tinh", "fieldsync-demo")
         .await
         .unwrap();
     let records = call_json(
-        &http,
-        server.addr,
+        http,
+        addr,
         "GET",
         "/v1/records?type=person&limit=500",
         Some(&token),
@@ -157,9 +158,20 @@ async fn dev_mode_serves_demo_data_to_the_demo_supervisor() {
         reviews["pending"].as_u64().unwrap_or(0),
     );
     assert!(approved > 0 && pending > 0, "{reviews}");
+    let households = call_json(
+        http,
+        addr,
+        "GET",
+        "/v1/records?type=household&limit=1",
+        Some(&token),
+        &serde_json::Value::Null,
+    )
+    .await
+    .unwrap();
+    assert_eq!(households["total"], 20, "the demo data is made once");
     let found = call_json(
-        &http,
-        server.addr,
+        http,
+        addr,
         "GET",
         "/v1/records?q=nguyen%20thi",
         Some(&token),

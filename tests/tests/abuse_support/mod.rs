@@ -17,8 +17,7 @@ use fieldsync_core::protocol::{
     PROTOCOL_VERSION, SYNC_PATH,
 };
 use fieldsync_tests::https::{HttpResponse, HttpsClient};
-use fieldsync_tests::phone::{call_json, enrol, enrol_with_key, Phone, SyncReport};
-use fieldsync_tests::server::{ServerProcess, ADMIN};
+use fieldsync_tests::phone::{call_json, enrol_with_key, Phone, SyncReport};
 use serde_json::{json, Value as Json};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -34,20 +33,9 @@ pub const USER_SOURCE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
 
 /// A fresh server (`serve --dev`, no demo records) with extra flags, and its admin's token.
 pub async fn start_env(extra: &[&str]) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("server");
-    std::fs::create_dir_all(&data).unwrap();
     let mut args = vec!["--demo-households", "0"];
     args.extend_from_slice(extra);
-    let server = ServerProcess::start_with(&data, "127.0.0.1:0", &args).unwrap();
-    let http = HttpsClient::new(&server.cert_pem).unwrap();
-    let admin = enrol(&http, server.addr, ADMIN.0, ADMIN.1).await.unwrap();
-    Env {
-        dir,
-        server,
-        http,
-        admin,
-    }
+    Env::start_with(&args).await
 }
 
 /// The process is alive and `GET /v1/health` answers 200 `ok` within 10 s.
@@ -57,6 +45,13 @@ pub async fn assert_up(env: &mut Env) {
         "the server process ended: {:?}",
         env.server.exit_status()
     );
+    if let Some(cluster) = &mut env.cluster {
+        assert!(
+            cluster.second.exit_status().is_none(),
+            "the second instance ended: {:?}",
+            cluster.second.exit_status()
+        );
+    }
     let http = env.http.clone().with_timeout(Duration::from_secs(10));
     let r = http
         .request(env.addr(), "GET", "/v1/health", &[], Vec::new())

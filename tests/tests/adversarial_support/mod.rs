@@ -146,6 +146,36 @@ pub async fn push(env: &Env, phone: &Phone, changes: Vec<ChangeEntry>) -> SyncRe
     response.unwrap()
 }
 
+/// Pushes entries (each of its own record) until the server has answered every one: a request
+/// ingests for a bounded time and leaves the rest for the next. Returns the records asked for
+/// (`need`) and the refusal codes, one answer per entry.
+pub async fn push_all(
+    env: &Env,
+    phone: &Phone,
+    entries: Vec<ChangeEntry>,
+) -> (Vec<Uuid>, Vec<RejectCode>) {
+    let mut waiting = entries;
+    let (mut needed, mut refused) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        if waiting.is_empty() {
+            return (needed, refused);
+        }
+        let response = push(env, phone, waiting.clone()).await;
+        assert!(response.acked.is_empty());
+        let answered: BTreeSet<Uuid> = response
+            .need
+            .iter()
+            .map(|n| n.record_id)
+            .chain(response.rejected.iter().map(|r| r.record_id))
+            .collect();
+        assert!(!answered.is_empty(), "no progress");
+        needed.extend(response.need.iter().map(|n| n.record_id));
+        refused.extend(response.rejected.iter().map(|r| r.code));
+        waiting.retain(|e| !answered.contains(&e.record_id));
+    }
+    panic!("the server never answered every entry");
+}
+
 /// Every change a token's device can pull, from the start of the log.
 pub async fn pull_everything(env: &Env, token: &str) -> Vec<ChangeEntry> {
     let mut cursor = Vec::new();
@@ -322,14 +352,10 @@ pub fn entry(record_id: Uuid, bytes: &[u8]) -> ChangeEntry {
     }
 }
 
-/// One number read straight from the running server's database (WAL: readers never block it).
+/// One number read straight from the running server's database (SQLite in WAL mode: readers
+/// never block it; or PostgreSQL).
 pub fn db_number(env: &Env, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open_with_flags(
-        env.server.database_path(),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    env.db_number(sql)
 }
 
 /// Hex of bytes (an actor id as Automerge writes it in op ids).

@@ -172,6 +172,10 @@ enum AdminCommand {
     NewIdentity {
         #[command(flatten)]
         data: DataArgs,
+        /// The database the restored one replaces (postgres://…, still readable, e.g. renamed):
+        /// its revoked devices, ended tokens, disabled accounts and changed passwords are kept.
+        #[arg(long)]
+        keep_from: Option<String>,
     },
     /// Replace the database with a backup copy (stop the server first). Phones notice the
     /// restore at their next sync and push back what the backup lacks.
@@ -379,7 +383,7 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("revoked {device_id}");
         }
-        AdminCommand::NewIdentity { data } => {
+        AdminCommand::NewIdentity { data, keep_from } => {
             let Some(url) = &data.database else {
                 return Err(
                     "new-identity is for PostgreSQL (--database); a SQLite backup copy \
@@ -387,10 +391,30 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                         .into(),
                 );
             };
-            let id = open_postgres(url, Some(1), data.database_ca.as_deref())?
-                .new_identity()
+            let ca = data.database_ca.as_deref();
+            let restored = open_postgres(url, Some(1), ca)?;
+            let replaced = match &keep_from {
+                Some(old) => Some(
+                    open_postgres(old, Some(1), ca)?
+                        .keep_out()
+                        .map_err(|e| format!("reading the replaced database: {e}"))?,
+                ),
+                None => None,
+            };
+            let (id, carried) = restored
+                .new_identity_keeping(&replaced.unwrap_or_default())
                 .map_err(|e| e.to_string())?;
             println!("server identity is now {id}; restart every server instance");
+            match keep_from {
+                Some(_) => println!(
+                    "kept from the replaced database: {} revoked devices, {} ended tokens, {} disabled accounts, {} changed passwords",
+                    carried.revoked_devices, carried.ended_tokens, carried.disabled_accounts, carried.passwords
+                ),
+                None => println!(
+                    "warning: without --keep-from, revoke again any device revoked, and change \
+                     again any password changed, since the dump was taken"
+                ),
+            }
         }
         AdminCommand::Restore { data, from } => {
             if data.database.is_some() {

@@ -15,6 +15,7 @@ pub mod duplicates;
 pub mod history;
 pub mod http;
 pub mod indicators;
+pub mod keep_out;
 pub mod listener;
 pub mod passwords;
 pub mod restore;

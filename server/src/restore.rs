@@ -7,9 +7,11 @@
 //! stay revoked, tokens a password change ended stay ended, disabled accounts disabled, and
 //! changed passwords changed, as far as the database being replaced can still be read.
 
+pub use crate::keep_out::Carried;
+use crate::keep_out::{self, KeepOut, KeptDevice, KeptUser};
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::{AdminStore, StorageError};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags};
 use std::path::Path;
 use uuid::Uuid;
 
@@ -20,17 +22,6 @@ pub struct Restored {
     pub server_id: Uuid,
     /// Account state carried over from the replaced database, or why it could not be.
     pub carried: Result<Carried, String>,
-}
-
-/// Revocations, ended tokens, disabled accounts and passwords newer than the backup, kept.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Carried {
-    pub revoked_devices: u64,
-    /// Device tokens and sessions that ended earlier in the replaced database (a password
-    /// change ends every other token of its account).
-    pub ended_tokens: u64,
-    pub disabled_accounts: u64,
-    pub passwords: u64,
 }
 
 /// Replaces `database` with a copy of `backup`. The server must not be running.
@@ -109,67 +100,55 @@ pub fn read_identity(path: &Path) -> Result<Uuid, StorageError> {
     Uuid::parse_str(&id).map_err(|_| StorageError::Corrupt("server id is not a UUID".into()))
 }
 
-/// Copies into `restored` what the database being replaced knows of keeping people out:
-/// revoked devices, ended tokens, disabled accounts, changed passwords. Accounts and devices are matched by
-/// id and name; ones the backup does not have are not brought back (they enrol again).
+/// Copies into `restored` what the database being replaced knows of keeping people out
+/// (the rule: [`keep_out::tighten`]).
 fn carry_forward(restored: &Connection, current: &Path) -> Result<Carried, StorageError> {
     let old = Connection::open_with_flags(current, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let mut carried = Carried::default();
-    let users: Vec<(i64, String, String, bool)> = {
-        let mut stmt = old.prepare("SELECT id, username, password_hash, disabled FROM users")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    for (id, username, password_hash, disabled) in users {
-        let here: Option<(String, String, bool)> = restored
-            .query_row(
-                "SELECT username, password_hash, disabled FROM users WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((name, hash, was_disabled)) = here else {
-            continue;
-        };
-        if name != username {
-            return Err(StorageError::Conflict(format!(
-                "account {id} is {name} in the backup but {username} in the database it replaces"
-            )));
-        }
-        if hash != password_hash {
-            restored.execute(
-                "UPDATE users SET password_hash = ?2 WHERE id = ?1",
-                params![id, password_hash],
-            )?;
-            carried.passwords += 1;
-        }
-        if disabled && !was_disabled {
-            restored.execute("UPDATE users SET disabled = 1 WHERE id = ?1", [id])?;
-            carried.disabled_accounts += 1;
-        }
+    let plan = keep_out::tighten(&read_keep_out(&old)?, &read_keep_out(restored)?)?;
+    for (id, hash) in &plan.passwords {
+        restored.execute(
+            "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+            params![id, hash],
+        )?;
     }
-    // Devices revoked, and tokens ended (a password change ends them by an expiry).
-    let devices: Vec<(Vec<u8>, bool, Option<i64>)> = {
-        let mut stmt = old.prepare("SELECT id, revoked, expires_ms FROM devices")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    for (device, revoked, expires_ms) in devices {
-        if revoked {
-            carried.revoked_devices += restored.execute(
-                "UPDATE devices SET revoked = 1 WHERE id = ?1 AND revoked = 0",
-                [&device],
-            )? as u64;
-        }
-        if let Some(expires_ms) = expires_ms {
-            carried.ended_tokens += restored.execute(
-                "UPDATE devices SET expires_ms = ?2
-                 WHERE id = ?1 AND (expires_ms IS NULL OR expires_ms > ?2)",
-                params![&device, expires_ms],
-            )? as u64;
-        }
+    for id in &plan.disable {
+        restored.execute("UPDATE users SET disabled = 1 WHERE id = ?1", [id])?;
     }
-    Ok(carried)
+    for device in &plan.revoke {
+        restored.execute("UPDATE devices SET revoked = 1 WHERE id = ?1", [device])?;
+    }
+    for (device, ends) in &plan.expire {
+        restored.execute(
+            "UPDATE devices SET expires_ms = ?2 WHERE id = ?1",
+            params![device, ends],
+        )?;
+    }
+    Ok(plan.carried())
+}
+
+fn read_keep_out(conn: &Connection) -> Result<KeepOut, StorageError> {
+    let mut users = conn.prepare("SELECT id, username, password_hash, disabled FROM users")?;
+    let users = users
+        .query_map([], |r| {
+            Ok(KeptUser {
+                id: r.get(0)?,
+                username: r.get(1)?,
+                password_hash: r.get(2)?,
+                disabled: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut devices = conn.prepare("SELECT id, revoked, expires_ms FROM devices")?;
+    let devices = devices
+        .query_map([], |r| {
+            Ok(KeptDevice {
+                id: r.get(0)?,
+                revoked: r.get(1)?,
+                expires_ms: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(KeepOut { users, devices })
 }
 
 fn io(e: std::io::Error) -> StorageError {

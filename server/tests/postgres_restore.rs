@@ -9,6 +9,7 @@ mod common;
 use common::{World, NGOC_LINH};
 use fieldsync_server::storage::postgres::{scratch_database, PostgresOptions, PostgresStorage};
 use fieldsync_server::storage::prelude::*;
+use fieldsync_server::storage::AccountUpdate;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -84,4 +85,66 @@ fn a_restored_dump_with_a_new_identity_gets_back_what_phones_synced_after_it() {
             "the restored server's record is the one before the restore"
         );
     }
+}
+
+#[test]
+fn what_keeps_people_out_is_kept_from_the_replaced_database() {
+    let server = common::test_postgres();
+    let url = scratch_database(&server).unwrap();
+    let world = World::on(Box::new(open(&url)));
+    for name in ["lan", "hoa", "mai"] {
+        world.user(name, &[NGOC_LINH], false);
+    }
+    let lan = world.phone("lan");
+    let hoa = world.phone("hoa");
+    world.phone("mai");
+    let dump = world.dir.path().join("fieldsync.dump");
+    run(Command::new(tool("pg_dump"))
+        .args(["--format=custom", "--file"])
+        .arg(&dump)
+        .arg(&url));
+
+    // After the dump: Lan's phone is lost and revoked, Hoa changes her password (which ends
+    // her phone's token), Mai leaves and her account is disabled.
+    world.storage.revoke_device(lan.caller.device.id).unwrap();
+    world.storage.set_password("hoa", "new-hash", None).unwrap();
+    let disable = AccountUpdate {
+        disabled: Some(true),
+        ..AccountUpdate::default()
+    };
+    world.storage.update_user("mai", &disable).unwrap();
+
+    let restored = scratch_database(&server).unwrap();
+    run(Command::new(tool("pg_restore"))
+        .args(["--no-owner", "--exit-on-error", "--dbname"])
+        .arg(&restored)
+        .arg(&dump));
+    let replaced = open(&url).keep_out().unwrap();
+    let (_, carried) = open(&restored).new_identity_keeping(&replaced).unwrap();
+    assert_eq!(carried.passwords, 1);
+    assert_eq!(carried.disabled_accounts, 1);
+    // Lan's phone, and Mai's phone revoked with her account.
+    assert_eq!(carried.revoked_devices, 2);
+    assert!(carried.ended_tokens >= 1, "{carried:?}");
+
+    let after = open(&restored);
+    let revoked: Vec<_> = after
+        .list_devices()
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.revoked)
+        .map(|d| d.username)
+        .collect();
+    assert_eq!(revoked.len(), 2);
+    assert!(revoked.contains(&"lan".to_owned()) && revoked.contains(&"mai".to_owned()));
+    assert_eq!(after.user_by_name("hoa").unwrap().unwrap().1, "new-hash");
+    assert!(after.user_by_name("mai").unwrap().unwrap().0.disabled);
+    // Hoa's phone token ended with her password change, in the restored database too.
+    let token_ended = after.keep_out().unwrap();
+    let hoa_device = token_ended
+        .devices
+        .iter()
+        .find(|d| d.id == hoa.caller.device.id.as_bytes())
+        .unwrap();
+    assert!(hoa_device.expires_ms.is_some());
 }

@@ -12,6 +12,7 @@ mod audit;
 mod db;
 mod duplicates;
 mod history;
+mod keep_out;
 mod merged;
 mod schema;
 mod sync_store;

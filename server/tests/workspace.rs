@@ -32,6 +32,8 @@ fn supervisor(storage: &dyn Storage, areas: &[&str]) {
             sensitive_access: false,
             areas: areas.iter().map(|a| a.to_string()).collect(),
             can_grant_sensitive: false,
+            full_name: None,
+            phone: None,
         },
     )
     .unwrap();

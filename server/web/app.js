@@ -45,7 +45,7 @@ vi: {
   'col.place': 'Xã · Thôn/làng', 'col.collector': 'Cán bộ thu thập', 'col.select': 'Chọn hồ sơ {n}',
   'col.selectAll': 'Chọn tất cả hồ sơ trên trang này', 'sort.by': 'Sắp xếp theo {c}',
   'bulk.selected': 'Đã chọn {n} hồ sơ', 'bulk.approve': 'Duyệt các hồ sơ đã chọn', 'bulk.clear': 'Bỏ chọn',
-  'bulk.done': 'Đã duyệt {n} hồ sơ.', 'bulk.skipped': 'Không duyệt {n} hồ sơ:', 'bulk.confirm': 'Duyệt {n} hồ sơ đã chọn?',
+  'bulk.done': 'Đã duyệt {n} hồ sơ.', 'bulk.skipped': 'Không duyệt {n} hồ sơ:', 'bulk.confirm': 'Duyệt {n} hồ sơ đã chọn?', 'bulk.yes': 'Duyệt',
   'skip.not_found': 'không tìm thấy hoặc bạn không có quyền xem', 'skip.not_active': 'đã xoá hoặc đã gộp',
   'skip.conflicts': 'còn xung đột cần xử lý', 'skip.problems': 'còn lỗi dữ liệu', 'skip.already_approved': 'đã được duyệt trước đó',
   'skip.refused': 'máy chủ không nhận thay đổi',
@@ -147,7 +147,7 @@ en: {
   'col.place': 'Commune · Village', 'col.collector': 'Collector', 'col.select': 'Select record {n}',
   'col.selectAll': 'Select every record on this page', 'sort.by': 'Sort by {c}',
   'bulk.selected': '{n} records selected', 'bulk.approve': 'Approve the selected records', 'bulk.clear': 'Clear selection',
-  'bulk.done': '{n} records approved.', 'bulk.skipped': '{n} records not approved:', 'bulk.confirm': 'Approve the {n} selected records?',
+  'bulk.done': '{n} records approved.', 'bulk.skipped': '{n} records not approved:', 'bulk.confirm': 'Approve the {n} selected records?', 'bulk.yes': 'Approve',
   'skip.not_found': 'not found, or you may not see it', 'skip.not_active': 'deleted or merged',
   'skip.conflicts': 'has conflicts to resolve', 'skip.problems': 'has data problems', 'skip.already_approved': 'already approved',
   'skip.refused': 'the server refused the change',
@@ -628,12 +628,18 @@ function pRecords(ctx) {
     return h('th', { scope: 'col', class: cls, 'data-sort': key }, b);
   });
   const all = bulk && h('input', { type: 'checkbox', test: 'select-all', 'aria-label': t('col.selectAll'), onchange: () => {
-    tbody.querySelectorAll('input[data-test=row-select]').forEach(c => { c.checked = all.checked; pick(c); });
+    for (const c of tbody.querySelectorAll('input[data-test=row-select]')) if (all.checked) chosen.set(c.dataset.id, c.dataset.title); else chosen.delete(c.dataset.id);
+    drawChoice();
   } });
   const tableWrap = h('div', { class: 'tablewrap' }, h('table', { class: 'grid records', test: 'records-table' },
     h('thead', null, h('tr', null, bulk && h('th', { scope: 'col', class: 'c-select' }, all), heads)), tbody));
-  const nsel = h('span', { test: 'bulk-count' }), approveBtn = bulk && btn(t('bulk.approve'), 'primary', 'bulk-approve', ev => approve(ev.currentTarget));
-  const bulkBar = h('div', { class: 'bulkbar', test: 'bulk-bar', hidden: true }, nsel, approveBtn,
+  // Approving asks once more on the page, naming how many records it approves.
+  const nsel = h('span', { test: 'bulk-count' }), question = h('span', { class: 'ask', test: 'bulk-question' });
+  const asking = on => { ask.hidden = !on; approveBtn.hidden = on; question.textContent = t('bulk.confirm', { n: num(chosen.size) }); };
+  const approveBtn = bulk && btn(t('bulk.approve'), 'primary', 'bulk-approve', () => asking(true));
+  const ask = h('span', { hidden: true }, question, btn(t('bulk.yes'), 'primary', 'bulk-confirm', ev => approve(ev.currentTarget)),
+    btn(t('cancel'), 'ghost', 'bulk-cancel', () => asking(false)));
+  const bulkBar = h('div', { class: 'bulkbar', test: 'bulk-bar', hidden: true }, nsel, approveBtn, ask,
     btn(t('bulk.clear'), 'ghost', 'bulk-clear', () => { chosen.clear(); drawChoice(); }));
   const bulkResult = h('div', { class: 'bulk-result card', test: 'bulk-result', role: 'status', hidden: true });
   function pick(c) { if (c.checked) chosen.set(c.dataset.id, c.dataset.title); else chosen.delete(c.dataset.id); drawChoice(); }
@@ -644,10 +650,11 @@ function pRecords(ctx) {
     all.checked = boxes.length > 0 && boxes.every(c => c.checked);
     nsel.textContent = t('bulk.selected', { n: num(chosen.size) });
     bulkBar.hidden = !chosen.size;
+    asking(false);
   }
   // Approves the chosen records; the server skips (and names) those it may not approve.
   async function approve(b) {
-    if (!chosen.size || !confirm(t('bulk.confirm', { n: num(chosen.size) }))) return;
+    if (!chosen.size) return;
     await act(b, async () => {
       const names = new Map(chosen), d = await api('POST', '/v1/records/review', { ids: [...chosen.keys()], state: 'approved' });
       chosen.clear();

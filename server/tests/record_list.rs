@@ -1,6 +1,8 @@
 //! The record list's columns and order, accounts' full names and phone numbers, and the area
 //! filter of an old commune, on either backend (`FIELDSYNC_TEST_BACKEND`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any error
+
 mod common;
 
 use common::{household, World};

@@ -183,7 +183,10 @@ async fn the_list_filters_counts_and_pages_and_a_commune_covers_its_merger() {
     let old = page.get("/v1/records?commune=62.610.02").await;
     // An old commune lists what was registered in it, not the rest of the unit it became
     // (data-model.md §4).
-    assert_eq!(old["total"], 2, "an old commune lists its own records: {old}");
+    assert_eq!(
+        old["total"], 2,
+        "an old commune lists its own records: {old}"
+    );
     let xop = page.get("/v1/records?commune=62.610.03").await;
     assert_eq!(xop["total"], 4);
     let found = page.get("/v1/records?q=nguyen%20thi%20hoa").await;

@@ -114,6 +114,8 @@ fn server() -> (tempfile::TempDir, Arc<SqliteStorage>) {
                 sensitive_access: false,
                 areas: vec![COMMUNE.into()],
                 can_grant_sensitive: false,
+                full_name: None,
+                phone: None,
             },
         )
         .unwrap();

@@ -198,6 +198,47 @@ fn check_username(username: &str) -> Result<(), AccountError> {
     }
 }
 
+/// Longest full name, in characters.
+pub const MAX_FULL_NAME_CHARS: usize = 120;
+
+/// A full name: 1-120 characters without control characters once trimmed (any script, so
+/// Vietnamese names keep their diacritics as typed); empty means none.
+fn check_full_name(name: Option<&str>) -> Result<(), AccountError> {
+    let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(());
+    };
+    if name.chars().count() > MAX_FULL_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(AccountError::Invalid(format!(
+            "full_name: at most {MAX_FULL_NAME_CHARS} characters, no control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A phone number: an optional leading `+` and 8-15 digits; empty means none.
+fn check_phone(phone: Option<&str>) -> Result<(), AccountError> {
+    let Some(phone) = phone.filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let digits = phone.strip_prefix('+').unwrap_or(phone);
+    if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(AccountError::Invalid(
+            "phone: 8-15 digits, optionally after a leading '+'".into(),
+        ))
+    }
+}
+
+/// The full name and phone as stored: trimmed, `None` when empty.
+fn tidy(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
 /// Creates an account after checking it and the authority creating it.
 pub fn create_user(
     storage: &dyn Storage,
@@ -205,11 +246,18 @@ pub fn create_user(
     user: &NewUser,
 ) -> Result<User, AccountError> {
     check_username(&user.username)?;
+    check_full_name(user.full_name.as_deref())?;
+    check_phone(user.phone.as_deref())?;
     check_areas(&user.areas)?;
     by.check_covers(&user.areas)?;
     by.check_sensitive_grant(user.sensitive_access || user.can_grant_sensitive)?;
     check_password(&user.username, &user.password)?;
-    Ok(storage.create_user(user, &hash_password(&user.password)?)?)
+    let user = NewUser {
+        full_name: tidy(&user.full_name),
+        phone: tidy(&user.phone),
+        ..user.clone()
+    };
+    Ok(storage.create_user(&user, &hash_password(&user.password)?)?)
 }
 
 fn existing(storage: &dyn Storage, username: &str) -> Result<User, AccountError> {
@@ -229,6 +277,8 @@ pub fn update_user(
 ) -> Result<User, AccountError> {
     let target = existing(storage, username)?;
     by.check_manages(&target)?;
+    check_full_name(update.full_name.as_deref())?;
+    check_phone(update.phone.as_deref())?;
     if let Some(areas) = &update.areas {
         check_areas(areas)?;
         by.check_covers(areas)?;
@@ -243,7 +293,11 @@ pub fn update_user(
             ));
         }
     }
-    Ok(storage.update_user(username, update)?)
+    let update = AccountUpdate {
+        full_name: update.full_name.as_deref().map(|n| n.trim().to_owned()),
+        ..update.clone()
+    };
+    Ok(storage.update_user(username, &update)?)
 }
 
 /// Sets an account's password (an admin resetting it, or the operator) and ends every session
@@ -391,6 +445,8 @@ mod tests {
             areas: areas.iter().map(|a| a.to_string()).collect(),
             can_grant_sensitive: can_grant,
             disabled: false,
+            full_name: None,
+            phone: None,
         }
     }
 
@@ -428,6 +484,8 @@ mod tests {
             areas: vec!["62.610.01".into()],
             can_grant_sensitive: can_grant,
             disabled: false,
+            full_name: None,
+            phone: None,
         };
         let without = admin(&["62.610"], false);
         let with = admin(&["62.610"], true);

@@ -113,6 +113,12 @@ enum AdminCommand {
         /// May give other accounts sensitive access (for admins).
         #[arg(long)]
         can_grant_sensitive: bool,
+        /// The person's full name, as the supervisors' page shows it.
+        #[arg(long)]
+        full_name: Option<String>,
+        /// A contact phone number (digits, optionally after a leading +).
+        #[arg(long)]
+        phone: Option<String>,
     },
     /// Replace a user's assigned areas.
     SetAreas {
@@ -296,6 +302,8 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
             areas,
             sensitive,
             can_grant_sensitive,
+            full_name,
+            phone,
         } => {
             let storage = open_storage(&data)?;
             let role = Role::parse(&role).ok_or("unknown role")?;
@@ -309,6 +317,8 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                     sensitive_access: sensitive,
                     areas,
                     can_grant_sensitive,
+                    full_name,
+                    phone,
                 },
             )
             .map_err(|e| e.to_string())?;

@@ -93,6 +93,43 @@ pub fn communes_of(area_codes: &[String]) -> BTreeSet<String> {
     out
 }
 
+/// The communes whose records lie in the area `code`, for the pages' area filters. A current
+/// area covers what [`communes_of`] says. An old (pre-2025) area covers the old communes under
+/// it and each current commune made only of them: a record holding an old commune's code lies
+/// in that old commune, while one holding the code of a commune merged from several may lie in
+/// any of them, so an old commune's filter leaves it out (docs/data-model.md, §4).
+pub fn communes_within(code: &str) -> BTreeSet<String> {
+    let areas = Areas::bundled();
+    let Some(area) = areas.get(code) else {
+        return BTreeSet::new();
+    };
+    if area.valid_to.is_none() {
+        return communes_of(&[code.to_owned()]);
+    }
+    let lies_in = |c: &str| {
+        c == area.code
+            || areas
+                .ancestor(c, area.level)
+                .is_some_and(|a| a.code == area.code)
+    };
+    let old: BTreeSet<String> = areas
+        .communes()
+        .filter(|c| c.valid_to.is_some() && lies_in(&c.code))
+        .map(|c| c.code.clone())
+        .collect();
+    let mut out = old.clone();
+    for commune in areas.communes().filter(|c| c.valid_to.is_none()) {
+        let mut made_of = areas
+            .communes()
+            .filter(|c| c.code != commune.code && areas.current(&c.code) == commune.code)
+            .peekable();
+        if made_of.peek().is_some() && made_of.all(|c| old.contains(&c.code)) {
+            out.insert(commune.code.clone());
+        }
+    }
+    out
+}
+
 /// A log stream: one commune's ordinary records, or its sensitive ones.
 pub fn stream_key(commune: &str, sensitive: bool) -> String {
     if sensitive {
@@ -184,6 +221,39 @@ mod tests {
     use super::*;
     use crate::storage::Role;
 
+    #[test]
+    fn an_old_commune_filter_keeps_what_lies_in_that_old_commune() {
+        let set = |codes: &[&str]| {
+            codes
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect::<BTreeSet<_>>()
+        };
+        // Mường Hoong and Ngọc Linh became Ngọc Linh (51.102): a record holding 51.102 may lie
+        // in either.
+        assert_eq!(communes_within("62.610.02"), set(&["62.610.02"]));
+        // Bờ Y became Bờ Y (51.104) alone: a record holding 51.104 lies in old Bờ Y.
+        assert_eq!(communes_within("62.611.01"), set(&["62.611.01", "51.104"]));
+        // An old district keeps the current communes made wholly of its communes.
+        assert_eq!(
+            communes_within("62.610"),
+            set(&[
+                "62.610.01",
+                "62.610.02",
+                "62.610.03",
+                "62.610.04",
+                "51.102",
+                "51.103"
+            ])
+        );
+        // A current commune covers the old communes merged into it.
+        assert_eq!(
+            communes_within("51.102"),
+            set(&["51.102", "62.610.01", "62.610.02"])
+        );
+        assert!(communes_within("nowhere").is_empty());
+    }
+
     fn user(areas: &[&str], sensitive: bool) -> User {
         User {
             id: 1,
@@ -193,6 +263,8 @@ mod tests {
             areas: areas.iter().map(|s| s.to_string()).collect(),
             can_grant_sensitive: false,
             disabled: false,
+            full_name: None,
+            phone: None,
         }
     }
 

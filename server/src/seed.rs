@@ -37,6 +37,16 @@ pub const DEMO_ACCOUNTS: &[(&str, &str, Role, &[&str], bool)] = &[
     ),
 ];
 
+/// The demo accounts' full names, so that the page names people as it would in use.
+fn demo_name(username: &str) -> Option<&'static str> {
+    Some(match username {
+        "giamsat.tinh" => "Nguyễn Thị Hương",
+        "canbo.ngoclinh" => "Y Thị Hlen",
+        "canbo.morai" => "Rơ Châm H'Nương",
+        _ => return None,
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
     #[error(transparent)]
@@ -63,6 +73,8 @@ pub fn seed(storage: &dyn Storage, households: usize) -> Result<usize, SeedError
                     areas: areas.iter().map(|a| (*a).to_owned()).collect(),
                     // Only the demo admin may give others sensitive access.
                     can_grant_sensitive: *role == Role::Admin,
+                    full_name: demo_name(username).map(str::to_owned),
+                    phone: None,
                 },
             )?;
         }

@@ -99,6 +99,8 @@ fn world() -> &'static World {
                     sensitive_access: sensitive,
                     areas,
                     can_grant_sensitive: false,
+                    full_name: None,
+                    phone: None,
                 },
             )
             .unwrap();

@@ -441,6 +441,8 @@ fn server(p: &Planted, seed: u64) -> Server {
                 sensitive_access: sensitive,
                 areas: areas.iter().map(|a| (*a).to_owned()).collect(),
                 can_grant_sensitive: false,
+                full_name: None,
+                phone: None,
             },
         )
         .unwrap();

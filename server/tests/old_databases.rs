@@ -110,6 +110,11 @@ fn every_older_database_upgrades_with_its_rows_kept_and_readable() {
             })
             .expect("the edited household");
         assert_eq!(storage.record_history(edited.id).unwrap().len(), 2, "{at}");
+        // The upgrade to version 8 filled the list's village and collector from what was there.
+        assert_eq!(edited.village.as_deref(), Some("Làng Mới"), "{at}");
+        let collector = edited.collector.as_ref().expect(&at);
+        assert_eq!(collector.username, "lan", "{at}");
+        assert_eq!(collector.full_name, None, "{at}");
 
         // Every change has a receipt that verifies under the server's key.
         let seed: String = conn
@@ -215,6 +220,8 @@ fn write_old_databases() {
             sensitive_access: false,
             areas: vec!["*".into()],
             can_grant_sensitive: true,
+            full_name: None,
+            phone: None,
         },
     )
     .unwrap();

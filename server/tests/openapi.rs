@@ -139,6 +139,8 @@ fn create_user(storage: &dyn Storage, name: &str, role: Role, areas: &[&str], gr
             sensitive_access: grant,
             areas: areas.iter().map(|a| a.to_string()).collect(),
             can_grant_sensitive: grant,
+            full_name: None,
+            phone: None,
         },
     )
     .unwrap();

@@ -57,6 +57,8 @@ fn user(storage: &dyn Storage, name: &str, role: Role, areas: &[&str], sensitive
             areas: areas.iter().map(|a| a.to_string()).collect(),
             // Only the admin of every area may give sensitive access.
             can_grant_sensitive: areas == ["*"],
+            full_name: None,
+            phone: None,
         },
     )
     .unwrap();

@@ -111,6 +111,8 @@ fn user(id: i64, role: Role) -> User {
         areas: vec![COMMUNE.to_owned()],
         can_grant_sensitive: false,
         disabled: false,
+        full_name: None,
+        phone: None,
     }
 }
 

@@ -101,6 +101,8 @@ async fn the_documented_bytes_are_the_protocols_bytes() {
             sensitive_access: false,
             areas: vec!["62.610.01".into()],
             can_grant_sensitive: false,
+            full_name: None,
+            phone: None,
         },
     )
     .unwrap();

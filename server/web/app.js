@@ -42,6 +42,13 @@ vi: {
   'list.empty': 'Không có hồ sơ nào khớp với bộ lọc.', 'list.emptyHint': 'Hãy bỏ bớt điều kiện lọc hoặc đổi từ khoá tìm kiếm.',
   'col.title': 'Hồ sơ', 'col.type': 'Loại', 'col.commune': 'Xã', 'col.review': 'Xét duyệt',
   'col.flags': 'Cần xử lý', 'col.updated': 'Cập nhật lúc', page: 'Trang {p}/{n}',
+  'col.place': 'Xã · Thôn/làng', 'col.collector': 'Cán bộ thu thập', 'col.select': 'Chọn hồ sơ {n}',
+  'col.selectAll': 'Chọn tất cả hồ sơ trên trang này', 'sort.by': 'Sắp xếp theo {c}',
+  'bulk.selected': 'Đã chọn {n} hồ sơ', 'bulk.approve': 'Duyệt các hồ sơ đã chọn', 'bulk.clear': 'Bỏ chọn',
+  'bulk.done': 'Đã duyệt {n} hồ sơ.', 'bulk.skipped': 'Không duyệt {n} hồ sơ:', 'bulk.confirm': 'Duyệt {n} hồ sơ đã chọn?', 'bulk.yes': 'Duyệt',
+  'skip.not_found': 'không tìm thấy hoặc bạn không có quyền xem', 'skip.not_active': 'đã xoá hoặc đã gộp',
+  'skip.conflicts': 'còn xung đột cần xử lý', 'skip.problems': 'còn lỗi dữ liệu', 'skip.already_approved': 'đã được duyệt trước đó',
+  'skip.refused': 'máy chủ không nhận thay đổi',
   prev: '‹ Trang trước', next: 'Trang sau ›', 'n.conflicts': '{n} xung đột', 'n.conflicts1': '1 xung đột', 'n.problems1': '1 lỗi dữ liệu', 'list.total1': '1 hồ sơ', 'n.problems': '{n} lỗi dữ liệu',
   notitle: '(chưa có tên)', 'area.now': 'nay là {n}', 'area.old': 'trước 01/7/2025',
   'rec.back': '‹ Danh sách hồ sơ', 'rec.fields': 'Thông tin hồ sơ', 'rec.conflicts': 'Xung đột dữ liệu',
@@ -81,6 +88,7 @@ vi: {
   'u.created': 'Đã tạo tài khoản {u}.', 'u.saved': 'Đã lưu tài khoản {u}.', 'u.pwSet': 'Đã đặt mật khẩu mới cho {u}.',
   'u.allAreas': 'Toàn bộ', 'u.unknownArea': 'Mã không có trong danh mục: {c}', 'u.none': 'Chưa có tài khoản nào.',
   'u.taken': 'Tên đăng nhập này đã có.', 'u.you': '(bạn)', 'u.editing': 'Sửa tài khoản {u}',
+  'u.fullName': 'Họ và tên', 'u.phone': 'Số điện thoại', 'u.phoneHint': 'Chỉ gồm chữ số, có thể bắt đầu bằng +.',
   'd.help': 'Thu hồi thiết bị khi điện thoại bị mất hoặc cán bộ nghỉ việc: thiết bị đó sẽ không đồng bộ được nữa. Dữ liệu đã gửi lên máy chủ vẫn được giữ nguyên.',
   'd.user': 'Người dùng', 'd.name': 'Tên thiết bị', 'd.kind': 'Loại', 'd.phone': 'Điện thoại', 'd.browser': 'Trình duyệt',
   'd.state': 'Trạng thái', 'd.active': 'Đang dùng', 'd.revoked': 'Đã thu hồi', 'd.revoke': 'Thu hồi',
@@ -136,6 +144,13 @@ en: {
   'list.empty': 'No records match the filters.', 'list.emptyHint': 'Remove some filters or change the search words.',
   'col.title': 'Record', 'col.type': 'Type', 'col.commune': 'Commune', 'col.review': 'Review',
   'col.flags': 'To resolve', 'col.updated': 'Updated', page: 'Page {p}/{n}',
+  'col.place': 'Commune · Village', 'col.collector': 'Collector', 'col.select': 'Select record {n}',
+  'col.selectAll': 'Select every record on this page', 'sort.by': 'Sort by {c}',
+  'bulk.selected': '{n} records selected', 'bulk.approve': 'Approve the selected records', 'bulk.clear': 'Clear selection',
+  'bulk.done': '{n} records approved.', 'bulk.skipped': '{n} records not approved:', 'bulk.confirm': 'Approve the {n} selected records?', 'bulk.yes': 'Approve',
+  'skip.not_found': 'not found, or you may not see it', 'skip.not_active': 'deleted or merged',
+  'skip.conflicts': 'has conflicts to resolve', 'skip.problems': 'has data problems', 'skip.already_approved': 'already approved',
+  'skip.refused': 'the server refused the change',
   prev: '‹ Previous', next: 'Next ›', 'n.conflicts': '{n} conflicts', 'n.conflicts1': '1 conflict', 'n.problems1': '1 problem', 'list.total1': '1 record', 'n.problems': '{n} problems',
   notitle: '(no name)', 'area.now': 'now {n}', 'area.old': 'before 1 Jul 2025',
   'rec.back': '‹ All records', 'rec.fields': 'Record details', 'rec.conflicts': 'Conflicting values',
@@ -174,6 +189,7 @@ en: {
   'u.resetPw': 'Set password', 'u.created': 'Account {u} created.', 'u.saved': 'Account {u} saved.',
   'u.pwSet': 'New password set for {u}.', 'u.allAreas': 'Everywhere', 'u.unknownArea': 'Unknown area code: {c}',
   'u.none': 'No accounts yet.', 'u.taken': 'This username is taken.', 'u.you': '(you)', 'u.editing': 'Edit account {u}',
+  'u.fullName': 'Full name', 'u.phone': 'Phone number', 'u.phoneHint': 'Digits only, optionally after a +.',
   'd.help': 'Revoke a device when a phone is lost or its user leaves: it can no longer sync. Data it already sent stays on the server.',
   'd.user': 'User', 'd.name': 'Device name', 'd.kind': 'Kind', 'd.phone': 'Phone', 'd.browser': 'Browser',
   'd.state': 'State', 'd.active': 'In use', 'd.revoked': 'Revoked', 'd.revoke': 'Revoke',
@@ -393,6 +409,8 @@ function fmt(kind, v, refs) {
   return String(v);
 }
 const who = a => ((a && a.username) || t('who.unknown')) + ' — ' + ((a && a.device_name) || t('dev.unknown'));
+// A person as the page names them: the full name, with the username beside it when asked.
+const personName = (p, withUser) => (!p ? '' : p.full_name ? p.full_name + (withUser ? ' (' + p.username + ')' : '') : p.username || '');
 const badge = (state, test) => h('span', { class: 'badge rv-' + state, test, 'data-state': state }, t('review.' + state));
 
 // ---- Banners
@@ -527,7 +545,7 @@ function shell(r) {
     h('a', { class: 'brand', href: '#/records' }, t('app')),
     h('nav', { 'aria-label': t('nav.main') }, ROUTES.filter(x => x.nav && (!x.roles || x.roles.includes(u.role))).map(x =>
       h('a', { href: '#/' + x.key, class: x.key === r.key ? 'on' : null, 'aria-current': x.key === r.key ? 'page' : null, test: 'nav-' + x.key }, t(x.nav), x.count && navCount(x)))),
-    h('div', { class: 'me' }, h('span', { class: 'who', test: 'user' }, h('strong', null, u.username), ' · ', t('role.' + u.role)),
+    h('div', { class: 'me' }, h('span', { class: 'who', test: 'user', title: u.username }, h('strong', null, personName(u)), ' · ', t('role.' + u.role)),
       langSwitch(), btn(t('logout'), 'ghost', 'logout', logout))),
   h('main', { class: 'wrap' }, banners, main));
   return main;
@@ -571,6 +589,16 @@ function pLogin(ctx) {
 // ---- Record list
 // Filters live in the hash (#/records?type=person&review=pending&page=2) so a view can be bookmarked.
 const FILTERS = ['commune', 'type', 'review', 'conflicts', 'problems', 'deleted', 'changed_since', 'q'];
+// The record list's filters and order as GET /v1/records takes them (no page): one place for
+// the list and for whatever lists the same records (ctx.q: the page's own parameters).
+function listQuery(ctx) {
+  const qs = new URLSearchParams();
+  for (const k of [...FILTERS, 'sort', 'order']) if (ctx.q.get(k)) qs.set(k, ctx.q.get(k));
+  return qs;
+}
+// The list's sortable columns: [column label, sort key or null, cell class].
+const LIST_COLS = [['col.title', 'title', 'c-title'], ['col.type', null, 'c-type'], ['col.place', 'place', 'c-place'],
+  ['col.collector', 'collector', 'c-collector'], ['col.review', 'review', 'c-review'], ['col.flags', null, 'c-flags'], ['col.updated', 'updated', 'c-updated']];
 function pRecords(ctx) {
   let ac = null, timer = 0, params = ctx.q;
   const v = k => params.get(k) || '', pg = () => Math.max(1, parseInt(v('page'), 10) || 1);
@@ -590,7 +618,54 @@ function pRecords(ctx) {
   const since = h('input', { type: 'date', test: 'filter-changed-since', max: '2100-12-31', onchange: () => set({ changed_since: since.value }) });
   const q = h('input', { type: 'search', test: 'filter-q', placeholder: t('list.qph'), autocomplete: 'off', oninput: () => { clearTimeout(timer); timer = setTimeout(() => set({ q: q.value.trim() }), 600); } });
   const total = h('span', { class: 'total', test: 'total', 'aria-live': 'polite' }), tbody = h('tbody');
-  const tableWrap = table('records-table', ['col.title', 'col.type', 'col.commune', 'col.review', 'col.flags', 'col.updated'], tbody, 'records');
+  // Supervisors select records to approve together; admins only read.
+  const bulk = S.user.role === 'supervisor', chosen = new Map(), ncols = LIST_COLS.length + (bulk ? 1 : 0);
+  const sortOf = () => v('sort') || 'updated', orderOf = () => v('order') || (sortOf() === 'updated' ? 'desc' : 'asc');
+  const heads = LIST_COLS.map(([label, key, cls]) => {
+    if (!key) return h('th', { scope: 'col', class: cls }, t(label));
+    const b = h('button', { type: 'button', class: 'sort', test: 'sort-' + key, title: t('sort.by', { c: t(label) }),
+      onclick: () => set({ sort: key, order: sortOf() === key ? (orderOf() === 'asc' ? 'desc' : 'asc') : key === 'updated' ? 'desc' : 'asc' }) }, t(label), h('span', { class: 'arrow', 'aria-hidden': 'true' }));
+    return h('th', { scope: 'col', class: cls, 'data-sort': key }, b);
+  });
+  const all = bulk && h('input', { type: 'checkbox', test: 'select-all', 'aria-label': t('col.selectAll'), onchange: () => {
+    for (const c of tbody.querySelectorAll('input[data-test=row-select]')) if (all.checked) chosen.set(c.dataset.id, c.dataset.title); else chosen.delete(c.dataset.id);
+    drawChoice();
+  } });
+  const tableWrap = h('div', { class: 'tablewrap' }, h('table', { class: 'grid records', test: 'records-table' },
+    h('thead', null, h('tr', null, bulk && h('th', { scope: 'col', class: 'c-select' }, all), heads)), tbody));
+  // Approving asks once more on the page, naming how many records it approves.
+  const nsel = h('span', { test: 'bulk-count' }), question = h('span', { class: 'ask', test: 'bulk-question' });
+  const asking = on => { ask.hidden = !on; approveBtn.hidden = on; question.textContent = t('bulk.confirm', { n: num(chosen.size) }); };
+  const approveBtn = bulk && btn(t('bulk.approve'), 'primary', 'bulk-approve', () => asking(true));
+  const ask = h('span', { hidden: true }, question, btn(t('bulk.yes'), 'primary', 'bulk-confirm', ev => approve(ev.currentTarget)),
+    btn(t('cancel'), 'ghost', 'bulk-cancel', () => asking(false)));
+  const bulkBar = h('div', { class: 'bulkbar', test: 'bulk-bar', hidden: true }, nsel, approveBtn, ask,
+    btn(t('bulk.clear'), 'ghost', 'bulk-clear', () => { chosen.clear(); drawChoice(); }));
+  const bulkResult = h('div', { class: 'bulk-result card', test: 'bulk-result', role: 'status', hidden: true });
+  function pick(c) { if (c.checked) chosen.set(c.dataset.id, c.dataset.title); else chosen.delete(c.dataset.id); drawChoice(); }
+  function drawChoice() {
+    if (!bulk) return;
+    const boxes = [...tbody.querySelectorAll('input[data-test=row-select]')];
+    for (const c of boxes) c.checked = chosen.has(c.dataset.id);
+    all.checked = boxes.length > 0 && boxes.every(c => c.checked);
+    nsel.textContent = t('bulk.selected', { n: num(chosen.size) });
+    bulkBar.hidden = !chosen.size;
+    asking(false);
+  }
+  // Approves the chosen records; the server skips (and names) those it may not approve.
+  async function approve(b) {
+    if (!chosen.size) return;
+    await act(b, async () => {
+      const names = new Map(chosen), d = await api('POST', '/v1/records/review', { ids: [...chosen.keys()], state: 'approved' });
+      chosen.clear();
+      put(bulkResult, h('p', { test: 'bulk-approved' }, h('strong', null, t('bulk.done', { n: num(d.approved.length) }))),
+        d.skipped.length > 0 && h('p', null, t('bulk.skipped', { n: num(d.skipped.length) })),
+        d.skipped.length > 0 && h('ul', { class: 'skipped' }, d.skipped.map(x => h('li', { test: 'bulk-skipped', 'data-id': x.id, 'data-reason': x.reason },
+          h('a', { href: '#/records/' + encodeURIComponent(x.id) }, names.get(x.id) || x.id), ' — ', t('skip.' + x.reason)))));
+      bulkResult.hidden = false;
+      await update(params);
+    });
+  }
   const prev = btn(t('prev'), '', 'page-prev', () => set({ page: String(pg() - 1) }, true));
   const next = btn(t('next'), '', 'page-next', () => set({ page: String(pg() + 1) }, true));
   const info = h('span', { class: 'pinfo', test: 'page-info' }), range = muted('');
@@ -606,7 +681,7 @@ function pRecords(ctx) {
     h('section', { class: 'results' },
       h('form', { class: 'search', role: 'search', onsubmit: ev => { ev.preventDefault(); clearTimeout(timer); set({ q: q.value.trim() }); } },
         field(t('list.q'), q, t('list.qhint')), btn(t('list.qgo'), 'primary', 'search-submit', null, 'submit')),
-      h('div', { class: 'res-head' }, h('h1', null, t('nav.records')), total), tableWrap, empty, pager)));
+      h('div', { class: 'res-head' }, h('h1', null, t('nav.records')), total), bulkResult, bulkBar, tableWrap, empty, pager)));
   // Select options, with the counts of the last answer beside them.
   const opts = (s, list, counts) => {
     const sum = counts && Object.values(counts).reduce((a, b) => a + b, 0), c = n => (counts ? ` (${num(n)})` : '');
@@ -617,13 +692,17 @@ function pRecords(ctx) {
   const types = () => Object.keys(FIELDS).filter(x => S.scope.record_types.includes(x) || v('type') === x);
   function row(r) {
     const href = '#/records/' + encodeURIComponent(r.id);
-    return h('tr', { test: 'record-row', 'data-id': r.id, class: 'click', onclick: ev => { if (!ev.target.closest('a') && !String(getSelection())) go(href); } },
-      td(h('a', { href, class: 'rtitle' }, title(r))), h('td', { class: 'nowrap' }, t('type.' + r.record_type)),
-      td(communeEl(r.commune, r.commune_name)), td(badge(r.review || 'pending', 'row-review')),
-      td(h('div', { class: 'flags' }, r.n_conflicts > 0 && h('span', { class: 'badge warn', test: 'row-conflicts' }, tn('n.conflicts', r.n_conflicts)),
+    const sel = bulk && h('td', { class: 'c-select' }, h('input', { type: 'checkbox', test: 'row-select', 'data-id': r.id, 'data-title': title(r),
+      'aria-label': t('col.select', { n: title(r) }), onchange: ev => pick(ev.currentTarget) }));
+    return h('tr', { test: 'record-row', 'data-id': r.id, class: 'click', onclick: ev => { if (!ev.target.closest('a, input, .c-select') && !String(getSelection())) go(href); } },
+      sel, h('td', { class: 'c-title' }, h('a', { href, class: 'rtitle' }, title(r))), h('td', { class: 'nowrap c-type' }, t('type.' + r.record_type)),
+      h('td', { class: 'c-place', test: 'row-place' }, communeEl(r.commune, r.commune_name), r.village && h('div', { class: 'muted', test: 'row-village' }, r.village)),
+      h('td', { class: 'c-collector', test: 'row-collector', title: r.collector ? r.collector.username : null }, r.collector ? personName(r.collector) : muted('—')),
+      h('td', { class: 'c-review' }, badge(r.review || 'pending', 'row-review')),
+      h('td', { class: 'c-flags' }, h('div', { class: 'flags' }, r.n_conflicts > 0 && h('span', { class: 'badge warn', test: 'row-conflicts' }, tn('n.conflicts', r.n_conflicts)),
         r.n_problems > 0 && h('span', { class: 'badge bad', test: 'row-problems' }, tn('n.problems', r.n_problems)),
         r.status && r.status !== 'active' && h('span', { class: 'badge' }, t('status.' + r.status)))),
-      h('td', { class: 'nowrap' }, fmtTime(r.updated_at)));
+      h('td', { class: 'nowrap c-updated', test: 'row-updated' }, fmtTime(r.updated_at)));
   }
   async function update(p) {
     params = p;
@@ -632,13 +711,13 @@ function pRecords(ctx) {
     for (const b of boxes) b.c.checked = v(b.name) === 'true';
     since.value = v('changed_since');
     if (document.activeElement !== q) q.value = v('q');
-    const qs = new URLSearchParams();
-    for (const k of FILTERS) if (v(k)) qs.set(k, v(k));
+    const qs = listQuery({ q: params });
+    for (const th of heads) if (th.dataset.sort) th.setAttribute('aria-sort', th.dataset.sort === sortOf() ? (orderOf() === 'asc' ? 'ascending' : 'descending') : 'none');
     qs.set('limit', '50'); qs.set('offset', String((pg() - 1) * 50));
     if (ac) ac.abort();
     const mine = ac = new AbortController();
     tableWrap.classList.add('busy'); tableWrap.setAttribute('aria-busy', 'true');
-    if (!tbody.firstChild) tbody.append(h('tr', { test: 'loading' }, h('td', { colspan: 6, class: 'loadrow' }, t('loading'))));
+    if (!tbody.firstChild) tbody.append(h('tr', { test: 'loading' }, h('td', { colspan: ncols, class: 'loadrow' }, t('loading'))));
     total.textContent = t('loading');
     let d;
     try { d = await get('/v1/records?' + qs, { reuse: ctx.reuse, signal: mine.signal }); } catch (e) { d = e; }
@@ -651,6 +730,7 @@ function pRecords(ctx) {
     for (const b of boxes) b.n.textContent = c[b.name] != null ? `(${num(c[b.name])})` : '';
     total.textContent = tn('list.total', n);
     put(tbody, recs.map(row));
+    drawChoice();
     tableWrap.hidden = !recs.length && !n; empty.hidden = !tableWrap.hidden;
     info.textContent = t('page', { p: num(pg()), n: num(pages) });
     range.textContent = recs.length ? t('list.range', { a: num(off + 1), b: num(off + recs.length) }) : '';
@@ -913,16 +993,23 @@ function areaInput(codes, test) {
   return { value, clear: () => { list.value = ''; preview(); }, el: [field(t('u.areas'), list, pv), field(t('u.addArea'), pick)] };
 }
 async function pUsers(ctx) {
-  const me = S.user, tbody = h('tbody', null, msgRow(6, t('loading')));
+  const me = S.user, tbody = h('tbody', null, msgRow(7, t('loading')));
   let users = [];
   const path = u => '/v1/admin/users/' + encodeURIComponent(u.username);
-  const draw = () => put(tbody, users.length ? users.map(row) : msgRow(6, t('u.none')));
+  const draw = () => put(tbody, users.length ? users.map(row) : msgRow(7, t('u.none')));
+  // The full name and phone inputs of an account, filled with `u`'s.
+  const contact = (u, test) => {
+    const name = h('input', { test: test + '-full-name', maxlength: 120, autocomplete: 'off', value: (u && u.full_name) || '' });
+    const phone = h('input', { type: 'tel', test: test + '-phone', maxlength: 16, pattern: '\\+?[0-9]{8,15}', autocomplete: 'off', value: (u && u.phone) || '' });
+    return { body: () => ({ full_name: name.value.trim(), phone: phone.value.trim() }), el: [field(t('u.fullName'), name), field(t('u.phone'), phone, t('u.phoneHint'))] };
+  };
   const upd = u => { users = users.map(x => (x.username === u.username ? u : x)); draw(); };
   const grantBox = (checked, test) => me.can_grant_sensitive && h('input', { type: 'checkbox', checked, test });
   function row(u) {
     const self = u.username === me.username;
     const tr = h('tr', { test: 'user-row', 'data-username': u.username, class: u.disabled ? 'dim' : null },
-      td(h('strong', null, u.username), self && muted(' ' + t('u.you'))), td(t('role.' + u.role)), td(areaNames(u.areas) || '—'),
+      h('td', { test: 'user-name' }, h('strong', null, personName(u)), u.full_name && muted(' ' + u.username), self && muted(' ' + t('u.you'))),
+      h('td', { class: 'nowrap', test: 'user-phone' }, u.phone || '—'), td(t('role.' + u.role)), td(areaNames(u.areas) || '—'),
       td(t(u.sensitive_access ? 'yes' : 'no')), td(h('span', { class: 'badge ' + (u.disabled ? '' : 'good') }, t(u.disabled ? 'u.disabled' : 'u.active'))),
       h('td', { class: 'acts' }, btn(t('u.edit'), 'small', 'user-edit', () => editRow(u, tr)),
         !self && btn(t(u.disabled ? 'u.enable' : 'u.disable'), 'small' + (u.disabled ? '' : ' danger-o'), 'user-toggle', ev => act(ev.currentTarget, async () => {
@@ -936,17 +1023,17 @@ async function pUsers(ctx) {
     const open = tr.nextElementSibling && tr.nextElementSibling.classList.contains('edit');
     tbody.querySelectorAll('tr.edit').forEach(r => r.remove());
     if (open) return;
-    const ai = areaInput(u.areas, 'user-areas'), sens = h('input', { type: 'checkbox', checked: !!u.sensitive_access, test: 'user-sensitive' });
+    const ai = areaInput(u.areas, 'user-areas'), who = contact(u, 'user'), sens = h('input', { type: 'checkbox', checked: !!u.sensitive_access, test: 'user-sensitive' });
     const grant = grantBox(!!u.can_grant_sensitive, 'user-grant'), save = btn(t('save'), 'primary', 'user-save', null, 'submit');
     const pw = h('input', { type: 'password', autocomplete: 'new-password', minlength: 10, test: 'user-password' });
     const pwBtn = btn(t('u.resetPw'), '', 'user-password-save', null, 'submit');
-    tr.after(h('tr', { class: 'edit', test: 'user-edit-row' }, h('td', { colspan: 6 }, h('div', { class: 'edit-grid' },
+    tr.after(h('tr', { class: 'edit', test: 'user-edit-row' }, h('td', { colspan: 7 }, h('div', { class: 'edit-grid' },
       h('form', { onsubmit: ev => { ev.preventDefault(); act(save, async () => {
-        const body = { areas: ai.value(), sensitive_access: sens.checked };
+        const body = { ...who.body(), areas: ai.value(), sensitive_access: sens.checked };
         if (grant) body.can_grant_sensitive = grant.checked;
         upd(await api('PATCH', path(u), body));
         notice(t('u.saved', { u: u.username }));
-      }); } }, h('h3', null, t('u.editing', { u: u.username })), ai.el, check(sens, t('u.sensitive')), grant && check(grant, t('u.grant')),
+      }); } }, h('h3', null, t('u.editing', { u: u.username })), who.el, ai.el, check(sens, t('u.sensitive')), grant && check(grant, t('u.grant')),
       h('div', { class: 'actions' }, save, btn(t('close'), 'ghost', null, () => editRow(u, tr)))),
       h('form', { onsubmit: ev => { ev.preventDefault(); act(pwBtn, async () => {
         await api('POST', path(u) + '/password', { password: pw.value });
@@ -957,10 +1044,10 @@ async function pUsers(ctx) {
     const name = h('input', { test: 'new-username', autocomplete: 'off', autocapitalize: 'off', spellcheck: 'false' });
     const pw = h('input', { type: 'password', autocomplete: 'new-password', minlength: 10, test: 'new-password' });
     const role = h('select', { test: 'new-role' }, ['collector', 'supervisor', 'admin'].map(r => h('option', { value: r }, t('role.' + r))));
-    const ai = areaInput([], 'new-areas'), sens = h('input', { type: 'checkbox', test: 'new-sensitive' }), grant = grantBox(false, 'new-grant');
+    const ai = areaInput([], 'new-areas'), who = contact(null, 'new'), sens = h('input', { type: 'checkbox', test: 'new-sensitive' }), grant = grantBox(false, 'new-grant');
     const b = btn(t('u.createGo'), 'primary', 'new-submit', null, 'submit');
     const form = h('form', { class: 'card', test: 'user-create', onsubmit: ev => { ev.preventDefault(); act(b, async () => {
-      const body = { username: name.value.trim(), password: pw.value, role: role.value, areas: ai.value(), sensitive_access: sens.checked };
+      const body = { ...who.body(), username: name.value.trim(), password: pw.value, role: role.value, areas: ai.value(), sensitive_access: sens.checked };
       if (grant) body.can_grant_sensitive = grant.checked;
       const u = await api('POST', '/v1/admin/users', body).catch(e => { if (e.code !== 'conflict') throw e; showError(e, t('u.taken')); name.focus(); });
       if (!u) return;
@@ -968,12 +1055,12 @@ async function pUsers(ctx) {
       notice(t('u.created', { u: u.username }));
       form.reset(); ai.clear();
     }); } },
-    h('h2', null, t('u.create')), field(t('u.username'), name), field(t('u.password'), pw, t('u.pwHint')), field(t('u.role'), role), ai.el,
+    h('h2', null, t('u.create')), field(t('u.username'), name), ...who.el, field(t('u.password'), pw, t('u.pwHint')), field(t('u.role'), role), ai.el,
     check(sens, t('u.sensitive')), grant && check(grant, t('u.grant')), h('div', { class: 'actions' }, b));
     return form;
   }
   ctx.main.append(h('div', { class: 'admin-layout' }, h('section', null, h('h1', null, t('nav.users')),
-    table('users-table', ['u.username', 'u.role', 'u.areas', 'u.sensitive', 'u.state', ''], tbody)), createForm()));
+    table('users-table', ['u.fullName', 'u.phone', 'u.role', 'u.areas', 'u.sensitive', 'u.state', ''], tbody)), createForm()));
   users = await get('/v1/admin/users', ctx);
   await areas().catch(() => null);
   if (ctx.alive()) draw();

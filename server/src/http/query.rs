@@ -1,10 +1,10 @@
 //! What the routes with query strings share in reading them: a bad parameter is a 400 naming
 //! it and what is wrong with it, an empty parameter is an absent one, a page size outside its
 //! range is refused rather than quietly changed, and a commune filter is an area code of the
-//! list, widened to the communes it covers across the 2025 merger.
+//! list, widened to the communes whose records lie in it across the 2025 merger.
 
 use super::error::ApiError;
-use crate::scope::communes_of;
+use crate::scope::communes_within;
 use fieldsync_core::model::Areas;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeSet;
@@ -77,7 +77,8 @@ pub(super) fn nonempty(value: Option<String>) -> Option<String> {
     value.filter(|s| !s.trim().is_empty())
 }
 
-/// `?commune=CODE`: the communes of that area (old or new code, commune, district or province).
+/// `?commune=CODE`: the communes whose records lie in that area (old or new code, commune,
+/// district or province; see [`communes_within`]).
 pub(super) fn commune_filter(code: Option<String>) -> Result<Option<BTreeSet<String>>, ApiError> {
     nonempty(code)
         .map(|code| {
@@ -86,7 +87,7 @@ pub(super) fn commune_filter(code: Option<String>) -> Result<Option<BTreeSet<Str
                     "commune: {code} is not an area code of the list (GET /v1/areas)"
                 )));
             }
-            Ok(communes_of(&[code]))
+            Ok(communes_within(&code))
         })
         .transpose()
 }

@@ -10,7 +10,7 @@ use super::{
     caller, credentials, json_body, require_role, respond_json, with_state, AppState, Credentials,
 };
 use crate::dates::{iso_utc, vietnam_day_start};
-use crate::storage::{now_ms, Caller, MergedRecord, RecordEdit, RecordQuery, Role};
+use crate::storage::{now_ms, Caller, MergedRecord, RecordEdit, RecordQuery, RecordSort, Role};
 use fieldsync_core::model::{schema_of, Areas, FieldKind};
 use fieldsync_core::record::ReviewPhase;
 use fieldsync_core::RecordType;
@@ -35,6 +35,8 @@ struct ListQuery {
     deleted: Option<bool>,
     changed_since: Option<String>,
     q: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
     limit: Option<u32>,
     offset: Option<u32>,
 }
@@ -53,6 +55,20 @@ impl ListQuery {
         let changed_since_ms = nonempty(self.changed_since)
             .map(|d| vietnam_day_start(&d).ok_or_else(|| bad("changed_since: a date YYYY-MM-DD")))
             .transpose()?;
+        let sort = nonempty(self.sort)
+            .map(|s| {
+                RecordSort::parse(&s)
+                    .ok_or_else(|| bad("sort: one of title, place, collector, updated, review"))
+            })
+            .transpose()?
+            .unwrap_or_default();
+        // The time of the last change reads newest first unless asked otherwise; the others A-Z.
+        let descending = match nonempty(self.order).as_deref() {
+            None => sort == RecordSort::Updated,
+            Some("asc") => false,
+            Some("desc") => true,
+            Some(_) => return Err(bad("order: asc or desc")),
+        };
         Ok(RecordQuery {
             record_type,
             communes,
@@ -62,6 +78,8 @@ impl ListQuery {
             deleted: self.deleted.unwrap_or(false),
             changed_since_ms,
             search: nonempty(self.q),
+            sort,
+            descending,
             limit: page_size(self.limit, DEFAULT_PAGE, 1, MAX_PAGE)?,
             offset: self.offset.unwrap_or(0),
         })
@@ -357,6 +375,104 @@ async fn edit(
     record_json(&state, &caller, updated, false).await
 }
 
+/// Most records one bulk review names: bounds the writes (and audit entries) one request makes.
+pub const MAX_BULK_REVIEW: usize = 200;
+
+/// `POST /v1/records/review`: approve several records at once.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkReview {
+    ids: Vec<Uuid>,
+    state: fieldsync_core::record::ReviewState,
+}
+
+/// Why a bulk approval left a record as it was. A record the caller may not see is
+/// `not_found`, as an unknown id is.
+fn bulk_skip(record: Option<&MergedRecord>) -> Option<&'static str> {
+    let Some(record) = record else {
+        return Some("not_found");
+    };
+    if record.status != "active" {
+        Some("not_active")
+    } else if record.conflicts.as_array().is_some_and(|c| !c.is_empty()) {
+        Some("conflicts")
+    } else if record.problems.as_array().is_some_and(|p| !p.is_empty()) {
+        Some("problems")
+    } else if record.review == ReviewPhase::Approved {
+        Some("already_approved")
+    } else {
+        None
+    }
+}
+
+/// Approves each named record the caller may see that is active, without conflicts or
+/// problems and not approved already, as one review edit each, audited like a single review;
+/// the others are listed with the reason they were skipped.
+async fn review_many(
+    state: AppState,
+    auth: Credentials,
+    body: BulkReview,
+) -> Result<Json, ApiError> {
+    let peer = auth.peer;
+    let caller = caller(&state, auth).await?;
+    if !may_edit(&caller) {
+        return Err(ApiError::Forbidden);
+    }
+    if body.state != fieldsync_core::record::ReviewState::Approved {
+        return Err(bad("state: only approved is given in bulk"));
+    }
+    if body.ids.is_empty() || body.ids.len() > MAX_BULK_REVIEW {
+        return Err(bad(&format!("ids: 1 to {MAX_BULK_REVIEW} record ids")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let (mut approved, mut skipped) = (Vec::new(), Vec::new());
+    for id in body.ids.into_iter().filter(|id| seen.insert(*id)) {
+        let scope = caller.scope();
+        let device = caller.device.id;
+        let outcome = state
+            .blocking(move |storage| {
+                let record = storage.merged_record(id)?.filter(|r| r.visible_to(&scope));
+                if let Some(why) = bulk_skip(record.as_ref()) {
+                    return Ok(Err(why));
+                }
+                let edit = RecordEdit::Review {
+                    state: fieldsync_core::record::ReviewState::Approved,
+                    comment: None,
+                };
+                match crate::sync::edit_record(storage, device, &scope, id, &edit, now_ms()) {
+                    Ok(()) => Ok(Ok(record.is_some_and(|r| r.sensitive))),
+                    Err(e) => {
+                        tracing::warn!(record = %id, error = %e, "bulk approval refused");
+                        Ok(Err("refused"))
+                    }
+                }
+            })
+            .await?;
+        match outcome {
+            Ok(sensitive) => {
+                state
+                    .audit_about(
+                        sensitive,
+                        Some(&caller),
+                        peer,
+                        "review",
+                        Some(id.to_string()),
+                        Some("approved".into()),
+                    )
+                    .await?;
+                approved.push(id);
+            }
+            Err(reason) => skipped.push(json!({ "id": id, "reason": reason })),
+        }
+    }
+    tracing::info!(
+        approved = approved.len(),
+        skipped = skipped.len(),
+        "bulk approval"
+    );
+    Ok(json!({ "approved": approved, "skipped": skipped }))
+}
+
 async fn areas(state: AppState, auth: Credentials) -> Result<Json, ApiError> {
     caller(&state, auth).await?;
     let areas: Vec<_> = Areas::bundled().all().collect();
@@ -389,12 +505,20 @@ pub fn routes(
         .and(credentials())
         .and(json_body())
         .then(|id, s, a, e| async move { respond_json(edit(id, s, a, e).await) });
+    let review_many = warp::path!("v1" / "records" / "review")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(credentials())
+        .and(json_body())
+        .then(|s, a, b| async move { respond_json(review_many(s, a, b).await) });
     let areas = warp::path!("v1" / "areas")
         .and(warp::get())
         .and(with_state(state))
         .and(credentials())
         .then(|s, a| async move { respond_json(areas(s, a).await) });
-    list.or(get)
+    list.or(review_many)
+        .unify()
+        .or(get)
         .unify()
         .or(history)
         .unify()

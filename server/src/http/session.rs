@@ -194,8 +194,13 @@ async fn write_notes(state: &AppState, notes: Vec<LoginNote>) {
 }
 
 fn session_json(caller: &Caller) -> serde_json::Value {
+    // A phone number is for admins managing accounts, not for every page that reads a session.
+    let mut user = serde_json::to_value(&caller.user).unwrap_or_default();
+    if let Some(fields) = user.as_object_mut() {
+        fields.remove("phone");
+    }
     json!({
-        "user": caller.user,
+        "user": user,
         "csrf_token": caller.session_csrf,
         "expires_at": caller.session_expires_ms.map(iso_utc),
     })

@@ -59,6 +59,12 @@ pub struct User {
     /// A disabled account cannot log in and its devices are revoked.
     #[serde(default)]
     pub disabled: bool,
+    /// The person's full name as the page shows it (Vietnamese, with diacritics).
+    #[serde(default)]
+    pub full_name: Option<String>,
+    /// A contact number; shown only where admins manage accounts.
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 /// A new account as an admin creates it.
@@ -73,6 +79,10 @@ pub struct NewUser {
     pub areas: Vec<String>,
     #[serde(default)]
     pub can_grant_sensitive: bool,
+    #[serde(default)]
+    pub full_name: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 /// A change an admin makes to an existing account; absent fields stay as they are.
@@ -82,6 +92,10 @@ pub struct AccountUpdate {
     pub sensitive_access: Option<bool>,
     pub can_grant_sensitive: Option<bool>,
     pub disabled: Option<bool>,
+    /// A new full name; empty clears it.
+    pub full_name: Option<String>,
+    /// A new phone number; empty clears it.
+    pub phone: Option<String>,
 }
 
 /// An enrolled device (a phone, or a supervisor's browser session).
@@ -256,8 +270,69 @@ pub struct RecordQuery {
     pub deleted: bool,
     pub changed_since_ms: Option<i64>,
     pub search: Option<String>,
+    pub sort: RecordSort,
+    /// Highest first (the default for the time of the last change).
+    pub descending: bool,
     pub limit: u32,
     pub offset: u32,
+}
+
+/// What the record list is ordered by; every order ends with the record id, so that paging
+/// neither repeats nor skips a record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecordSort {
+    Title,
+    /// Commune, then village.
+    Place,
+    /// The collector's full name (their username if they have none).
+    Collector,
+    /// When the server last received a change of the record.
+    #[default]
+    Updated,
+    /// Pending, returned, changed since approval, approved.
+    Review,
+}
+
+impl RecordSort {
+    pub fn parse(s: &str) -> Option<RecordSort> {
+        Some(match s {
+            "title" => RecordSort::Title,
+            "place" => RecordSort::Place,
+            "collector" => RecordSort::Collector,
+            "updated" => RecordSort::Updated,
+            "review" => RecordSort::Review,
+            _ => return None,
+        })
+    }
+}
+
+/// The record list's ORDER BY over `merged` and its collector's account `u`, from the
+/// whitelist [`RecordSort`] only; `collate` makes text compare byte by byte on both backends
+/// (empty on SQLite, where that is the default). Ties go to the record id, both ways.
+pub(crate) fn list_order(sort: RecordSort, descending: bool, collate: &str) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let keys = match sort {
+        RecordSort::Title => format!("merged.title{collate} {dir}"),
+        RecordSort::Place => {
+            format!("merged.commune{collate} {dir}, COALESCE(merged.village, ''){collate} {dir}")
+        }
+        RecordSort::Collector => {
+            format!("COALESCE(u.full_name, u.username, ''){collate} {dir}")
+        }
+        RecordSort::Updated => format!("merged.updated_ms {dir}"),
+        RecordSort::Review => format!(
+            "CASE merged.review WHEN 'pending' THEN 0 WHEN 'returned' THEN 1 \
+             WHEN 'changed' THEN 2 ELSE 3 END {dir}"
+        ),
+    };
+    format!("{keys}, merged.id {dir}")
+}
+
+/// A person as lists name them: the full name, and the username beside it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PersonName {
+    pub username: String,
+    pub full_name: Option<String>,
 }
 
 /// One row of the record list.
@@ -273,6 +348,9 @@ pub struct RecordSummary {
     pub n_problems: u32,
     #[serde(skip)]
     pub updated_ms: i64,
+    pub village: Option<String>,
+    /// Whose device first sent the record (none for records the server made itself).
+    pub collector: Option<PersonName>,
 }
 
 /// For each filter of the list, how many records each value gives with the others kept.

@@ -304,6 +304,8 @@ impl World {
                 sensitive_access: sensitive,
                 areas: areas.iter().map(|a| a.to_string()).collect(),
                 can_grant_sensitive: false,
+                full_name: None,
+                phone: None,
             },
         )
         .unwrap();

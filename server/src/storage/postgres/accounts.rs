@@ -10,7 +10,8 @@ use crate::storage::{
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-const USER_COLUMNS: &str = "id, username, role, sensitive_access, can_grant_sensitive, disabled";
+const USER_COLUMNS: &str =
+    "id, username, role, sensitive_access, can_grant_sensitive, disabled, full_name, phone";
 
 fn areas_of(db: &Db<'_>, user_id: i64) -> StorageResult<Vec<String>> {
     let rows = db.query(
@@ -32,6 +33,8 @@ fn user_from_row(db: &Db<'_>, r: &Row) -> StorageResult<User> {
         areas: areas_of(db, id)?,
         can_grant_sensitive: r.try_get(4)?,
         disabled: r.try_get(5)?,
+        full_name: r.try_get(6)?,
+        phone: r.try_get(7)?,
     })
 }
 
@@ -50,14 +53,16 @@ pub fn create_user(db: &Db<'_>, user: &NewUser, password_hash: &str) -> StorageR
     let id: Option<i64> = db
         .opt(
             "INSERT INTO users (username, password_hash, role, sensitive_access,
-                                can_grant_sensitive)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (username) DO NOTHING RETURNING id",
+                                can_grant_sensitive, full_name, phone)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (username) DO NOTHING RETURNING id",
             &[
                 &user.username,
                 &password_hash,
                 &user.role.as_str(),
                 &user.sensitive_access,
                 &user.can_grant_sensitive,
+                &user.full_name,
+                &user.phone,
             ],
         )?
         .map(|r| r.try_get(0))
@@ -88,7 +93,7 @@ pub fn user_by_name(db: &Db<'_>, username: &str) -> StorageResult<Option<(User, 
     else {
         return Ok(None);
     };
-    Ok(Some((user_from_row(db, &row)?, row.try_get(6)?)))
+    Ok(Some((user_from_row(db, &row)?, row.try_get(8)?)))
 }
 
 pub fn list_users(db: &Db<'_>) -> StorageResult<Vec<User>> {
@@ -115,6 +120,18 @@ pub fn update_user(db: &Db<'_>, username: &str, update: &AccountUpdate) -> Stora
         db.exec(
             "UPDATE users SET can_grant_sensitive = $2 WHERE id = $1",
             &[&user.id, &v],
+        )?;
+    }
+    if let Some(v) = &update.full_name {
+        db.exec(
+            "UPDATE users SET full_name = NULLIF($2, '') WHERE id = $1",
+            &[&user.id, v],
+        )?;
+    }
+    if let Some(v) = &update.phone {
+        db.exec(
+            "UPDATE users SET phone = NULLIF($2, '') WHERE id = $1",
+            &[&user.id, v],
         )?;
     }
     if let Some(v) = update.disabled {

@@ -8,8 +8,8 @@ use super::{id_bytes, uuid_col};
 use crate::indicators::facts::{Detail, Fact};
 use crate::scope::Scope;
 use crate::storage::{
-    FilterCounts, MergedRecord, RecordPage, RecordQuery, RecordSummary, Stats, StorageError,
-    StorageResult,
+    FilterCounts, MergedRecord, PersonName, RecordPage, RecordQuery, RecordSummary, Stats,
+    StorageError, StorageResult,
 };
 use fieldsync_core::model::validate_record;
 use fieldsync_core::record::{EditAfterMerge, Review, ReviewPhase, Status};
@@ -33,8 +33,10 @@ pub fn refresh(
     db.exec(
         "INSERT INTO merged (id, record_type, commune, status, title, search_text, view, problems,
                              conflicts, n_problems, n_conflicts, sensitive, review, updated_ms,
-                             merged_into, merge_edits)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                             merged_into, merge_edits, village, collector_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 (SELECT d.user_id FROM changes c JOIN devices d ON d.id = c.origin_device
+                  WHERE c.record_id = $1 ORDER BY c.seq LIMIT 1))
          ON CONFLICT (id) DO UPDATE SET record_type = excluded.record_type,
            commune = excluded.commune, status = excluded.status, title = excluded.title,
            search_text = excluded.search_text, view = excluded.view,
@@ -42,7 +44,8 @@ pub fn refresh(
            n_problems = excluded.n_problems, n_conflicts = excluded.n_conflicts,
            sensitive = excluded.sensitive, review = excluded.review,
            updated_ms = excluded.updated_ms, merged_into = excluded.merged_into,
-           merge_edits = excluded.merge_edits",
+           merge_edits = excluded.merge_edits, village = excluded.village,
+           collector_id = excluded.collector_id",
         &[
             &id_bytes(view.id),
             &view.record_type.as_str(),
@@ -60,6 +63,7 @@ pub fn refresh(
             &now_ms,
             &view.merged_into.map(id_bytes),
             &serde_json::to_string(merge_edits).unwrap_or_else(|_| "[]".into()),
+            &view.fields.get("village").and_then(|v| v.as_text()),
         ],
     )?;
     super::duplicates::reindex(db, view, now_ms)
@@ -109,8 +113,13 @@ pub fn get(db: &Db<'_>, id: Uuid) -> StorageResult<Option<MergedRecord>> {
     .transpose()
 }
 
+/// The columns of a list row and where they are read from (the collector's account beside
+/// the record).
 const SUMMARY_COLUMNS: &str =
-    "id, record_type, commune, status, review, title, n_conflicts, n_problems, updated_ms";
+    "merged.id, merged.record_type, merged.commune, merged.status, merged.review,
+     merged.title, merged.n_conflicts, merged.n_problems, merged.updated_ms, merged.village,
+     u.username, u.full_name";
+const SUMMARY_FROM: &str = "merged LEFT JOIN users u ON u.id = merged.collector_id";
 
 fn summary_from_row(r: &Row) -> StorageResult<RecordSummary> {
     let n_conflicts: i64 = r.try_get(6)?;
@@ -125,6 +134,16 @@ fn summary_from_row(r: &Row) -> StorageResult<RecordSummary> {
         n_conflicts: n_conflicts as u32,
         n_problems: n_problems as u32,
         updated_ms: r.try_get(8)?,
+        village: r.try_get(9)?,
+        collector: r
+            .try_get::<_, Option<String>>(10)?
+            .map(|username| -> StorageResult<PersonName> {
+                Ok(PersonName {
+                    username,
+                    full_name: r.try_get(11)?,
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -132,7 +151,7 @@ pub fn summaries(db: &Db<'_>, ids: &[Uuid]) -> StorageResult<Vec<RecordSummary>>
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(row) = db.opt(
-            &format!("SELECT {SUMMARY_COLUMNS} FROM merged WHERE id = $1"),
+            &format!("SELECT {SUMMARY_COLUMNS} FROM {SUMMARY_FROM} WHERE merged.id = $1"),
             &[&id_bytes(*id)],
         )? {
             out.push(summary_from_row(&row)?);
@@ -305,8 +324,9 @@ pub fn list(db: &Db<'_>, scope: &Scope, query: &RecordQuery) -> StorageResult<Re
     let all = conditions(scope, query, Leave::Nothing);
     let total = count(db, &all, "")?;
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM merged{} ORDER BY updated_ms DESC, id LIMIT {} OFFSET {}",
+        "SELECT {SUMMARY_COLUMNS} FROM {SUMMARY_FROM}{} ORDER BY {} LIMIT {} OFFSET {}",
         all.sql(),
+        crate::storage::list_order(query.sort, query.descending, " COLLATE \"C\""),
         query.limit,
         query.offset
     );

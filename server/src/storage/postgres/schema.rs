@@ -14,7 +14,19 @@ use uuid::Uuid;
 const UPGRADE_LOCK: i64 = 0x6669_656c_6473_0001;
 
 /// Every migration, oldest first; append, never edit one that has shipped.
-const STEPS: &[&str] = &[V1];
+const STEPS: &[&str] = &[V1, V2];
+
+/// Accounts get a full name and a phone number; the merged view keeps each record's village and
+/// the account whose device first sent it (SQLite version 8).
+const V2: &str = "
+ALTER TABLE users ADD COLUMN full_name TEXT;
+ALTER TABLE users ADD COLUMN phone TEXT;
+ALTER TABLE merged ADD COLUMN village TEXT;
+ALTER TABLE merged ADD COLUMN collector_id BIGINT;
+UPDATE merged SET village = view::jsonb -> 'fields' ->> 'village',
+    collector_id = (SELECT d.user_id FROM changes c JOIN devices d ON d.id = c.origin_device
+                    WHERE c.record_id = merged.id ORDER BY c.seq LIMIT 1);
+";
 
 const V1: &str = "
 CREATE TABLE meta (

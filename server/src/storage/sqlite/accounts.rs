@@ -9,7 +9,8 @@ use crate::storage::{
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
-const USER_COLUMNS: &str = "id, username, role, sensitive_access, can_grant_sensitive, disabled";
+const USER_COLUMNS: &str =
+    "id, username, role, sensitive_access, can_grant_sensitive, disabled, full_name, phone";
 
 fn areas_of(conn: &Connection, user_id: i64) -> StorageResult<Vec<String>> {
     let mut stmt =
@@ -18,8 +19,11 @@ fn areas_of(conn: &Connection, user_id: i64) -> StorageResult<Vec<String>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// (id, username, role, sensitive access, may grant it, disabled).
-type UserRow = (i64, String, String, bool, bool, bool);
+/// (id, username, role, sensitive access, may grant it, disabled, (full name, phone)).
+type UserRow = (i64, String, String, bool, bool, bool, Contact);
+
+/// (full name, phone).
+type Contact = (Option<String>, Option<String>);
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
     Ok((
@@ -29,11 +33,12 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        (r.get(6)?, r.get(7)?),
     ))
 }
 
 fn user_from_row(conn: &Connection, row: UserRow) -> StorageResult<User> {
-    let (id, username, role, sensitive, can_grant, disabled) = row;
+    let (id, username, role, sensitive, can_grant, disabled, (full_name, phone)) = row;
     Ok(User {
         id,
         username,
@@ -43,6 +48,8 @@ fn user_from_row(conn: &Connection, row: UserRow) -> StorageResult<User> {
         areas: areas_of(conn, id)?,
         can_grant_sensitive: can_grant,
         disabled,
+        full_name,
+        phone,
     })
 }
 
@@ -78,14 +85,17 @@ pub fn create_user(
         )));
     }
     tx.execute(
-        "INSERT INTO users (username, password_hash, role, sensitive_access, can_grant_sensitive)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO users (username, password_hash, role, sensitive_access, can_grant_sensitive,
+                            full_name, phone)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             user.username,
             password_hash,
             user.role.as_str(),
             user.sensitive_access,
-            user.can_grant_sensitive
+            user.can_grant_sensitive,
+            user.full_name,
+            user.phone
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -109,7 +119,7 @@ pub fn user_by_name(conn: &Connection, username: &str) -> StorageResult<Option<(
         .query_row(
             &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?1"),
             [username],
-            |r| Ok((user_row(r)?, r.get::<_, String>(6)?)),
+            |r| Ok((user_row(r)?, r.get::<_, String>(8)?)),
         )
         .optional()?;
     match row {
@@ -149,6 +159,18 @@ pub fn update_user(
     if let Some(v) = update.can_grant_sensitive {
         tx.execute(
             "UPDATE users SET can_grant_sensitive = ?2 WHERE id = ?1",
+            params![user.id, v],
+        )?;
+    }
+    if let Some(v) = &update.full_name {
+        tx.execute(
+            "UPDATE users SET full_name = NULLIF(?2, '') WHERE id = ?1",
+            params![user.id, v],
+        )?;
+    }
+    if let Some(v) = &update.phone {
+        tx.execute(
+            "UPDATE users SET phone = NULLIF(?2, '') WHERE id = ?1",
             params![user.id, v],
         )?;
     }

@@ -5,8 +5,8 @@
 use super::uuid_col;
 use crate::scope::Scope;
 use crate::storage::{
-    FilterCounts, MergedRecord, RecordPage, RecordQuery, RecordSummary, Stats, StorageError,
-    StorageResult,
+    FilterCounts, MergedRecord, PersonName, RecordPage, RecordQuery, RecordSummary, Stats,
+    StorageError, StorageResult,
 };
 use fieldsync_core::model::validate_record;
 use fieldsync_core::record::{EditAfterMerge, Review, ReviewPhase};
@@ -31,14 +31,18 @@ pub fn refresh(
     let problems = validate_record(view.record_type, &view.fields);
     tx.prepare_cached(
         "INSERT INTO merged (id, record_type, commune, status, title, search_text, view, problems, conflicts,
-                             n_problems, n_conflicts, sensitive, review, updated_ms, merged_into, merge_edits)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                             n_problems, n_conflicts, sensitive, review, updated_ms, merged_into, merge_edits,
+                             village, collector_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 (SELECT d.user_id FROM changes c JOIN devices d ON d.id = c.origin_device
+                  WHERE c.record_id = ?1 ORDER BY c.seq LIMIT 1))
          ON CONFLICT(id) DO UPDATE SET record_type = excluded.record_type, commune = excluded.commune,
            status = excluded.status, title = excluded.title, search_text = excluded.search_text,
            view = excluded.view, problems = excluded.problems, conflicts = excluded.conflicts,
            n_problems = excluded.n_problems, n_conflicts = excluded.n_conflicts,
            sensitive = excluded.sensitive, review = excluded.review, updated_ms = excluded.updated_ms,
-           merged_into = excluded.merged_into, merge_edits = excluded.merge_edits",
+           merged_into = excluded.merged_into, merge_edits = excluded.merge_edits,
+           village = excluded.village, collector_id = excluded.collector_id",
     )?
     .execute(
         params![
@@ -58,6 +62,7 @@ pub fn refresh(
             now_ms,
             view.merged_into.as_ref().map(|m| m.as_bytes().to_vec()),
             serde_json::to_string(merge_edits).unwrap_or_else(|_| "[]".into()),
+            view.fields.get("village").and_then(|v| v.as_text()),
         ],
     )?;
     super::duplicates::reindex(tx, view, now_ms)
@@ -139,9 +144,13 @@ pub fn get(conn: &Connection, id: Uuid) -> StorageResult<Option<MergedRecord>> {
     .transpose()
 }
 
-/// The columns of a list row, in the order [`SummaryRow::read`] takes them.
+/// The columns of a list row, in the order [`SummaryRow::read`] takes them, and where they
+/// are read from (the collector's account beside the record).
 const SUMMARY_COLUMNS: &str =
-    "id, record_type, commune, status, review, title, n_conflicts, n_problems, updated_ms";
+    "merged.id, merged.record_type, merged.commune, merged.status, merged.review,
+     merged.title, merged.n_conflicts, merged.n_problems, merged.updated_ms, merged.village,
+     u.username, u.full_name";
+const SUMMARY_FROM: &str = "merged LEFT JOIN users u ON u.id = merged.collector_id";
 
 /// A list row as stored; checked into a [`RecordSummary`] outside the row callback.
 struct SummaryRow {
@@ -154,6 +163,9 @@ struct SummaryRow {
     n_conflicts: u32,
     n_problems: u32,
     updated_ms: i64,
+    village: Option<String>,
+    collector: Option<String>,
+    collector_name: Option<String>,
 }
 
 impl SummaryRow {
@@ -168,6 +180,9 @@ impl SummaryRow {
             n_conflicts: r.get(6)?,
             n_problems: r.get(7)?,
             updated_ms: r.get(8)?,
+            village: r.get(9)?,
+            collector: r.get(10)?,
+            collector_name: r.get(11)?,
         })
     }
 
@@ -182,6 +197,11 @@ impl SummaryRow {
             n_conflicts: self.n_conflicts,
             n_problems: self.n_problems,
             updated_ms: self.updated_ms,
+            village: self.village,
+            collector: self.collector.map(|username| PersonName {
+                username,
+                full_name: self.collector_name,
+            }),
         })
     }
 }
@@ -189,7 +209,7 @@ impl SummaryRow {
 /// The list rows of records by id, in the order given; ids without a record are left out.
 pub fn summaries(conn: &Connection, ids: &[Uuid]) -> StorageResult<Vec<RecordSummary>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {SUMMARY_COLUMNS} FROM merged WHERE id = ?1"
+        "SELECT {SUMMARY_COLUMNS} FROM {SUMMARY_FROM} WHERE merged.id = ?1"
     ))?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
@@ -368,8 +388,9 @@ pub fn list(conn: &Connection, scope: &Scope, query: &RecordQuery) -> StorageRes
     let all = conditions(scope, query, Leave::Nothing);
     let total = count(conn, &all, "")?;
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM merged{} ORDER BY updated_ms DESC, id LIMIT {} OFFSET {}",
+        "SELECT {SUMMARY_COLUMNS} FROM {SUMMARY_FROM}{} ORDER BY {} LIMIT {} OFFSET {}",
         all.sql(),
+        crate::storage::list_order(query.sort, query.descending, ""),
         query.limit,
         query.offset
     );

@@ -258,6 +258,18 @@ CREATE TABLE expired (
 ) WITHOUT ROWID;
 ";
 
+/// Version 8: accounts get a full name and a phone number; the merged view keeps each record's
+/// village and the account whose device first sent it, for the record list's columns and order.
+const V8_FROM_V7: &str = "
+ALTER TABLE users ADD COLUMN full_name TEXT;
+ALTER TABLE users ADD COLUMN phone TEXT;
+ALTER TABLE merged ADD COLUMN village TEXT;
+ALTER TABLE merged ADD COLUMN collector_id INTEGER;
+UPDATE merged SET village = json_extract(view, '$.fields.village'),
+    collector_id = (SELECT d.user_id FROM changes c JOIN devices d ON d.id = c.origin_device
+                    WHERE c.record_id = merged.id ORDER BY c.seq LIMIT 1);
+";
+
 /// Every version's migration and the rebuilds they ask for.
 pub const SCHEMA: Schema<StorageError> = Schema {
     what: "server database",
@@ -296,6 +308,11 @@ pub const SCHEMA: Schema<StorageError> = Schema {
             version: 7,
             steps: &[Step::Sql(V7_FROM_V6), Step::Run(create_signing_key)],
             rebuilds: &[RECEIPTS],
+        },
+        Migration {
+            version: 8,
+            steps: &[Step::Sql(V8_FROM_V7)],
+            rebuilds: &[],
         },
     ],
     // Duplicates and facts are both read from the merged view; receipts from the changes.

@@ -35,9 +35,12 @@ pub fn page(
         args.push(Box::new(after.as_bytes().to_vec()));
         sql = and(&sql, &format!("merged.id > ?{}", args.len()));
     }
+    // By the primary key's index: SQLite would otherwise take the list's commune index and sort
+    // every remaining record of the type for each page (an export of 120,000 people took a
+    // minute instead of seconds). A page then reads at most the rows up to its last record.
     let sql = format!(
         "SELECT id, commune, status, review, view, n_conflicts, n_problems, updated_ms
-         FROM merged{sql} ORDER BY merged.id LIMIT {limit}"
+         FROM merged INDEXED BY sqlite_autoindex_merged_1{sql} ORDER BY merged.id LIMIT {limit}"
     );
     let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
     let mut stmt = conn.prepare(&sql)?;

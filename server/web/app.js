@@ -590,6 +590,7 @@ function pRecords(ctx) {
   const since = h('input', { type: 'date', test: 'filter-changed-since', max: '2100-12-31', onchange: () => set({ changed_since: since.value }) });
   const q = h('input', { type: 'search', test: 'filter-q', placeholder: t('list.qph'), autocomplete: 'off', oninput: () => { clearTimeout(timer); timer = setTimeout(() => set({ q: q.value.trim() }), 600); } });
   const total = h('span', { class: 'total', test: 'total', 'aria-live': 'polite' }), tbody = h('tbody');
+  const exports = KIT.recordExports ? KIT.recordExports() : null;
   const tableWrap = table('records-table', ['col.title', 'col.type', 'col.commune', 'col.review', 'col.flags', 'col.updated'], tbody, 'records');
   const prev = btn(t('prev'), '', 'page-prev', () => set({ page: String(pg() - 1) }, true));
   const next = btn(t('next'), '', 'page-next', () => set({ page: String(pg() + 1) }, true));
@@ -606,7 +607,7 @@ function pRecords(ctx) {
     h('section', { class: 'results' },
       h('form', { class: 'search', role: 'search', onsubmit: ev => { ev.preventDefault(); clearTimeout(timer); set({ q: q.value.trim() }); } },
         field(t('list.q'), q, t('list.qhint')), btn(t('list.qgo'), 'primary', 'search-submit', null, 'submit')),
-      h('div', { class: 'res-head' }, h('h1', null, t('nav.records')), total), tableWrap, empty, pager)));
+      h('div', { class: 'res-head' }, h('h1', null, t('nav.records')), total, exports && exports.el), tableWrap, empty, pager)));
   // Select options, with the counts of the last answer beside them.
   const opts = (s, list, counts) => {
     const sum = counts && Object.values(counts).reduce((a, b) => a + b, 0), c = n => (counts ? ` (${num(n)})` : '');
@@ -634,6 +635,7 @@ function pRecords(ctx) {
     if (document.activeElement !== q) q.value = v('q');
     const qs = new URLSearchParams();
     for (const k of FILTERS) if (v(k)) qs.set(k, v(k));
+    if (exports) exports.update(qs);
     qs.set('limit', '50'); qs.set('offset', String((pg() - 1) * 50));
     if (ac) ac.abort();
     const mine = ac = new AbortController();

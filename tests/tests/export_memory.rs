@@ -148,7 +148,12 @@ async fn measure(n: usize) {
             .request(server.addr, "GET", path, &headers, Vec::new())
             .await
             .unwrap();
-        assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
         println!(
             "{n:>7} records: {path}{} {:>6.1} MB in {:>6.1} s, server peak {:.1} MiB",
             if gzip { " (gzip)" } else { "" },

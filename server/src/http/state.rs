@@ -1,8 +1,8 @@
 //! What every handler shares: the storage, the fixed worker pools that run blocking work, and
 //! the admission rules that keep one client from making everyone else wait (one sync in flight
 //! per device, two per account, a bounded queue for the database writer, a bounded queue for
-//! password hashing, a cap on request bodies held in memory, the login throttle, and each
-//! account's sync budgets).
+//! password hashing, a cap on request bodies held in memory, a few record exports at once, the
+//! login throttle, and each account's sync budgets).
 
 use super::error::ApiError;
 use crate::storage::{Caller, Storage};

@@ -13,13 +13,13 @@ pub const BOM: &str = "\u{feff}";
 /// Where CSV text goes: a buffer handed out as it fills, through gzip or not.
 pub enum Sink {
     Plain(Vec<u8>),
-    Gzip(GzEncoder<Vec<u8>>),
+    Gzip(Box<GzEncoder<Vec<u8>>>),
 }
 
 impl Sink {
     pub fn new(gzip: bool) -> Sink {
         if gzip {
-            Sink::Gzip(GzEncoder::new(Vec::new(), Compression::default()))
+            Sink::Gzip(Box::new(GzEncoder::new(Vec::new(), Compression::default())))
         } else {
             Sink::Plain(Vec::new())
         }
@@ -48,7 +48,7 @@ impl Sink {
     pub fn finish(self) -> std::io::Result<Vec<u8>> {
         match self {
             Sink::Plain(buf) => Ok(buf),
-            Sink::Gzip(encoder) => encoder.finish(),
+            Sink::Gzip(encoder) => (*encoder).finish(),
         }
     }
 }

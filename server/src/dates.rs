@@ -41,6 +41,18 @@ pub fn iso_utc(ms: i64) -> String {
     )
 }
 
+/// `2025-07-01 10:04` for a unix time in milliseconds: the time in Vietnam, to the minute.
+pub fn vietnam_minute(ms: i64) -> String {
+    let local = ms + VIETNAM_OFFSET_MS;
+    let (y, m, d) = civil_from_days(local.div_euclid(DAY_MS));
+    let minutes = local.rem_euclid(DAY_MS) / 60_000;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        minutes / 60,
+        minutes % 60
+    )
+}
+
 /// The first millisecond of a calendar date (`YYYY-MM-DD`) in Vietnam, if it is one.
 pub fn vietnam_day_start(date: &str) -> Option<i64> {
     let b = date.as_bytes();
@@ -76,5 +88,14 @@ mod tests {
         );
         assert!(vietnam_day_start("2025-02-30").is_none());
         assert!(vietnam_day_start("01/07/2025").is_none());
+    }
+
+    #[test]
+    fn vietnam_time_is_seven_hours_ahead() {
+        assert_eq!(vietnam_minute(1_751_328_000_000), "2025-07-01 07:00");
+        assert_eq!(
+            vietnam_minute(1_751_328_000_000 - 7 * 3_600_000 - 60_000),
+            "2025-06-30 23:59"
+        );
     }
 }

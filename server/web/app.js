@@ -666,6 +666,7 @@ function pRecords(ctx) {
       await update(params);
     });
   }
+  const exports = KIT.recordExports ? KIT.recordExports() : null;
   const prev = btn(t('prev'), '', 'page-prev', () => set({ page: String(pg() - 1) }, true));
   const next = btn(t('next'), '', 'page-next', () => set({ page: String(pg() + 1) }, true));
   const info = h('span', { class: 'pinfo', test: 'page-info' }), range = muted('');
@@ -681,7 +682,7 @@ function pRecords(ctx) {
     h('section', { class: 'results' },
       h('form', { class: 'search', role: 'search', onsubmit: ev => { ev.preventDefault(); clearTimeout(timer); set({ q: q.value.trim() }); } },
         field(t('list.q'), q, t('list.qhint')), btn(t('list.qgo'), 'primary', 'search-submit', null, 'submit')),
-      h('div', { class: 'res-head' }, h('h1', null, t('nav.records')), total), bulkResult, bulkBar, tableWrap, empty, pager)));
+      h('div', { class: 'res-head' }, h('h1', null, t('nav.records')), total, exports && exports.el), bulkResult, bulkBar, tableWrap, empty, pager)));
   // Select options, with the counts of the last answer beside them.
   const opts = (s, list, counts) => {
     const sum = counts && Object.values(counts).reduce((a, b) => a + b, 0), c = n => (counts ? ` (${num(n)})` : '');
@@ -713,6 +714,7 @@ function pRecords(ctx) {
     if (document.activeElement !== q) q.value = v('q');
     const qs = listQuery({ q: params });
     for (const th of heads) if (th.dataset.sort) th.setAttribute('aria-sort', th.dataset.sort === sortOf() ? (orderOf() === 'asc' ? 'ascending' : 'descending') : 'none');
+    if (exports) exports.update(qs);
     qs.set('limit', '50'); qs.set('offset', String((pg() - 1) * 50));
     if (ac) ac.abort();
     const mine = ac = new AbortController();

@@ -8,6 +8,7 @@ mod budget;
 pub mod compress;
 mod duplicates;
 pub mod error;
+mod export;
 pub(crate) mod headers;
 mod indicators;
 mod methods;
@@ -289,6 +290,9 @@ pub fn routes(
         .or(sync::route(state.clone()))
         .unify()
         .or(admin::routes(state.clone()))
+        .unify()
+        // Before the records' routes, which would take `export.csv` for a record id.
+        .or(export::routes(state.clone()))
         .unify()
         .or(records::routes(state.clone()))
         .unify()

@@ -35,7 +35,7 @@ where
 
 /// Reads `raw` into `T`. serde names an unknown, repeated or missing parameter itself but not
 /// one whose value does not parse; that one is found by reading each parameter alone.
-fn read<T: DeserializeOwned>(raw: &str) -> Result<T, String> {
+pub(super) fn read<T: DeserializeOwned>(raw: &str) -> Result<T, String> {
     let whole = match serde_urlencoded::from_str::<T>(raw) {
         Ok(params) => return Ok(params),
         Err(e) => e.to_string(),

@@ -25,7 +25,7 @@ const MAX_PAGE: u32 = 500;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub(super) struct ListQuery {
     #[serde(rename = "type")]
     record_type: Option<String>,
     commune: Option<String>,
@@ -42,7 +42,7 @@ struct ListQuery {
 }
 
 impl ListQuery {
-    fn into_query(self) -> Result<RecordQuery, ApiError> {
+    pub(super) fn into_query(self) -> Result<RecordQuery, ApiError> {
         let record_type = nonempty(self.record_type)
             .map(|t| RecordType::parse(&t).ok_or_else(|| bad(&format!("unknown record type {t}"))))
             .transpose()?;
@@ -95,7 +95,10 @@ fn may_edit(caller: &Caller) -> bool {
     caller.user.role == Role::Supervisor
 }
 
-async fn supervisor_or_admin(state: &AppState, auth: Credentials) -> Result<Caller, ApiError> {
+pub(super) async fn supervisor_or_admin(
+    state: &AppState,
+    auth: Credentials,
+) -> Result<Caller, ApiError> {
     let caller = caller(state, auth).await?;
     require_role(&caller, &[Role::Supervisor, Role::Admin])?;
     Ok(caller)

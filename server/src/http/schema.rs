@@ -3,7 +3,7 @@
 //! the 54 ethnic groups; the area list; the validation problem and sync reject codes — and what
 //! of them the caller may see. The supervisors' page keeps no copy of any of them.
 
-mod labels;
+pub(super) mod labels;
 
 use super::error::ApiError;
 use super::{caller, credentials, require_role, with_state, AppState, Credentials};

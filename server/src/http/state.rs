@@ -1,8 +1,8 @@
 //! What every handler shares: the storage, the fixed worker pools that run blocking work, and
 //! the admission rules that keep one client from making everyone else wait (one sync in flight
 //! per device, two per account, a bounded queue for the database writer, a bounded queue for
-//! password hashing, a cap on request bodies held in memory, the login throttle, and each
-//! account's sync budgets).
+//! password hashing, a cap on request bodies held in memory, a few record exports at once, the
+//! login throttle, and each account's sync budgets).
 
 use super::error::ApiError;
 use crate::storage::{Caller, Storage};
@@ -22,6 +22,10 @@ const MAX_QUEUED_WRITES: usize = 6;
 const MAX_SYNCS_PER_USER: usize = 2;
 /// Plan progress computations at once per account: the page's drill-down asks for two.
 const MAX_REPORTS_PER_USER: usize = 2;
+/// Record exports at once per account (the page's CSV and Excel buttons), and overall: each
+/// holds a temporary file or a gzip stream and takes turns at the API workers page by page.
+const MAX_EXPORTS_PER_USER: usize = 2;
+const MAX_EXPORTS: usize = 8;
 /// Request bodies held in memory at once, in KiB.
 const MAX_BODY_KIB_IN_FLIGHT: usize = 64 * 1024;
 
@@ -61,6 +65,8 @@ struct Admission {
     syncing: Mutex<Syncing>,
     /// Plan progress reports being computed, per account.
     reporting: Arc<Mutex<HashMap<i64, usize>>>,
+    /// Record exports being written, per account.
+    exporting: Arc<Mutex<HashMap<i64, usize>>>,
 }
 
 #[derive(Default)]
@@ -93,7 +99,8 @@ impl Drop for SyncSlot {
     }
 }
 
-/// An account's place among the plan progress reports being computed, freed when dropped.
+/// An account's place among the plan progress reports being computed (or the record exports
+/// being written), freed when dropped.
 pub struct ReportSlot {
     reporting: Arc<Mutex<HashMap<i64, usize>>>,
     user: i64,
@@ -155,6 +162,7 @@ impl AppState {
                 body_kib: Arc::new(Semaphore::new(MAX_BODY_KIB_IN_FLIGHT)),
                 syncing: Mutex::new(Syncing::default()),
                 reporting: Arc::new(Mutex::new(HashMap::new())),
+                exporting: Arc::new(Mutex::new(HashMap::new())),
             }),
             throttle: Arc::new(LoginThrottle::default()),
             budgets: Arc::new(super::budget::SyncBudgets::default()),
@@ -303,6 +311,29 @@ impl AppState {
         *running += 1;
         Ok(ReportSlot {
             reporting: self.admission.reporting.clone(),
+            user: caller.user.id,
+        })
+    }
+
+    /// Admits one record export of `caller`'s account: a few per account and a few overall, so
+    /// that exports cannot fill the temporary disk or crowd out everyone's pages.
+    pub(crate) fn export_slot(&self, caller: &Caller) -> Result<ReportSlot, ApiError> {
+        let mut exporting = self
+            .admission
+            .exporting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let all: usize = exporting.values().sum();
+        let mine = exporting.get(&caller.user.id).copied().unwrap_or(0);
+        if mine >= MAX_EXPORTS_PER_USER || all >= MAX_EXPORTS {
+            return Err(busy(
+                5,
+                "exports are still being written; retry when they are done",
+            ));
+        }
+        *exporting.entry(caller.user.id).or_default() += 1;
+        Ok(ReportSlot {
+            reporting: self.admission.exporting.clone(),
             user: caller.user.id,
         })
     }

@@ -606,12 +606,26 @@ pub struct PullPage {
 /// administration. Implementations are blocking; handlers call them on the fixed worker pools
 /// of `crate::workers`.
 pub trait Storage:
-    SyncStore + AccountStore + MergedStore + DuplicateStore + AuditStore + AdminStore + 'static
+    SyncStore
+    + AccountStore
+    + MergedStore
+    + ExportStore
+    + DuplicateStore
+    + AuditStore
+    + AdminStore
+    + 'static
 {
 }
 
 impl<T> Storage for T where
-    T: SyncStore + AccountStore + MergedStore + DuplicateStore + AuditStore + AdminStore + 'static
+    T: SyncStore
+        + AccountStore
+        + MergedStore
+        + ExportStore
+        + DuplicateStore
+        + AuditStore
+        + AdminStore
+        + 'static
 {
 }
 
@@ -675,6 +689,36 @@ pub trait MergedStore: Send + Sync {
     fn authors(&self, actors: &[String]) -> StorageResult<BTreeMap<String, Author>>;
 }
 
+/// A record as the exports write it: its merged row without what only its page shows.
+#[derive(Clone, Debug)]
+pub struct ExportRow {
+    pub id: Uuid,
+    pub commune: Option<String>,
+    pub status: String,
+    pub review: ReviewPhase,
+    /// The record's `RecordView` as stored (`fields`, `sets`, ...).
+    pub view: serde_json::Value,
+    pub n_conflicts: u32,
+    pub n_problems: u32,
+    pub updated_ms: i64,
+}
+
+/// The record exports: the records the list's filters select, read a page at a time.
+pub trait ExportStore: Send + Sync {
+    /// Up to `limit` records of `record_type` that `scope` may see and `query` matches (its
+    /// paging aside), with ids after `after`, in id order.
+    fn export_page(
+        &self,
+        scope: &Scope,
+        query: &RecordQuery,
+        record_type: RecordType,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StorageResult<Vec<ExportRow>>;
+    /// How many of the records an export of `query` carries are support cases (ever sensitive).
+    fn export_sensitive_count(&self, scope: &Scope, query: &RecordQuery) -> StorageResult<u64>;
+}
+
 /// Candidate duplicates and the merges that resolve them.
 pub trait DuplicateStore: Send + Sync {
     /// Candidate duplicate pairs `scope` may see (both records visible).
@@ -736,7 +780,9 @@ pub trait AdminStore: Send + Sync {
 
 /// Every storage trait, for code that calls a concrete backend's methods (the CLI, tests).
 pub mod prelude {
-    pub use super::{AccountStore, AdminStore, AuditStore, DuplicateStore, MergedStore, Storage};
+    pub use super::{
+        AccountStore, AdminStore, AuditStore, DuplicateStore, ExportStore, MergedStore, Storage,
+    };
     pub use crate::sync::store::SyncStore;
     pub use crate::sync::OwnWrites;
 }

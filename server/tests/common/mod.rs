@@ -157,6 +157,23 @@ impl MergedStore for TestStorage {
     }
 }
 
+impl ExportStore for TestStorage {
+    fn export_page(
+        &self,
+        scope: &Scope,
+        query: &RecordQuery,
+        record_type: fieldsync_core::RecordType,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StorageResult<Vec<ExportRow>> {
+        self.0.export_page(scope, query, record_type, after, limit)
+    }
+
+    fn export_sensitive_count(&self, scope: &Scope, query: &RecordQuery) -> StorageResult<u64> {
+        self.0.export_sensitive_count(scope, query)
+    }
+}
+
 impl DuplicateStore for TestStorage {
     fn list_duplicates(
         &self,

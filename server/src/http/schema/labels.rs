@@ -363,3 +363,32 @@ pub fn code(t: RecordType, field: &str, code: &str) -> Option<Label> {
     };
     name(&format!("{t}.{field}")).or_else(|| name(field))
 }
+
+/// The name of a review state, as the record list shows it.
+pub fn review(phase: fieldsync_core::record::ReviewPhase) -> Label {
+    use fieldsync_core::record::ReviewPhase as R;
+    match phase {
+        R::Pending => ("Chờ duyệt", "Pending"),
+        R::Approved => ("Đã duyệt", "Approved"),
+        R::Returned => ("Đã trả lại", "Returned"),
+        R::Changed => ("Đã sửa sau khi duyệt", "Changed after approval"),
+    }
+}
+
+/// The name of a record's status in the merged view (`active`, `deleted`, `merged`).
+pub fn status(status: &str) -> Label {
+    match status {
+        "deleted" => ("Đã xoá", "Deleted"),
+        "merged" => ("Đã gộp", "Merged"),
+        _ => ("Đang dùng", "Active"),
+    }
+}
+
+/// Yes and no, for a field that is either.
+pub fn yes_no(yes: bool) -> Label {
+    if yes {
+        ("Có", "Yes")
+    } else {
+        ("Không", "No")
+    }
+}

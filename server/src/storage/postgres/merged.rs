@@ -467,3 +467,13 @@ pub fn load_facts(db: &Db<'_>) -> StorageResult<Vec<Fact>> {
         })
         .collect()
 }
+
+/// The list's filters for `query` as `scope` sees it: a `WHERE` clause and its parameters
+/// (`$1`, `$2`, ...), so that the record exports select exactly what the list shows.
+pub(super) fn filter(
+    scope: &Scope,
+    query: &RecordQuery,
+) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    let c = conditions(scope, query, Leave::Nothing);
+    (c.sql(), c.args)
+}

@@ -11,6 +11,7 @@ mod accounts;
 mod audit;
 mod db;
 mod duplicates;
+mod export;
 mod history;
 mod keep_out;
 mod merged;
@@ -26,9 +27,11 @@ use super::{
     MergedRecord, MergedStore, NewUser, RecordPage, RecordQuery, SensitiveDevice, Stats,
     StorageError, StorageResult, User,
 };
+use super::{ExportRow, ExportStore};
 use crate::scope::Scope;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use fieldsync_core::record::Review;
+use fieldsync_core::RecordType;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -351,6 +354,23 @@ impl MergedStore for PostgresStorage {
 
     fn authors(&self, actors: &[String]) -> StorageResult<BTreeMap<String, Author>> {
         self.read(|db| crate::history::authors(actors, |actor| history::author(db, actor)))
+    }
+}
+
+impl ExportStore for PostgresStorage {
+    fn export_page(
+        &self,
+        scope: &Scope,
+        query: &RecordQuery,
+        record_type: RecordType,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StorageResult<Vec<ExportRow>> {
+        self.read(|db| export::page(db, scope, query, record_type, after, limit))
+    }
+
+    fn export_sensitive_count(&self, scope: &Scope, query: &RecordQuery) -> StorageResult<u64> {
+        self.read(|db| export::sensitive_count(db, scope, query))
     }
 }
 

@@ -461,3 +461,10 @@ pub fn stats(conn: &Connection, scope: &Scope) -> StorageResult<Stats> {
         log_entries,
     })
 }
+
+/// The list's filters for `query` as `scope` sees it: a `WHERE` clause and its parameters
+/// (`?1`, `?2`, ...), so that the record exports select exactly what the list shows.
+pub(super) fn filter(scope: &Scope, query: &RecordQuery) -> (String, Vec<Box<dyn ToSql>>) {
+    let c = conditions(scope, query, Leave::Nothing);
+    (c.sql(), c.args)
+}

@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod duplicates;
+mod export;
 mod facts;
 mod history;
 mod merged;
@@ -21,8 +22,10 @@ use super::{
     MergedRecord, MergedStore, NewUser, RecordPage, RecordQuery, SensitiveDevice, Stats,
     StorageError, StorageResult, User,
 };
+use super::{ExportRow, ExportStore};
 use crate::scope::Scope;
 use fieldsync_core::record::Review;
+use fieldsync_core::RecordType;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -232,6 +235,23 @@ impl MergedStore for SqliteStorage {
 
     fn authors(&self, actors: &[String]) -> StorageResult<BTreeMap<String, Author>> {
         self.read_conn(|c| history::authors(c, actors))
+    }
+}
+
+impl ExportStore for SqliteStorage {
+    fn export_page(
+        &self,
+        scope: &Scope,
+        query: &RecordQuery,
+        record_type: RecordType,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StorageResult<Vec<ExportRow>> {
+        self.read_conn(|c| export::page(c, scope, query, record_type, after, limit))
+    }
+
+    fn export_sensitive_count(&self, scope: &Scope, query: &RecordQuery) -> StorageResult<u64> {
+        self.read_conn(|c| export::sensitive_count(c, scope, query))
     }
 }
 

@@ -27,7 +27,7 @@ vi: {
   'pg.eth.minority': 'Dân tộc thiểu số', 'pg.bdVictims': 'Theo giới tính, nhóm tuổi và dân tộc: chỉ công bố cho toàn tỉnh, cả giai đoạn kế hoạch, khi mọi nhóm có từ 5 người.',
   'pg.sensitiveHelp': 'Số liệu từ hồ sơ vụ việc hỗ trợ: chỉ người có quyền xem; tính đến cuối quý, chỉ hồ sơ đã duyệt, theo khoảng 5 người, dưới 5 được ẩn; mỗi lần xuất file hoặc xem danh sách đều được ghi nhật ký.',
   'pg.undated': '{n} hồ sơ chưa có ngày nên chưa được tính', 'pg.details': 'Chi tiết', 'pg.plan': 'Kế hoạch: “{w}”',
-  'pg.byYear': 'Theo năm (lũy kế đến cuối năm)', 'pg.byCommune': 'Theo xã', 'pg.records': 'Xem hồ sơ được tính',
+  'pg.byYear': 'Theo năm (luỹ kế đến cuối năm)', 'pg.byCommune': 'Theo xã', 'pg.records': 'Xem hồ sơ được tính',
   'pg.population': 'Xem danh sách mẫu số', 'pg.bd.sex': 'Giới tính', 'pg.bd.ethnicity': 'Dân tộc', 'pg.bd.age': 'Nhóm tuổi',
   'pg.unknown': 'Không rõ',
   'pg.age.0-15': 'Dưới 16 tuổi', 'pg.age.16-30': '16–30 tuổi', 'pg.age.31-59': '31–59 tuổi', 'pg.age.60+': 'Từ 60 tuổi trở lên',

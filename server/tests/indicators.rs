@@ -29,7 +29,7 @@ const SEED: u64 = 3320;
 const START: &str = "2021-01-01";
 
 /// Today's communes in the safe-delivery population of the test's plan: all but Xốp (51.103)
-/// and Đăk Long (51.106).
+/// and Đắk Long (51.106).
 const HOME_BIRTH: [&str; 5] = ["51.102", "51.104", "51.107", "51.110", "51.113"];
 
 const PLAN: &str = r#"
@@ -671,7 +671,7 @@ async fn people_are_broken_down_by_sex_ethnic_group_and_age_group() {
     assert_eq!(r("62.613", "savings_groups")["target"], 12.0);
     assert_eq!(r("51.107", "safe_delivery_counselled")["target"], 70.0);
     assert_eq!(r("51.102", "safe_delivery_counselled")["target"], 80.0);
-    // The district row adds up its communes of today (Kon Plông: Đăk Long and Măng Đen).
+    // The district row adds up its communes of today (Kon Plông: Đắk Long and Măng Đen).
     let sum = figure(&r("51.106", "savings_groups")["value"]).unwrap()
         + figure(&r("51.107", "savings_groups")["value"]).unwrap();
     assert_eq!(figure(&r("62.613", "savings_groups")["value"]), Some(sum));
@@ -949,7 +949,7 @@ async fn the_csv_and_the_xlsx_carry_the_reports_numbers_with_vietnamese_text() {
     let want = |indicator: &str, code: &str| -> String {
         let rows: &[&str] = match code {
             "62" => &ALL_ROWS,
-            // Kon Plông, given targets of its own: Đăk Long and Măng Đen today.
+            // Kon Plông, given targets of its own: Đắk Long and Măng Đen today.
             "62.613" => &["51.106", "51.107"],
             c => &[c][..],
         };
@@ -1001,7 +1001,7 @@ async fn the_csv_and_the_xlsx_carry_the_reports_numbers_with_vietnamese_text() {
     assert_eq!(target[c_target], Data::Float(274.0));
     let names: String = rows.iter().map(|r| r[col("Địa bàn")].to_string()).collect();
     assert!(
-        names.contains("Ngọc Linh") && names.contains("Đăk Long"),
+        names.contains("Ngọc Linh") && names.contains("Đắk Long"),
         "diacritics survive"
     );
     // Victim figures: the report's texts (a band, "<5"), "—" where it publishes none.
@@ -1020,7 +1020,7 @@ async fn the_csv_and_the_xlsx_carry_the_reports_numbers_with_vietnamese_text() {
     }
     assert_eq!(seen, 15);
     let breakdown = book.worksheet_range("Phân tổ").unwrap();
-    assert!(breakdown.rows().any(|r| r.iter().any(|c| *c == "Xơ-đăng")));
+    assert!(breakdown.rows().any(|r| r.iter().any(|c| *c == "Xơ Đăng")));
 
     let (status, csv) = get(&w.province, "/v1/indicators/export.csv?as_of=2024-12-31").await;
     assert_eq!(status, 200);

@@ -30,13 +30,13 @@ vi: {
   'err.internal': 'Máy chủ gặp lỗi. Vui lòng thử lại sau.',
   'err.network': 'Không kết nối được máy chủ. Hãy kiểm tra đường truyền rồi thử lại.',
   'err.detail': 'Chi tiết', 'err.value': 'Hãy nhập giá trị.',
-  'review.pending': 'Chờ duyệt', 'review.approved': 'Đã duyệt', 'review.returned': 'Trả lại',
-  'review.changed': 'Đã sửa sau khi duyệt', 'status.deleted': 'Đã xoá', 'status.merged': 'Đã gộp',
+  'review.pending': 'Chờ duyệt', 'review.approved': 'Đã duyệt', 'review.returned': 'Đã trả lại',
+  'review.changed': 'Đã thay đổi sau khi duyệt', 'status.deleted': 'Đã xoá', 'status.merged': 'Đã gộp',
   'list.filters': 'Bộ lọc', 'list.commune': 'Xã', 'list.allCommunes': 'Tất cả xã trong địa bàn',
   'list.now': 'Xã hiện nay (từ 01/7/2025)', 'list.before': 'Trước 01/7/2025',
   'list.district': '{n} (cả huyện)', 'list.type': 'Loại hồ sơ', 'list.review': 'Xét duyệt',
   'list.only': 'Chỉ hiện hồ sơ', 'list.conflicts': 'Có xung đột', 'list.problems': 'Có lỗi dữ liệu',
-  'list.deleted': 'Đã xoá', 'list.since': 'Thay đổi từ ngày', 'list.clear': 'Xoá bộ lọc',
+  'list.deleted': 'Đã xoá', 'list.since': 'Thay đổi từ ngày', 'list.clear': 'Xoá bộ lọc', 'list.show': 'Xem kết quả',
   'list.q': 'Tìm kiếm', 'list.qph': 'Tìm theo tên, CCCD, số điện thoại…', 'list.qgo': 'Tìm',
   'list.qhint': 'Gõ có dấu hay không dấu đều được.', 'list.total': '{n} hồ sơ', 'list.range': 'Hiển thị {a}–{b}',
   'list.empty': 'Không có hồ sơ nào khớp với bộ lọc.', 'list.emptyHint': 'Hãy bỏ bớt điều kiện lọc hoặc đổi từ khoá tìm kiếm.',
@@ -79,14 +79,14 @@ vi: {
   'h.returned': 'Trả lại hồ sơ', 'h.pending': 'Đưa về chờ duyệt', 'h.comment': 'Nhận xét: “{c}”',
   'h.nocomment': 'Xoá nhận xét', 'h.mergedInto': 'Gộp vào hồ sơ', 'h.absorbed': 'Nhận gộp hồ sơ trùng',
   'h.add': 'thêm', 'h.remove': 'bỏ', 'h.none': 'Chưa có thay đổi nào.', 'h.more': 'Xem tất cả {n} lần thay đổi',
-  'u.username': 'Tên đăng nhập', 'u.role': 'Vai trò', 'u.areas': 'Địa bàn', 'u.sensitive': 'Xem vụ việc nhạy cảm',
-  'u.grant': 'Được cấp quyền xem vụ việc nhạy cảm cho người khác', 'u.state': 'Trạng thái',
+  'u.username': 'Tên đăng nhập', 'u.role': 'Vai trò', 'u.areas': 'Địa bàn', 'u.sensitive': 'Được xem vụ việc nhạy cảm',
+  'u.grant': 'Được phép cấp quyền xem vụ việc nhạy cảm cho người khác', 'u.state': 'Trạng thái',
   'u.active': 'Đang hoạt động', 'u.disabled': 'Đã khoá', 'u.edit': 'Sửa', 'u.disable': 'Khoá', 'u.enable': 'Mở khoá',
   'u.create': 'Tạo tài khoản mới', 'u.createGo': 'Tạo tài khoản', 'u.password': 'Mật khẩu', 'u.pwHint': 'Ít nhất 10 ký tự.',
   'u.areasHint': 'Mã địa bàn, cách nhau bằng dấu phẩy, ví dụ: 62.610, 51.102', 'u.addArea': 'Thêm địa bàn',
   'u.addAreaPh': 'Gõ tên xã, huyện…', 'u.newPw': 'Mật khẩu mới', 'u.resetPw': 'Đặt lại mật khẩu',
   'u.created': 'Đã tạo tài khoản {u}.', 'u.saved': 'Đã lưu tài khoản {u}.', 'u.pwSet': 'Đã đặt mật khẩu mới cho {u}.',
-  'u.allAreas': 'Toàn bộ', 'u.unknownArea': 'Mã không có trong danh mục: {c}', 'u.none': 'Chưa có tài khoản nào.',
+  'u.allAreas': 'Tất cả địa bàn', 'u.unknownArea': 'Mã không có trong danh mục: {c}', 'u.none': 'Chưa có tài khoản nào.',
   'u.taken': 'Tên đăng nhập này đã có.', 'u.you': '(bạn)', 'u.editing': 'Sửa tài khoản {u}',
   'u.fullName': 'Họ và tên', 'u.phone': 'Số điện thoại', 'u.phoneHint': 'Chỉ gồm chữ số, có thể bắt đầu bằng +.',
   'd.help': 'Thu hồi thiết bị khi điện thoại bị mất hoặc cán bộ nghỉ việc: thiết bị đó sẽ không đồng bộ được nữa. Dữ liệu đã gửi lên máy chủ vẫn được giữ nguyên.',
@@ -138,7 +138,7 @@ en: {
   'list.now': 'Current communes (from 1 Jul 2025)', 'list.before': 'Before 1 Jul 2025',
   'list.district': '{n} (whole district)', 'list.type': 'Record type', 'list.review': 'Review',
   'list.only': 'Only records', 'list.conflicts': 'With conflicts', 'list.problems': 'With data problems',
-  'list.deleted': 'Deleted', 'list.since': 'Changed since', 'list.clear': 'Clear filters',
+  'list.deleted': 'Deleted', 'list.since': 'Changed since', 'list.clear': 'Clear filters', 'list.show': 'Show results',
   'list.q': 'Search', 'list.qph': 'Search by name, ID card, phone…', 'list.qgo': 'Search',
   'list.qhint': 'Accents do not matter.', 'list.total': '{n} records', 'list.range': 'Showing {a}–{b}',
   'list.empty': 'No records match the filters.', 'list.emptyHint': 'Remove some filters or change the search words.',
@@ -672,17 +672,28 @@ function pRecords(ctx) {
   const info = h('span', { class: 'pinfo', test: 'page-info' }), range = muted('');
   const pager = h('div', { class: 'pager', test: 'pager' }, prev, info, next, range);
   const clear = () => go('#/records');
+  // On narrow screens the filters are a drawer this button opens (app.css); Escape or the scrim closes it.
+  const fcount = h('span', { class: 'n', test: 'filters-count' });
+  const opener = h('button', { type: 'button', class: 'btn filters-toggle', test: 'filters-open', 'aria-controls': 'filters', 'aria-expanded': 'false', onclick: () => drawer(true) }, t('list.filters'), fcount);
+  const scrim = h('div', { class: 'scrim', test: 'filters-scrim', onclick: () => drawer(false) });
+  const drawer = open => {
+    aside.classList.toggle('open', open); scrim.classList.toggle('open', open);
+    opener.setAttribute('aria-expanded', String(open));
+    if (open) commune.focus(); else if (aside.contains(document.activeElement)) opener.focus();
+  };
   const empty = h('div', { class: 'empty', test: 'empty', hidden: true }, h('p', null, h('strong', null, t('list.empty'))),
     h('p', { class: 'muted' }, t('list.emptyHint')), btn(t('list.clear'), '', null, clear));
-  ctx.main.append(h('div', { class: 'list-layout' },
-    h('aside', { class: 'filters card', 'aria-label': t('list.filters') }, h('h2', null, t('list.filters')),
-      field(t('list.commune'), commune), field(t('list.type'), type), field(t('list.review'), review),
-      h('fieldset', null, h('legend', null, t('list.only')), boxes.map(b => check(b.c, t('list.' + b.name), ' ', b.n))),
-      field(t('list.since'), since), btn(t('list.clear'), 'ghost wide', 'clear-filters', clear)),
+  const aside = h('aside', { class: 'filters card', id: 'filters', 'aria-label': t('list.filters'), onkeydown: ev => { if (ev.key === 'Escape') drawer(false); } },
+    h('h2', null, t('list.filters'), h('button', { type: 'button', class: 'btn small ghost drawer-close', test: 'filters-close', onclick: () => drawer(false) }, t('close'))),
+    field(t('list.commune'), commune), field(t('list.type'), type), field(t('list.review'), review),
+    h('fieldset', null, h('legend', null, t('list.only')), boxes.map(b => check(b.c, t('list.' + b.name), ' ', b.n))),
+    field(t('list.since'), since), btn(t('list.clear'), 'ghost wide', 'clear-filters', clear),
+    btn(t('list.show'), 'primary wide drawer-done', 'filters-done', () => drawer(false)));
+  ctx.main.append(h('div', { class: 'list-layout' }, aside, scrim,
     h('section', { class: 'results' },
       h('form', { class: 'search', role: 'search', onsubmit: ev => { ev.preventDefault(); clearTimeout(timer); set({ q: q.value.trim() }); } },
         field(t('list.q'), q, t('list.qhint')), btn(t('list.qgo'), 'primary', 'search-submit', null, 'submit')),
-      h('div', { class: 'res-head' }, h('h1', null, t('nav.records')), total, exports && exports.el), bulkResult, bulkBar, tableWrap, empty, pager)));
+      h('div', { class: 'res-head' }, h('h1', null, t('nav.records')), total, opener, exports && exports.el), bulkResult, bulkBar, tableWrap, empty, pager)));
   // Select options, with the counts of the last answer beside them.
   const opts = (s, list, counts) => {
     const sum = counts && Object.values(counts).reduce((a, b) => a + b, 0), c = n => (counts ? ` (${num(n)})` : '');
@@ -711,6 +722,7 @@ function pRecords(ctx) {
     opts(type, types()); opts(review, REVIEWS);
     for (const b of boxes) b.c.checked = v(b.name) === 'true';
     since.value = v('changed_since');
+    fcount.textContent = FILTERS.filter(k => k !== 'q' && v(k)).length || '';
     if (document.activeElement !== q) q.value = v('q');
     const qs = listQuery({ q: params });
     for (const th of heads) if (th.dataset.sort) th.setAttribute('aria-sort', th.dataset.sort === sortOf() ? (orderOf() === 'asc' ? 'ascending' : 'descending') : 'none');
@@ -817,7 +829,7 @@ async function pRecord(ctx) {
         t('rec.updated') + ': ' + fmtTime(rec.updated_at), h('span', { class: 'sep' }, '·'), badge((rec.review && rec.review.state) || 'pending'),
         rec.status !== 'active' && h('span', { class: 'badge' }, t('status.' + rec.status)))),
     h('div', { class: 'rec-layout' },
-      h('div', null,
+      h('div', { class: 'rec-main' },
         SENSITIVE.has(ty) && h('div', { class: 'note', test: 'sensitive' }, t('rec.sensitive')),
         rec.status === 'deleted' && h('div', { class: 'note bad', test: 'record-deleted' }, t('rec.deleted')),
         rec.status === 'merged' && h('div', { class: 'note with-act', test: 'record-merged' }, h('span', null, t('rec.merged'), ' ', rec.merged_into && refLink(rec.merged_into)),
@@ -829,7 +841,7 @@ async function pRecord(ctx) {
           h('ul', { class: 'problems' }, probs.map(p => h('li', { test: 'problem-' + p.field }, h('strong', null, flabel(ty, p.field)), ': ',
             has('p.' + p.code) ? t('p.' + p.code) : p.code, p.message && muted(` (${p.message})`))))),
         late && absorbedCard(ty, f, absorbed, true),
-        h('section', { class: 'card' }, h('h2', null, t('rec.fields')), h('dl', { class: 'fields', test: 'fields' }, rows)),
+        h('section', { class: 'card rec-fields' }, h('h2', null, t('rec.fields')), h('dl', { class: 'fields', test: 'fields' }, rows)),
         absorbed.length > 0 && !late && absorbedCard(ty, f, absorbed, false),
         h('section', { class: 'card' }, h('h2', null, t('rec.history')), hist)),
       h('aside', { class: 'rec-side' }, reviewCard(ty),

@@ -396,7 +396,7 @@ pub fn generate(config: &GenConfig) -> Vec<GenRecord> {
         ]);
         let village = *rng.pick(VILLAGES);
         let label = match kind {
-            "communication_team" => "Tổ truyền thông cộng đồng",
+            "communication_team" => "Nhóm truyền thông tiên phong thay đổi",
             "savings_loan_group" => "Tổ tiết kiệm vay vốn",
             "trusted_address" => "Địa chỉ tin cậy",
             "children_club" => "CLB Thủ lĩnh của sự thay đổi",

@@ -143,7 +143,7 @@ async fn a_phones_records_approved_by_a_supervisor_show_in_the_report_and_its_ex
         let mut f = vec![
             ("commune", text(commune)),
             ("kind", text(kind)),
-            ("name", text("Tổ truyền thông Làng Le")),
+            ("name", text("Nhóm truyền thông Làng Le")),
             ("established", text(date)),
         ];
         f.extend(extra.iter().cloned());

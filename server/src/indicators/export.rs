@@ -90,7 +90,7 @@ const AGE_NAMES: &[(&str, &str)] = &[
     ("0-15", "Dưới 16 tuổi"),
     ("16-30", "16–30 tuổi"),
     ("31-59", "31–59 tuổi"),
-    ("60+", "Từ 60 tuổi"),
+    ("60+", "Từ 60 tuổi trở lên"),
 ];
 
 fn category_name(dimension: &str, key: &str) -> String {
@@ -428,7 +428,7 @@ mod tests {
         csv_line(
             &mut out,
             [
-                Val::from("Xơ-đăng, Ba-na"),
+                Val::from("Xơ Đăng, Ba Na"),
                 Val::from("nói \"có\""),
                 Val::Number(12.0),
                 Val::Number(15.5),
@@ -438,10 +438,10 @@ mod tests {
         );
         assert_eq!(
             out,
-            "\"Xơ-đăng, Ba-na\",\"nói \"\"có\"\"\",12,15.5,,Đắk Glei\r\n"
+            "\"Xơ Đăng, Ba Na\",\"nói \"\"có\"\"\",12,15.5,,Đắk Glei\r\n"
         );
-        assert_eq!(category_name("ethnicity", "14"), "Xơ-đăng");
-        assert_eq!(category_name("age", "60+"), "Từ 60 tuổi");
+        assert_eq!(category_name("ethnicity", "14"), "Xơ Đăng");
+        assert_eq!(category_name("age", "60+"), "Từ 60 tuổi trở lên");
         assert_eq!(category_name("sex", "x"), "Không rõ");
         assert_eq!(category_name("ethnicity", "minority"), "Dân tộc thiểu số");
     }

@@ -46,7 +46,7 @@ mod tests {
         assert_eq!(ethnic_group("01").map(|g| g.name_vi.as_str()), Some("Kinh"));
         assert_eq!(
             ethnic_group("14").map(|g| g.name_vi.as_str()),
-            Some("Xơ-đăng")
+            Some("Xơ Đăng")
         );
         assert!(ethnic_group("55").is_none());
     }

@@ -390,6 +390,16 @@ impl Browser {
         path
     }
 
+    /// Saves a screenshot of the window to `target/screenshots/<name>.png`, a name of the
+    /// caller's own (the layout test's `<view>-<width>x<height>`).
+    pub async fn screenshot_as(&self, name: &str) -> PathBuf {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, self.client.screenshot().await.unwrap()).unwrap();
+        path
+    }
+
     /// Logs in through the login form and waits for the record list (its total).
     pub async fn log_in(&self, username: &str, password: &str) {
         self.wait("login-form").await;
@@ -408,11 +418,66 @@ impl Browser {
     /// The browser console's messages since the last call (chromedriver's `se/log`), each as
     /// `LEVEL source: message`.
     pub async fn console(&self) -> Vec<String> {
+        let json = self.driver_post("se/log", r#"{"type":"browser"}"#).await;
+        json["value"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no log entries in {json}"))
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["level"].as_str().unwrap_or("?"),
+                    e["message"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    }
+
+    /// One Chrome DevTools Protocol command through chromedriver (`goog/cdp/execute`); panics
+    /// unless Chromium accepts it. Returns the command's result.
+    pub async fn cdp(&self, cmd: &str, params: Json) -> Json {
+        let body = json!({ "cmd": cmd, "params": params }).to_string();
+        let answer = self.driver_post("goog/cdp/execute", &body).await;
+        assert!(
+            answer["value"].get("error").is_none(),
+            "{cmd} {params}: {answer}"
+        );
+        answer["value"].clone()
+    }
+
+    /// Lays the page out as on a screen of `width`×`height` CSS pixels (a phone or tablet when
+    /// narrower than 1000: touch-style viewport, overlay scroll bars), until the next call.
+    pub async fn viewport(&self, width: u32, height: u32) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1,
+                    "mobile": width < 1000 }),
+        )
+        .await;
+    }
+
+    /// Slows the network as a poor connection would: `kbit_s` each way and `latency_ms` more
+    /// per request (Chromium's network emulation). `None` lifts it.
+    pub async fn throttle(&self, link: Option<(u32, u32)>) {
+        self.cdp("Network.enable", json!({})).await;
+        let (down, latency) = match link {
+            Some((kbit_s, latency_ms)) => (f64::from(kbit_s) * 1000.0 / 8.0, latency_ms),
+            None => (-1.0, 0),
+        };
+        self.cdp(
+            "Network.emulateNetworkConditions",
+            json!({ "offline": false, "latency": latency,
+                    "downloadThroughput": down, "uploadThroughput": down }),
+        )
+        .await;
+    }
+
+    /// A POST of chromedriver's own to this session (`/session/<id>/<path>`), its JSON answer.
+    async fn driver_post(&self, path: &str, body: &str) -> Json {
         let session = self.client.session_id().await.unwrap().unwrap();
-        let body = r#"{"type":"browser"}"#;
         // HTTP/1.1 (chromedriver does not answer 1.0); its answers carry a Content-Length.
         let request = format!(
-            "POST /session/{session}/se/log HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+            "POST /session/{session}/{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
              Content-Type: application/json\r\nContent-Length: {len}\r\n\
              Connection: close\r\n\r\n{body}",
             port = self.driver.port,
@@ -428,7 +493,7 @@ impl Browser {
             let mut buf = [0u8; 16 * 1024];
             let n = tokio::time::timeout(WAIT, stream.read(&mut buf))
                 .await
-                .expect("chromedriver's log answer")
+                .unwrap_or_else(|_| panic!("chromedriver's answer to {path}"))
                 .unwrap();
             answer.extend_from_slice(&buf[..n]);
             let text = String::from_utf8_lossy(&answer).into_owned();
@@ -442,22 +507,10 @@ impl Browser {
                     break body.to_owned();
                 }
             }
-            assert!(n > 0, "chromedriver closed the log answer: {text}");
+            assert!(n > 0, "chromedriver closed its answer to {path}: {text}");
         };
-        let json: Json = serde_json::from_str(&json)
-            .unwrap_or_else(|e| panic!("chromedriver's log answer {json}: {e}"));
-        json["value"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no log entries in {json}"))
-            .iter()
-            .map(|e| {
-                format!(
-                    "{} {}",
-                    e["level"].as_str().unwrap_or("?"),
-                    e["message"].as_str().unwrap_or("")
-                )
-            })
-            .collect()
+        serde_json::from_str(&json)
+            .unwrap_or_else(|e| panic!("chromedriver's answer to {path} {json}: {e}"))
     }
 
     /// Asserts the console has no JavaScript error since the last call (see [`page_errors`]).

@@ -12,7 +12,7 @@ pub type Label = (&'static str, &'static str);
 pub fn record_type(t: RecordType) -> Label {
     match t {
         RecordType::Household => ("Hộ gia đình", "Household"),
-        RecordType::Person => ("Người thụ hưởng", "Beneficiary"),
+        RecordType::Person => ("Nhân khẩu", "Household member"),
         RecordType::Group => ("Mô hình/nhóm", "Group/model"),
         RecordType::Activity => ("Hoạt động", "Activity"),
         RecordType::SupportCase => ("Vụ việc hỗ trợ", "Support case"),
@@ -34,7 +34,7 @@ pub const PROBLEMS: [ProblemCode; 9] = [
 
 pub fn problem(code: ProblemCode) -> Label {
     match code {
-        ProblemCode::Required => ("Bắt buộc nhưng còn trống", "Required but empty"),
+        ProblemCode::Required => ("Chưa nhập (bắt buộc)", "Required but empty"),
         ProblemCode::NotAllowed => ("Giá trị không có trong danh mục", "Not an allowed value"),
         ProblemCode::InvalidFormat => ("Sai định dạng", "Wrong format"),
         ProblemCode::OutOfRange => ("Ngoài khoảng cho phép", "Out of range"),
@@ -133,12 +133,12 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     ("activity.kind", "Loại hoạt động", "Kind of activity"),
     ("date", "Ngày", "Date"),
     ("place", "Địa điểm", "Place"),
-    ("group_id", "Mô hình/nhóm tổ chức", "Organised by group"),
+    ("group_id", "Do mô hình/nhóm tổ chức", "Organised by group"),
     ("topic", "Chủ đề", "Topic"),
     ("counselling_topic", "Nội dung tư vấn", "Counselling topic"),
     ("attendees", "Người tham dự", "Attendees"),
     ("participants", "Số người tham dự", "Participants"),
-    ("opinions_raised", "Số ý kiến nêu", "Opinions raised"),
+    ("opinions_raised", "Số ý kiến được nêu", "Opinions raised"),
     (
         "opinions_answered",
         "Số ý kiến được trả lời",
@@ -195,8 +195,8 @@ pub const CODES: &[(&str, &str, &str, &str)] = &[
     (
         "group.kind",
         "communication_team",
-        "Tổ truyền thông cộng đồng",
-        "Community communication team",
+        "Nhóm truyền thông tiên phong thay đổi",
+        "Pioneer communication group for change",
     ),
     (
         "group.kind",

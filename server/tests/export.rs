@@ -99,6 +99,8 @@ fn setup() -> Server {
                 sensitive_access: sensitive,
                 areas: vec!["62".into()],
                 can_grant_sensitive: false,
+                full_name: None,
+                phone: None,
             },
         )
         .unwrap();

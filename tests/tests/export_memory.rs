@@ -44,6 +44,8 @@ fn fill(dir: &Path, n: usize) -> String {
             sensitive_access: true,
             areas: vec!["62".into()],
             can_grant_sensitive: false,
+            full_name: Some("Giám sát tỉnh".into()),
+            phone: None,
         },
     )
     .unwrap();

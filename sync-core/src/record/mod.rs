@@ -6,7 +6,8 @@
 //! `f/<field>` a scalar field; `s/<field>/<member>` = true one member of a set field.
 //! Keeping everything at the root means two devices never create competing nested objects, so
 //! concurrent additions to a set from several phones all survive. Each edit is committed as its
-//! own change with no timestamp: order comes from the causal graph, never a phone's clock.
+//! own change, stamped with the device's clock only as a label for readers ("when the officer
+//! made it, as the phone says"): order comes from the causal graph, never from that time.
 //! The creation change carries the record's own id, so two records created with the same
 //! fields on one phone are still two different changes.
 
@@ -246,6 +247,19 @@ impl RecordDoc {
         }
     }
 
+    /// The value a root key had just before `change`, as far as that change knew (its
+    /// dependencies); `None` when unset then, or when the change is not in the document.
+    pub fn value_before(&mut self, key: &str, change: ChangeHash) -> Option<Value> {
+        let deps = self.doc.get_change_by_hash(&change)?.deps().to_vec();
+        if deps.is_empty() {
+            return None;
+        }
+        match self.doc.get_at(ROOT, key, &deps) {
+            Ok(Some((automerge::Value::Scalar(s), _))) => from_scalar(&s),
+            _ => None,
+        }
+    }
+
     /// Current values, sets, flags and field conflicts.
     pub fn view(&self) -> Result<RecordView> {
         view::read(self)
@@ -393,8 +407,10 @@ impl RecordDoc {
     /// Commits pending operations as one change; `None` when the edit changed nothing (clearing
     /// an absent field, removing a non-member).
     fn commit(&mut self) -> Result<Option<RecordChange>> {
-        // No time: ordering is causal, and a phone's clock is not to be trusted.
-        let Some(hash) = self.doc.commit_with(CommitOptions::default()) else {
+        // The time is a label for readers only: ordering is causal, and a phone's clock is
+        // not to be trusted.
+        let options = CommitOptions::default().with_time(clock_seconds());
+        let Some(hash) = self.doc.commit_with(options) else {
             return Ok(None);
         };
         let mut change = self
@@ -407,6 +423,15 @@ impl RecordDoc {
             bytes: change.bytes().into_owned(),
         }))
     }
+}
+
+/// This device's clock in seconds since 1970, written into each change as its `time`: what a
+/// history shows as "made at, by the phone's clock". Nothing orders or merges by it.
+fn clock_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+        .unwrap_or(0)
 }
 
 fn to_scalar(value: &Value) -> ScalarValue {

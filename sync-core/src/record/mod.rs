@@ -251,10 +251,15 @@ impl RecordDoc {
     /// dependencies); `None` when unset then, or when the change is not in the document.
     pub fn value_before(&mut self, key: &str, change: ChangeHash) -> Option<Value> {
         let deps = self.doc.get_change_by_hash(&change)?.deps().to_vec();
-        if deps.is_empty() {
+        self.value_at(key, &deps)
+    }
+
+    /// The value a root key had at `heads` (no heads: before anything, so `None`).
+    pub fn value_at(&self, key: &str, heads: &[ChangeHash]) -> Option<Value> {
+        if heads.is_empty() {
             return None;
         }
-        match self.doc.get_at(ROOT, key, &deps) {
+        match self.doc.get_at(ROOT, key, heads) {
             Ok(Some((automerge::Value::Scalar(s), _))) => from_scalar(&s),
             _ => None,
         }

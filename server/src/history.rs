@@ -20,6 +20,14 @@ pub fn history(
 ) -> StorageResult<Vec<HistoryEntry>> {
     let mut cache: BTreeMap<Vec<u8>, Author> = BTreeMap::new();
     let mut out = Vec::with_capacity(changes.len());
+    // While the changes form one chain (each depending on the one before, as one phone's edits
+    // do), the values before each change are those the chain has left so far: no need to ask
+    // the document, which costs a walk of the change graph per question. After the first
+    // change that is not (concurrent edits), every value is read from the document.
+    let mut chain: Option<(
+        Option<automerge::ChangeHash>,
+        BTreeMap<String, fieldsync_core::Value>,
+    )> = Some((None, BTreeMap::new()));
     for (bytes, received_ms) in changes {
         let change = decode_change(&bytes)
             .map_err(|e| StorageError::Corrupt(format!("stored change: {e}")))?;
@@ -34,6 +42,14 @@ pub fn history(
         };
         let hash = change.hash();
         let deps = change.deps().to_vec();
+        let linear = match &chain {
+            Some((None, _)) => deps.is_empty(),
+            Some((Some(last), _)) => deps == [*last],
+            None => false,
+        };
+        if !linear {
+            chain = None;
+        }
         let mut written: Vec<(String, bool)> = Vec::new();
         let mut puts: BTreeMap<String, Option<fieldsync_core::Value>> = BTreeMap::new();
         for op in change.decode().operations {
@@ -52,12 +68,29 @@ pub fn history(
         let ops: Vec<HistoryOp> = written
             .into_iter()
             .map(|(key, put)| {
-                let value = if put {
-                    puts.remove(&key).flatten()
-                } else {
-                    doc.and_then(|d| d.value_after(&key, hash))
+                let (value, old) = match chain.as_mut() {
+                    Some((_, values)) => {
+                        // In a chain a delete leaves nothing: no concurrent value survives it.
+                        let value = if put {
+                            puts.remove(&key).flatten()
+                        } else {
+                            None
+                        };
+                        let old = match &value {
+                            Some(v) => values.insert(key.clone(), v.clone()),
+                            None => values.remove(&key),
+                        };
+                        (value, old)
+                    }
+                    None => {
+                        let value = if put {
+                            puts.remove(&key).flatten()
+                        } else {
+                            doc.and_then(|d| d.value_after(&key, hash))
+                        };
+                        (value, doc.and_then(|d| d.value_at(&key, &deps)))
+                    }
                 };
-                let old = doc.and_then(|d| d.value_at(&key, &deps));
                 // Keys are shown as readers know them: `village`, `members/<id>`, `$deleted`.
                 let key = key
                     .strip_prefix("f/")
@@ -67,6 +100,9 @@ pub fn history(
                 HistoryOp { key, value, old }
             })
             .collect();
+        if let Some((last, _)) = chain.as_mut() {
+            *last = Some(hash);
+        }
         out.push(HistoryEntry {
             received_ms,
             device_time_s: change.timestamp(),
@@ -205,5 +241,46 @@ mod tests {
         assert_eq!(village(3).unwrap().old, Some("Thôn 2".into()));
         assert!(entries.iter().all(|e| e.device_time_s > 1_600_000_000));
         assert_eq!(kind(&entries[2].ops, &supervisor()), ChangeKind::Correction);
+    }
+
+    #[test]
+    fn concurrent_changes_read_the_values_each_one_knew() {
+        let (mut doc, created) = RecordDoc::create(
+            Uuid::now_v7(),
+            RecordType::Household,
+            &minimal_household("62.610.01", "Y Blơ"),
+            Uuid::new_v4(),
+        )
+        .unwrap();
+        let mut phone = RecordDoc::empty(doc.id(), Uuid::new_v4());
+        phone.apply(doc.changes()).unwrap();
+        let here = doc
+            .set_field("village", &"Làng Le".into())
+            .unwrap()
+            .unwrap();
+        let there = phone
+            .set_field("village", &"Thôn 2".into())
+            .unwrap()
+            .unwrap();
+        doc.apply(phone.changes()).unwrap();
+        let after = doc.set_field("village", &"Thôn 3".into()).unwrap().unwrap();
+        let changes = [created, here, there, after]
+            .into_iter()
+            .map(|c| (c.bytes, 0))
+            .collect();
+        let entries = history(Some(&doc), changes, |_| Ok(Author::default())).unwrap();
+        let village = |i: usize| {
+            let op = entries[i].ops.iter().find(|o| o.key == "village").unwrap();
+            (op.old.clone(), op.value.clone())
+        };
+        assert_eq!(village(1), (None, Some("Làng Le".into())));
+        assert_eq!(
+            village(2),
+            (None, Some("Thôn 2".into())),
+            "it had not seen Làng Le"
+        );
+        let (old, new) = village(3);
+        assert_eq!(new, Some("Thôn 3".into()));
+        assert!(old.is_some(), "one of the two it had seen");
     }
 }

@@ -905,7 +905,7 @@ function describe(ty, ops, kind) {
   for (const { key, value: v, old } of [...ops].sort((a, b) => (a.key[0] === '$') - (b.key[0] === '$') || pos(a.key) - pos(b.key))) {
     const i = key.indexOf('/'), base = i < 0 ? key : key.slice(0, i), member = key.slice(i + 1);
     if (key === '$deleted') { if (v === true) li(b(t('h.delete'))); else if (!create) li(b(t('h.restore'))); }
-    else if (key === '$review') li(b(t(v === 'approved' ? 'h.approve' : v === 'returned' ? 'h.return' : 'h.pending')), v === 'returned' && comment ? ': “' + comment + '”' : '');
+    else if (key === '$review') li(b(t(v === 'approved' ? 'h.approve' : v === 'returned' ? 'h.return' : 'h.pending')), comment ? (v === 'returned' ? ': “' + comment + '”' : ' — ' + t('h.comment', { c: comment })) : '');
     else if (key === '$review_comment') { if (!ops.some(o => o.key === '$review')) li(v ? t('h.comment', { c: v }) : t('h.nocomment')); }
     else if (key === '$merged_into') li(b(t(v ? 'h.mergedInto' : 'h.unmerged')), ' ', v || old ? refLink(String(v || old)) : '—');
     else if (base === '$absorbed') li(b(t(v ? 'h.absorbed' : 'h.released')), ' ', refLink(member), ' ', t(v ? 'h.intoThis' : 'h.fromThis'));

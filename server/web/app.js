@@ -882,7 +882,7 @@ async function pRecord(ctx) {
     if (!list.length) return put(hist, h('p', { class: 'muted', test: 'history' }, t('h.none')));
     const tbody = h('tbody');
     const show = n => put(tbody, list.slice(0, n).map(c => h('tr', { test: 'history-row', 'data-kind': c.kind }, h('td', { class: 'nowrap' }, fmtTime(c.received_at),
-      h('div', { class: 'muted small', test: 'phone-time' }, c.made_at ? t('h.phoneTime', { t: fmtTime(c.made_at) }) : t('h.noPhoneTime'))),
+      (c.made_at || (c.author || {}).device_kind !== 'browser') && h('div', { class: 'muted small', test: 'phone-time' }, c.made_at ? t('h.phoneTime', { t: fmtTime(c.made_at) }) : t('h.noPhoneTime'))),
       td(person(c.author)), td((c.author && c.author.device_name) || t('dev.unknown')),
       td(h('ul', { class: 'ops' }, describe(rec.record_type, c.ops || [], c.kind))))));
     show(30);

@@ -123,6 +123,10 @@ async fn correct_a_field_on_the_page_and_merge_with_a_choice_per_field() {
         "{row}"
     );
     assert!(row.contains("gs_hoa"), "{row}");
+    assert!(
+        !row.contains("theo giờ điện thoại"),
+        "made on the page, at the server's time: {row}"
+    );
     let created = history_row(&b, "create").await;
     assert!(created.contains("theo giờ điện thoại"), "{created}");
     assert!(created.contains("thu_lan"), "{created}");

@@ -304,7 +304,10 @@ async fn history(id: String, state: AppState, auth: Credentials) -> Result<Json,
         .map(|e| {
             json!({
                 "received_at": iso_utc(e.received_ms),
-                "made_at": device_time(e.device_time_s),
+                // The page's changes are written by the server: their time is its own.
+                "made_at": (e.author.device_kind.as_deref() != Some("browser"))
+                    .then(|| device_time(e.device_time_s))
+                    .flatten(),
                 "kind": e.kind,
                 "author": e.author,
                 "ops": e.ops,

@@ -304,6 +304,8 @@ pub struct Author {
     /// The account's role (`collector`, `supervisor`, `admin`): a supervisor's field change is
     /// a correction.
     pub role: Option<String>,
+    /// `phone`, or `browser` for the supervisors' page (whose changes the server writes).
+    pub device_kind: Option<String>,
 }
 
 /// One key a change wrote, the value it left (`None`: cleared, removed) and the value before

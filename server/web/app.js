@@ -901,7 +901,7 @@ function describe(ty, ops, kind) {
   const val = (k, v) => (v == null ? h('em', { class: 'muted' }, t('cleared')) : fmt(fkind(ty, k), v));
   if (create) li(b(t('h.create')));
   const order = (FIELDS[ty] || []).map(x => x[0]), pos = k => { const i = order.indexOf(k.split('/')[0]); return i < 0 ? 99 : i; };
-  const comment = (ops.find(o => o.key === '$review_comment') || {}).value;
+  const comment = (ops.find(o => o.key === '$review_comment') || {}).value, same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
   for (const { key, value: v, old } of [...ops].sort((a, b) => (a.key[0] === '$') - (b.key[0] === '$') || pos(a.key) - pos(b.key))) {
     const i = key.indexOf('/'), base = i < 0 ? key : key.slice(0, i), member = key.slice(i + 1);
     if (key === '$deleted') { if (v === true) li(b(t('h.delete'))); else if (!create) li(b(t('h.restore'))); }
@@ -915,7 +915,7 @@ function describe(ty, ops, kind) {
       if (!sets.has(k)) sets.set(k, []);
       sets.get(k).push(member);
     } else li({ correction: b(t('h.correction') + ': '), absorb: b(t('h.took') + ': ') }[kind] || '', h('span', { class: 'fl' }, flabel(ty, key)), ' ',
-      create || old == null ? '' : h('span', { class: 'was', test: 'old' }, val(key, old)), create || old == null ? '' : ' → ', h('span', { class: 'now', test: 'new' }, val(key, v)));
+      create || old == null || same(old, v) ? '' : [h('span', { class: 'was', test: 'old' }, val(key, old)), ' → '], h('span', { class: 'now', test: 'new' }, val(key, v)));
   }
   for (const [k, ms] of sets) {
     const base = k.slice(0, -1), kind = fkind(ty, base).slice(4);

@@ -82,7 +82,12 @@ pub struct RecordChange {
 pub struct RecordDoc {
     id: Uuid,
     doc: AutoCommit,
+    clock: Clock,
 }
+
+/// Where a document's new changes get their `time` (seconds since 1970): a label for the
+/// history only. [`device_clock`] unless fixed for a reproducible example.
+pub type Clock = fn() -> i64;
 
 impl RecordDoc {
     /// Creates a record from a complete set of fields; validation failures write nothing.
@@ -91,6 +96,17 @@ impl RecordDoc {
         record_type: RecordType,
         fields: &BTreeMap<String, Value>,
         actor: Uuid,
+    ) -> Result<(RecordDoc, RecordChange)> {
+        RecordDoc::create_with_clock(id, record_type, fields, actor, device_clock)
+    }
+
+    /// [`RecordDoc::create`], its changes stamped by `clock`.
+    pub fn create_with_clock(
+        id: Uuid,
+        record_type: RecordType,
+        fields: &BTreeMap<String, Value>,
+        actor: Uuid,
+        clock: Clock,
     ) -> Result<(RecordDoc, RecordChange)> {
         let problems = validate_new_record(record_type, fields);
         if !problems.is_empty() {
@@ -104,7 +120,7 @@ impl RecordDoc {
         for (name, value) in fields {
             doc.put(ROOT, field_key(name), to_scalar(value))?;
         }
-        let mut record = RecordDoc { id, doc };
+        let mut record = RecordDoc { id, doc, clock };
         let change = record
             .commit()?
             .ok_or_else(|| CoreError::BadChange("creation produced no change".into()))?;
@@ -116,7 +132,14 @@ impl RecordDoc {
         RecordDoc {
             id,
             doc: AutoCommit::new().with_actor(ActorId::from(actor.as_bytes())),
+            clock: device_clock,
         }
+    }
+
+    /// This document, its later changes stamped by `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> RecordDoc {
+        self.clock = clock;
+        self
     }
 
     /// Loads a saved document (as written by [`RecordDoc::save`]).
@@ -127,7 +150,11 @@ impl RecordDoc {
                 reason: e.to_string(),
             })?
             .with_actor(ActorId::from(actor.as_bytes()));
-        Ok(RecordDoc { id, doc })
+        Ok(RecordDoc {
+            id,
+            doc,
+            clock: device_clock,
+        })
     }
 
     pub fn id(&self) -> Uuid {
@@ -374,6 +401,7 @@ impl RecordDoc {
         RecordDoc {
             id: self.id,
             doc: self.doc.fork(),
+            clock: self.clock,
         }
     }
 
@@ -414,7 +442,7 @@ impl RecordDoc {
     fn commit(&mut self) -> Result<Option<RecordChange>> {
         // The time is a label for readers only: ordering is causal, and a phone's clock is
         // not to be trusted.
-        let options = CommitOptions::default().with_time(clock_seconds());
+        let options = CommitOptions::default().with_time((self.clock)());
         let Some(hash) = self.doc.commit_with(options) else {
             return Ok(None);
         };
@@ -432,7 +460,7 @@ impl RecordDoc {
 
 /// This device's clock in seconds since 1970, written into each change as its `time`: what a
 /// history shows as "made at, by the phone's clock". Nothing orders or merges by it.
-fn clock_seconds() -> i64 {
+pub fn device_clock() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))

@@ -100,6 +100,7 @@ impl RecordDoc {
         let seen = RecordDoc {
             id: self.id,
             doc: self.doc.fork_at(&[at])?,
+            clock: self.clock,
         };
         let then = seen.view()?;
         let mut fields: BTreeMap<String, (Option<Value>, Option<Value>)> = BTreeMap::new();

@@ -118,8 +118,10 @@ pub fn may_merge(scope: &Scope, kept: &MergedRecord, dup: &MergedRecord) -> Stor
     Ok(())
 }
 
-/// The values a merge takes over from the duplicate: `take` names fields the kept record
-/// lacks and the duplicate has.
+/// The values a merge takes over from the duplicate: `take` names fields the duplicate has,
+/// whose values the kept record gets (in place of its own where it has a different one). A
+/// field where both hold the same value takes nothing; a field not named keeps the kept
+/// record's value (or stays empty).
 pub fn fields_to_take(
     kept: &RecordView,
     dup: &RecordView,
@@ -127,16 +129,13 @@ pub fn fields_to_take(
 ) -> StorageResult<BTreeMap<String, Value>> {
     let mut taken = BTreeMap::new();
     for field in take {
-        if kept.fields.contains_key(field) {
-            return Err(StorageError::Invalid(format!(
-                "{field}: the kept record has a value already"
-            )));
-        }
         let value = dup
             .fields
             .get(field)
             .ok_or_else(|| StorageError::Invalid(format!("{field}: the duplicate has no value")))?;
-        taken.insert(field.clone(), value.clone());
+        if kept.fields.get(field) != Some(value) {
+            taken.insert(field.clone(), value.clone());
+        }
     }
     Ok(taken)
 }

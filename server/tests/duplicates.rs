@@ -355,7 +355,7 @@ fn field(world: &World, id: Uuid, name: &str) -> serde_json::Value {
 }
 
 #[test]
-fn a_merge_redirects_takes_what_the_kept_record_lacks_and_undoes_exactly() {
+fn a_merge_redirects_takes_the_chosen_values_and_undoes_exactly() {
     let world = World::new();
     let kept = person("62.610.01", "Nguyễn Thị Hoà", "1990", None);
     let mut dup = person("62.610.01", "Nguyen Thi Hoa", "1990", Some("062190000123"));
@@ -366,13 +366,13 @@ fn a_merge_redirects_takes_what_the_kept_record_lacks_and_undoes_exactly() {
     ingest(&world, &[kept.clone(), dup.clone(), home.clone()]);
     let scope = Scope::everything();
 
-    // Taking a field the kept record has is refused, and nothing changes.
+    // Taking a field the duplicate lacks is refused, and nothing changes.
     let refused = world.storage.merge_records(
         SUPERVISOR,
         &scope,
         kept.id,
         dup.id,
-        &["full_name".into()],
+        &["phone".into(), "disability".into()],
         "giamsat",
     );
     assert!(
@@ -388,13 +388,23 @@ fn a_merge_redirects_takes_what_the_kept_record_lacks_and_undoes_exactly() {
             &scope,
             kept.id,
             dup.id,
-            &["national_id".into(), "phone".into()],
+            &[
+                "national_id".into(),
+                "phone".into(),
+                "full_name".into(),
+                "ethnicity".into(),
+            ],
             "giamsat",
         )
         .unwrap();
     assert_eq!(status(&world, dup.id), "merged");
     assert_eq!(status(&world, kept.id), "active");
     assert_eq!(field(&world, kept.id, "national_id"), "062190000123");
+    assert_eq!(
+        field(&world, kept.id, "full_name"),
+        "Nguyen Thi Hoa",
+        "the duplicate's differing value, chosen over the kept record's"
+    );
     assert_eq!(
         field(&world, dup.id, "phone"),
         "0987654321",
@@ -461,6 +471,28 @@ fn a_merge_redirects_takes_what_the_kept_record_lacks_and_undoes_exactly() {
         serde_json::Value::Null
     );
     assert_eq!(field(&world, kept.id, "phone"), "0911111111");
+    assert_eq!(
+        field(&world, kept.id, "full_name"),
+        "Nguyễn Thị Hoà",
+        "the kept record's own value is back"
+    );
+    // Its history tells the undo, with the value given back.
+    let release = world
+        .storage
+        .record_history(kept.id)
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(release.kind, fieldsync_server::storage::ChangeKind::Release);
+    assert!(
+        release.ops.contains(&fieldsync_server::storage::HistoryOp {
+            key: "full_name".into(),
+            value: Some("Nguyễn Thị Hoà".into()),
+            old: Some("Nguyen Thi Hoa".into()),
+        }),
+        "{:?}",
+        release.ops
+    );
     assert!(world
         .storage
         .absorbed_into(kept.id, &scope)

@@ -1,5 +1,5 @@
 //! The worked example of docs/sync-protocol.md §7, rebuilt from code: a fresh phone with a fixed
-//! actor creates one household and syncs once with a server of fixed identity. The hex dumps in
+//! actor and clock creates one household and syncs once with a server of fixed identity. The hex dumps in
 //! the document must be exactly these bytes, and every size it quotes (inflated, and gzipped as
 //! the phone and the server's route really send them) these sizes, so the document cannot drift
 //! from the protocol. Run with `--nocapture` to print the dumps.
@@ -25,6 +25,8 @@ use uuid::Uuid;
 const SIGNING_KEY: &str = "0c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee0";
 const RECORD: &str = "01960000-0000-7000-8000-000000000001";
 const SERVER_ID: &str = "5e7e7e7e-0000-4000-8000-000000000001";
+/// The phone's clock when it makes the change: 1 January 2026, 07:00 in Vietnam.
+const MADE_AT: i64 = 1_767_225_600;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -117,6 +119,7 @@ async fn the_documented_bytes_are_the_protocols_bytes() {
         ))
         .unwrap();
     let mut store = Store::open(&phone_path).unwrap();
+    store.set_clock(|| MADE_AT);
     let actor = fieldsync_core::signing::actor_for_public_key(&store.public_key());
     assert_eq!(store.device_id(), actor);
     let keys = DeviceKeys::verified(&store.enrolment("lan"), "lan").unwrap();
@@ -215,7 +218,7 @@ async fn the_documented_bytes_are_the_protocols_bytes() {
         idle_response
     );
     let quoted = [
-        format!("The creation change is {}\nbytes", change.len()),
+        format!("the change is {} bytes (chunk type 1)", change.len()),
         format!(
             "**SyncRequest**: {} bytes inflated, {} bytes as the gzip body",
             request_bytes.len(),

@@ -339,8 +339,14 @@ async fn the_history_of_a_conflict_resolved_to_the_shown_value_names_that_value(
     assert_eq!(last["author"]["username"], SUPERVISOR);
     assert_eq!(
         last["ops"],
-        json!([{"key": "head_name", "value": shown}]),
+        json!([{"key": "head_name", "old": shown, "value": shown}]),
         "{history}"
+    );
+    assert_eq!(last["kind"], "correction");
+    assert_eq!(
+        last["made_at"],
+        Json::Null,
+        "made on the page: the server's time"
     );
 }
 

@@ -77,8 +77,13 @@ vi: {
   'h.time': 'Thời gian nhận', 'h.who': 'Người thực hiện', 'h.device': 'Thiết bị', 'h.what': 'Nội dung thay đổi',
   'h.create': 'Tạo hồ sơ', 'h.delete': 'Xoá hồ sơ', 'h.restore': 'Khôi phục hồ sơ', 'h.approved': 'Duyệt hồ sơ',
   'h.returned': 'Trả lại hồ sơ', 'h.pending': 'Đưa về chờ duyệt', 'h.comment': 'Nhận xét: “{c}”',
-  'h.nocomment': 'Xoá nhận xét', 'h.mergedInto': 'Gộp vào hồ sơ', 'h.absorbed': 'Nhận gộp hồ sơ trùng',
+  'h.nocomment': 'Xoá nhận xét', 'h.mergedInto': 'Gộp hồ sơ này vào hồ sơ', 'h.absorbed': 'Gộp hồ sơ',
   'h.add': 'thêm', 'h.remove': 'bỏ', 'h.none': 'Chưa có thay đổi nào.', 'h.more': 'Xem tất cả {n} lần thay đổi',
+  'h.intoThis': 'vào hồ sơ này', 'h.unmerged': 'Hủy gộp: hồ sơ này tách khỏi hồ sơ', 'h.released': 'Hủy gộp hồ sơ',
+  'h.fromThis': 'khỏi hồ sơ này', 'h.took': 'Lấy từ hồ sơ trùng', 'h.correction': 'Sửa', 'h.approve': 'Duyệt',
+  'h.return': 'Trả lại', 'h.phoneTime': 'theo giờ điện thoại: {t}', 'h.noPhoneTime': 'điện thoại không ghi giờ',
+  'rec.correct': 'Sửa', 'rec.correctA': 'Sửa {f}', 'rec.corrected': 'Đã sửa {f}.', 'rec.correctHint': 'Để trống rồi lưu để xoá giá trị (nếu trường không bắt buộc).',
+  'rec.invalid': 'Chưa lưu được giá trị này',
   'u.username': 'Tên đăng nhập', 'u.role': 'Vai trò', 'u.areas': 'Địa bàn', 'u.sensitive': 'Được xem vụ việc nhạy cảm',
   'u.grant': 'Được phép cấp quyền xem vụ việc nhạy cảm cho người khác', 'u.state': 'Trạng thái',
   'u.active': 'Đang hoạt động', 'u.disabled': 'Đã khoá', 'u.edit': 'Sửa', 'u.disable': 'Khoá', 'u.enable': 'Mở khoá',
@@ -179,8 +184,13 @@ en: {
   'h.time': 'Received', 'h.who': 'Person', 'h.device': 'Device', 'h.what': 'What changed',
   'h.create': 'Created the record', 'h.delete': 'Deleted the record', 'h.restore': 'Restored the record',
   'h.approved': 'Approved', 'h.returned': 'Returned', 'h.pending': 'Back to pending', 'h.comment': 'Comment: “{c}”',
-  'h.nocomment': 'Removed the comment', 'h.mergedInto': 'Merged into', 'h.absorbed': 'Took in duplicate',
+  'h.nocomment': 'Removed the comment', 'h.mergedInto': 'Merged this record into', 'h.absorbed': 'Merged record',
   'h.add': 'added', 'h.remove': 'removed', 'h.none': 'No changes yet.', 'h.more': 'Show all {n} changes',
+  'h.intoThis': 'into this record', 'h.unmerged': 'Merge undone: this record stands apart from', 'h.released': 'Merge undone: record',
+  'h.fromThis': 'stands apart from this record', 'h.took': 'Taken from the duplicate', 'h.correction': 'Corrected', 'h.approve': 'Approved',
+  'h.return': 'Returned', 'h.phoneTime': 'by the phone\'s clock: {t}', 'h.noPhoneTime': 'no time from the phone',
+  'rec.correct': 'Correct', 'rec.correctA': 'Correct {f}', 'rec.corrected': '{f} corrected.', 'rec.correctHint': 'Leave empty and save to clear the value (if the field is optional).',
+  'rec.invalid': 'This value was not saved',
   'u.username': 'Username', 'u.role': 'Role', 'u.areas': 'Areas', 'u.sensitive': 'Sees support cases',
   'u.grant': 'May give access to support cases', 'u.state': 'State', 'u.active': 'Active', 'u.disabled': 'Disabled',
   'u.edit': 'Edit', 'u.disable': 'Disable', 'u.enable': 'Enable', 'u.create': 'New account', 'u.createGo': 'Create account', 'u.password': 'Password',
@@ -292,6 +302,7 @@ async function api(method, path, body, opt = {}) {
   } finally { clearTimeout(tm); }
   if (res.ok) return data;
   const err = new ApiError(res.status, (data && data.error) || BY_STATUS[res.status] || 'internal', (data && data.message) || '', parseInt(res.headers.get('Retry-After'), 10) || 0);
+  if (data && Array.isArray(data.problems)) err.problems = data.problems;
   if (res.status === 401 && !opt.login) { err.handled = true; expire(); }
   throw err;
 }
@@ -408,9 +419,10 @@ function fmt(kind, v, refs) {
   }
   return String(v);
 }
-const who = a => ((a && a.username) || t('who.unknown')) + ' — ' + ((a && a.device_name) || t('dev.unknown'));
 // A person as the page names them: the full name, with the username beside it when asked.
 const personName = (p, withUser) => (!p ? '' : p.full_name ? p.full_name + (withUser ? ' (' + p.username + ')' : '') : p.username || '');
+const person = a => personName(a) || t('who.unknown');
+const who = a => person(a) + ' — ' + ((a && a.device_name) || t('dev.unknown'));
 const badge = (state, test) => h('span', { class: 'badge rv-' + state, test, 'data-state': state }, t('review.' + state));
 
 // ---- Banners
@@ -820,7 +832,9 @@ async function pRecord(ctx) {
       h('dd', { 'data-field': n }, h('span', { test: 'field-' + n },
         n === 'commune' ? communeEl(f.commune || rec.commune, f.commune && f.commune !== rec.commune ? '' : rec.commune_name, true) : fmt(fkind(ty, n), fkind(ty, n).startsWith('set:') ? sets[n] : f[n], refs)),
         inConf.has(n) && h('button', { type: 'button', class: 'badge warn', onclick: () => document.getElementById('c-' + n).scrollIntoView({ behavior: 'smooth' }) }, t('rec.inConflict')),
-        probF.has(n) && h('span', { class: 'badge bad', 'aria-hidden': 'true' }, '!'))]);
+        probF.has(n) && h('span', { class: 'badge bad', 'aria-hidden': 'true' }, '!'),
+        canFix(ty, n) && h('button', { type: 'button', class: 'linkbtn fixbtn', test: 'correct-' + n, 'aria-label': t('rec.correctA', { f: flabel(ty, n) }),
+          onclick: ev => fixer(ty, n, ev.currentTarget.closest('dd')) }, t('rec.correct')))]);
     put(main, h('div', { class: 'rec-head' },
       h('a', { href: S.lastList, class: 'back', test: 'back' }, t('rec.back')),
       h('div', { class: 'kind' }, t('type.' + ty)),
@@ -890,6 +904,39 @@ async function pRecord(ctx) {
       if (val === null) ctl.focus(); else edit({ edit: 'set_field', field: name, value: val }, b);
     } }, h('label', { for: ctl.id }, t('rec.other')), h('div', { class: 'row' }, ctl, b), err);
   }
+  // A correction of any scalar field of an active record, in place: the value as the server
+  // validates it (its problems named in the reader's language), or empty to clear it.
+  function canFix(ty, n) {
+    return canEdit() && rec.status === 'active' && n[0] !== '$' && !fkind(ty, n).startsWith('set:') && (FIELDS[ty] || []).some(x => x[0] === n);
+  }
+  function fixer(ty, n, dd) {
+    if (dd.querySelector('form.fix')) return dd.querySelector('form.fix input, form.fix select, form.fix textarea').focus();
+    const kind = fkind(ty, n), cur = (rec.fields || {})[n];
+    const ctl = inputFor(kind, 'fix-input-' + n);
+    ctl.id = 'i' + ++uid;
+    if (cur != null) ctl.value = String(cur);
+    const err = h('p', { class: 'ferr', test: 'fix-error', role: 'alert', hidden: true });
+    const save = btn(t('save'), 'primary small', 'fix-save-' + n, null, 'submit');
+    const form = h('form', { class: 'custom fix', test: 'fix-' + n, onsubmit: async ev => {
+      ev.preventDefault();
+      const val = valueOf(kind, ctl.value);
+      const body = val === null ? { edit: 'clear_field', field: n } : { edit: 'set_field', field: n, value: val };
+      save.disabled = true; err.hidden = true; ctl.removeAttribute('aria-invalid'); clearError();
+      try {
+        const r = await api('POST', path + '/edits', body);
+        if (!ctx.alive()) return;
+        rec = r; draw(); notice(t('rec.corrected', { f: flabel(ty, n) })); loadHistory();
+      } catch (e) {
+        if (!e.problems || !e.problems.length) return showError(e);
+        put(err, h('strong', null, t('rec.invalid')), ': ', e.problems.map((p, i) => [i ? '; ' : '', flabel(ty, p.field), ' — ',
+          has('p.' + p.code) ? t('p.' + p.code) : p.code, p.message ? muted(' (' + p.message + ')') : '']));
+        err.hidden = false; ctl.setAttribute('aria-invalid', 'true'); ctl.focus();
+      } finally { save.disabled = false; }
+    } }, h('label', { for: ctl.id }, t('rec.correctA', { f: flabel(ty, n) })), h('div', { class: 'row' }, ctl, save,
+      btn(t('cancel'), 'ghost small', 'fix-cancel-' + n, () => form.remove())), err, h('p', { class: 'hint' }, t('rec.correctHint')));
+    dd.append(form);
+    ctl.focus();
+  }
   function reviewCard(ty) {
     const rv = rec.review || {}, st = rv.state || 'pending';
     const comment = h('textarea', { test: 'review-comment', rows: 3, maxlength: 2000 });
@@ -928,9 +975,10 @@ async function pRecord(ctx) {
     const list = (d.changes || []).map((c, i) => [c, i]).sort((a, b) => at(b[0]) - at(a[0]) || b[1] - a[1]).map(x => x[0]);
     if (!list.length) return put(hist, h('p', { class: 'muted', test: 'history' }, t('h.none')));
     const tbody = h('tbody');
-    const show = n => put(tbody, list.slice(0, n).map(c => h('tr', { test: 'history-row' }, h('td', { class: 'nowrap' }, fmtTime(c.received_at)),
-      td((c.author && c.author.username) || t('who.unknown')), td((c.author && c.author.device_name) || t('dev.unknown')),
-      td(h('ul', { class: 'ops' }, describe(rec.record_type, c.ops || []))))));
+    const show = n => put(tbody, list.slice(0, n).map(c => h('tr', { test: 'history-row', 'data-kind': c.kind }, h('td', { class: 'nowrap' }, fmtTime(c.received_at),
+      (c.made_at || (c.author || {}).device_kind !== 'browser') && h('div', { class: 'muted small', test: 'phone-time' }, c.made_at ? t('h.phoneTime', { t: fmtTime(c.made_at) }) : t('h.noPhoneTime'))),
+      td(person(c.author)), td((c.author && c.author.device_name) || t('dev.unknown')),
+      td(h('ul', { class: 'ops' }, describe(rec.record_type, c.ops || [], c.kind))))));
     show(30);
     const more = list.length > 30 && btn(t('h.more', { n: num(list.length) }), '', 'history-more', () => { show(list.length); more.remove(); fillRefs(hist, ctx); });
     put(hist, table('history', ['h.time', 'h.who', 'h.device', 'h.what'], tbody), more);
@@ -939,25 +987,29 @@ async function pRecord(ctx) {
   draw();
   loadHistory();
 }
-// One change's operations in words; members added to or removed from a set are listed together.
-function describe(ty, ops) {
-  const out = [], sets = new Map(), create = ops.some(o => o.key === '$type');
+// One change in words: what kind of change it was (the server says), then each field it wrote as
+// old → new; members added to or removed from a set are listed together.
+function describe(ty, ops, kind) {
+  const out = [], sets = new Map(), create = kind === 'create' || ops.some(o => o.key === '$type');
   const li = (...k) => out.push(h('li', null, ...k)), b = s => h('strong', null, s);
+  const val = (k, v) => (v == null ? h('em', { class: 'muted' }, t('cleared')) : fmt(fkind(ty, k), v));
   if (create) li(b(t('h.create')));
   const order = (FIELDS[ty] || []).map(x => x[0]), pos = k => { const i = order.indexOf(k.split('/')[0]); return i < 0 ? 99 : i; };
-  for (const { key, value: v } of [...ops].sort((a, b) => (a.key[0] === '$') - (b.key[0] === '$') || pos(a.key) - pos(b.key))) {
+  const comment = (ops.find(o => o.key === '$review_comment') || {}).value, same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  for (const { key, value: v, old } of [...ops].sort((a, b) => (a.key[0] === '$') - (b.key[0] === '$') || pos(a.key) - pos(b.key))) {
     const i = key.indexOf('/'), base = i < 0 ? key : key.slice(0, i), member = key.slice(i + 1);
     if (key === '$deleted') { if (v === true) li(b(t('h.delete'))); else if (!create) li(b(t('h.restore'))); }
-    else if (key === '$review') li(b(t(v === 'approved' ? 'h.approved' : v === 'returned' ? 'h.returned' : 'h.pending')));
-    else if (key === '$review_comment') li(v ? t('h.comment', { c: v }) : t('h.nocomment'));
-    else if (key === '$merged_into') li(b(t('h.mergedInto')), ' ', v ? refLink(String(v)) : '—');
-    else if (base === '$absorbed') li(b(t('h.absorbed')), ' ', refLink(member));
+    else if (key === '$review') li(b(t(v === 'approved' ? 'h.approve' : v === 'returned' ? 'h.return' : 'h.pending')), comment ? (v === 'returned' ? ': “' + comment + '”' : ' — ' + t('h.comment', { c: comment })) : '');
+    else if (key === '$review_comment') { if (!ops.some(o => o.key === '$review')) li(v ? t('h.comment', { c: v }) : t('h.nocomment')); }
+    else if (key === '$merged_into') li(b(t(v ? 'h.mergedInto' : 'h.unmerged')), ' ', v || old ? refLink(String(v || old)) : '—');
+    else if (base === '$absorbed') li(b(t(v ? 'h.absorbed' : 'h.released')), ' ', refLink(member), ' ', t(v ? 'h.intoThis' : 'h.fromThis'));
     else if (key[0] === '$') continue;
     else if (i > 0 && fkind(ty, base).startsWith('set:')) {
       const k = base + (v == null || v === false ? '-' : '+');
       if (!sets.has(k)) sets.set(k, []);
       sets.get(k).push(member);
-    } else li(h('span', { class: 'fl' }, flabel(ty, key)), ': ', v == null ? h('em', { class: 'muted' }, t('cleared')) : fmt(fkind(ty, key), v));
+    } else li({ correction: b(t('h.correction') + ': '), absorb: b(t('h.took') + ': ') }[kind] || '', h('span', { class: 'fl' }, flabel(ty, key)), ' ',
+      create || old == null || same(old, v) ? '' : [h('span', { class: 'was', test: 'old' }, val(key, old)), ' → '], h('span', { class: 'now', test: 'new' }, val(key, v)));
   }
   for (const [k, ms] of sets) {
     const base = k.slice(0, -1), kind = fkind(ty, base).slice(4);

@@ -18,6 +18,8 @@ vi: {
   'dup.keep': 'Giữ hồ sơ này', 'dup.toKeep': 'Giữ lại', 'dup.goes': 'Sẽ gộp vào hồ sơ kia', 'dup.kept': 'Đã giữ lại', 'dup.wasMerged': 'Đã gộp vào hồ sơ kia',
   'dup.take': 'Lấy sang hồ sơ giữ lại', 'dup.keepA': 'Giữ hồ sơ “{n}”', 'dup.takeA': 'Lấy {f} sang hồ sơ giữ lại',
   'dup.plan': 'Giữ “{a}”; “{b}” sẽ được gộp vào (không bị xoá, có thể hoàn tác).', 'dup.planTake': 'Lấy sang: {f}.',
+  'dup.useThis': 'Dùng giá trị này', 'dup.useA': 'Dùng {f} của “{n}”', 'dup.planReplace': 'Thay bằng giá trị của “{b}”: {f}.',
+  'dup.choiceHelp': 'Ở mỗi dòng khác nhau, chọn giá trị giữ lại; mặc định giữ giá trị của hồ sơ giữ lại.',
   'dup.merge': 'Gộp hồ sơ', 'dup.dismiss': 'Không trùng',
   'dup.askMerge': 'Gộp “{b}” vào “{a}”?', 'dup.confirmMerge': 'Xác nhận gộp',
   'dup.askDismiss': 'Hai hồ sơ này không trùng? Cặp này sẽ không hiện lại trong danh sách cần xem xét.', 'dup.confirmDismiss': 'Xác nhận không trùng',
@@ -37,6 +39,8 @@ en: {
   'dup.keep': 'Keep this record', 'dup.toKeep': 'To keep', 'dup.goes': 'To merge into the other', 'dup.kept': 'Kept', 'dup.wasMerged': 'Merged into the other',
   'dup.take': 'Take over to the kept record', 'dup.keepA': 'Keep “{n}”', 'dup.takeA': 'Take {f} over to the kept record',
   'dup.plan': 'Keep “{a}”; “{b}” is merged into it (not deleted; can be undone).', 'dup.planTake': 'Taking over: {f}.',
+  'dup.useThis': 'Use this value', 'dup.useA': 'Use {f} of “{n}”', 'dup.planReplace': 'Replaced by the values of “{b}”: {f}.',
+  'dup.choiceHelp': 'Where the two differ, choose the value to keep; the kept record\'s value stays unless you choose otherwise.',
   'dup.merge': 'Merge records', 'dup.dismiss': 'Not duplicates',
   'dup.askMerge': 'Merge “{b}” into “{a}”?', 'dup.confirmMerge': 'Yes, merge',
   'dup.askDismiss': 'These two are not duplicates? The pair will not come back to the review list.', 'dup.confirmDismiss': 'Yes, not duplicates',
@@ -92,11 +96,17 @@ function pDuplicates(ctx) {
     const shown = names.filter(n => sides.some(s => val(s, n) != null));
     const boxes = {}, box = n => boxes[n] || (boxes[n] = h('input', { type: 'checkbox', checked: true, test: 'take-' + n, 'aria-label': t('dup.takeA', { f: flabel(ty, n) }), onchange: plan }));
     const takeable = n => !holds(sides[keep], n) && holds(sides[1 - keep], n);
-    const taking = () => shown.filter(n => takeable(n) && boxes[n] && boxes[n].checked);
+    // Fields both hold with different values: the supervisor picks one; the kept one unless
+    // she picks the other (`replace`), which the merge then writes over the kept record's.
+    let replace = new Set();
+    const contested = n => diff.has(n) && holds(sides[keep], n) && holds(sides[1 - keep], n);
+    const filling = () => shown.filter(n => takeable(n) && boxes[n] && boxes[n].checked);
+    const replacing = () => shown.filter(n => contested(n) && replace.has(n));
+    const taking = () => [...filling(), ...replacing()];
     const tags = sides.map(() => h('span', { class: 'role', test: 'side-role' }));
     const group = 'keep-' + p.a.id + '-' + p.b.id;
     const radios = sides.map((s, i) => h('input', { type: 'radio', name: group, value: s.id, checked: i === keep, test: 'keep', 'data-id': s.id, 'aria-label': t('dup.keepA', { n: title(s) }),
-      onchange: () => { keep = i; draw(); idle(); } }));
+      onchange: () => { keep = i; replace = new Set(); draw(); idle(); } }));
     const heads = sides.map((s, i) => h('th', { scope: 'col', 'data-id': s.id, test: 'pair-side' },
       (choose || merged) && tags[i],
       h('a', { href: '#/records/' + encodeURIComponent(s.id), class: 'rtitle', test: 'pair-title' }, title(s)),
@@ -111,8 +121,11 @@ function pDuplicates(ctx) {
         const kind = fkind(ty, n), differs = diff.has(n);
         const cell = (s, i) => {
           const only = val(s, n) != null && val(sides[1 - i], n) == null;
-          return h('td', { class: (i === keep ? 'kept' : 'dup') + (only ? ' only' : '') }, h('div', { class: 'v' }, fmt(kind, val(s, n))),
-            choose && i !== keep && takeable(n) && check(box(n), t('dup.take')));
+          const picked = (i === keep) !== replace.has(n);
+          const pick = choose && contested(n) && h('input', { type: 'radio', name: group + '-' + n, value: s.id, checked: picked, test: 'choose-' + n, 'data-id': s.id,
+            'aria-label': t('dup.useA', { f: flabel(ty, n), n: title(s) }), onchange: () => { if (i === keep) replace.delete(n); else replace.add(n); draw(); } });
+          return h('td', { class: (i === keep ? 'kept' : 'dup') + (only ? ' only' : '') + (pick ? (picked ? ' chosen' : ' unchosen') : '') }, h('div', { class: 'v' }, fmt(kind, val(s, n))),
+            choose && i !== keep && takeable(n) && check(box(n), t('dup.take')), pick && check(pick, t('dup.useThis')));
         };
         return h('tr', { class: differs ? 'diff' : null, test: 'pair-row', 'data-field': n, 'data-differs': differs ? 'true' : null },
           h('th', { scope: 'row' }, flabel(ty, n), differs && h('span', { class: 'dtag' }, t('dup.differs'))), sides.map(cell));
@@ -121,8 +134,9 @@ function pDuplicates(ctx) {
     }
     function plan() {
       if (!choose) return;
-      const f = taking();
-      put(planEl, t('dup.plan', { a: title(sides[keep]), b: title(sides[1 - keep]) }), f.length > 0 && ' ' + t('dup.planTake', { f: f.map(n => flabel(ty, n)).join(', ') }));
+      const f = filling(), r = replacing(), names = l => l.map(n => flabel(ty, n)).join(', ');
+      put(planEl, t('dup.plan', { a: title(sides[keep]), b: title(sides[1 - keep]) }), f.length > 0 && ' ' + t('dup.planTake', { f: names(f) }),
+        r.length > 0 && ' ' + t('dup.planReplace', { b: title(sides[1 - keep]), f: names(r) }));
     }
     // Asks in the card itself before merging or dismissing (no pop-up dialog).
     function ask(question, label, test, cls, run) {
@@ -161,7 +175,7 @@ function pDuplicates(ctx) {
       h('div', { class: 'tablewrap' }, h('table', { class: 'cmp', test: 'pair-table' },
         h('thead', null, h('tr', null, h('th', { scope: 'col', class: 'fcol' }, t('dup.field')), heads)), tbody)),
       !choose && !merged && h('div', { class: 'pair-foot' }, h('p', { class: 'note warn small' }, t('dup.inactive'))),
-      choose && h('div', { class: 'pair-foot' }, planEl, acts));
+      choose && h('div', { class: 'pair-foot' }, shown.some(contested) && h('p', { class: 'muted small' }, t('dup.choiceHelp')), planEl, acts));
   }
 
   async function update(p) {

@@ -151,7 +151,8 @@ async fn dismiss(state: AppState, auth: Credentials, body: PairBody) -> Result<J
 struct MergeBody {
     keep: Uuid,
     duplicate: Uuid,
-    /// Fields the kept record lacks, to take over from the duplicate.
+    /// Fields whose duplicate's value the kept record gets (filling a gap or replacing its
+    /// own); absent: none.
     #[serde(default)]
     take: Vec<String>,
 }

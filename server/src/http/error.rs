@@ -14,6 +14,10 @@ use warp::Reply;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// Values the record model refuses: a 400 that also lists each problem (field, code,
+    /// message) for the page to name in the reader's language.
+    #[error("{}", problems_text(.0))]
+    Invalid(Vec<fieldsync_core::model::Problem>),
     #[error("missing, unknown or revoked device token")]
     Unauthorized,
     /// A device enrolled before protocol 3 (without a signing key) pushed changes.
@@ -59,18 +63,28 @@ pub enum ApiError {
     Internal,
 }
 
+fn problems_text(problems: &[fieldsync_core::model::Problem]) -> String {
+    let each: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.message))
+        .collect();
+    format!("validation failed: {}", each.join("; "))
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     supported_protocol: Option<[u8; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problems: Option<&'a [fieldsync_core::model::Problem]>,
 }
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::Unsigned | ApiError::BadCredentials => {
                 StatusCode::UNAUTHORIZED
             }
@@ -91,7 +105,7 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest(_) => "bad_request",
+            ApiError::BadRequest(_) | ApiError::Invalid(_) => "bad_request",
             ApiError::Unauthorized | ApiError::Unsigned => "unauthorized",
             ApiError::BadCredentials => "bad_credentials",
             ApiError::Forbidden | ApiError::Denied(_) => "forbidden",
@@ -117,6 +131,10 @@ impl Reply for ApiError {
             message: self.to_string(),
             supported_protocol: matches!(self, ApiError::UpgradeNeeded { .. })
                 .then_some([MIN_PROTOCOL_VERSION, PROTOCOL_VERSION]),
+            problems: match &self {
+                ApiError::Invalid(p) => Some(p),
+                _ => None,
+            },
         };
         let mut response =
             warp::reply::with_status(warp::reply::json(&body), self.status()).into_response();
@@ -158,8 +176,8 @@ impl From<StorageError> for ApiError {
             StorageError::NotFound(what) => ApiError::NotFound(what),
             StorageError::Conflict(what) => ApiError::Conflict(what),
             StorageError::Invalid(why) => ApiError::BadRequest(why),
-            StorageError::Core(e @ fieldsync_core::CoreError::Validation(_)) => {
-                ApiError::BadRequest(e.to_string())
+            StorageError::Core(fieldsync_core::CoreError::Validation(problems)) => {
+                ApiError::Invalid(problems)
             }
             StorageError::Core(
                 e @ (fieldsync_core::CoreError::ChangeTooLarge { .. }

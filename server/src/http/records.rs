@@ -322,9 +322,31 @@ async fn history(id: String, state: AppState, auth: Credentials) -> Result<Json,
         .await?;
     let changes: Vec<Json> = entries
         .into_iter()
-        .map(|e| json!({ "received_at": iso_utc(e.received_ms), "author": e.author, "ops": e.ops }))
+        .map(|e| {
+            json!({
+                "received_at": iso_utc(e.received_ms),
+                // The page's changes are written by the server: their time is its own.
+                "made_at": (e.author.device_kind.as_deref() != Some("browser"))
+                    .then(|| device_time(e.device_time_s))
+                    .flatten(),
+                "kind": e.kind,
+                "author": e.author,
+                "ops": e.ops,
+            })
+        })
         .collect();
     Ok(json!({ "changes": changes }))
+}
+
+/// A change's own time (seconds by its device's clock) as the history shows it, or null when
+/// the change has none or one no clock could have read (before 2000, after 2100): a label from
+/// the phone, never used for order.
+fn device_time(seconds: i64) -> Option<String> {
+    const Y2000: i64 = 946_684_800;
+    const Y2100: i64 = 4_102_444_800;
+    (Y2000..Y2100)
+        .contains(&seconds)
+        .then(|| iso_utc(seconds * 1000))
 }
 
 async fn edit(

@@ -379,13 +379,34 @@ pub struct Author {
     pub username: Option<String>,
     pub device_name: Option<String>,
     pub device_id: Option<Uuid>,
+    /// The account's role (`collector`, `supervisor`, `admin`): a supervisor's field change is
+    /// a correction.
+    pub role: Option<String>,
+    /// `phone`, or `browser` for the supervisors' page (whose changes the server writes).
+    pub device_kind: Option<String>,
 }
 
-/// One key a change wrote, and the value (`None`: cleared, removed).
+/// One key a change wrote, the value it left (`None`: cleared, removed) and the value before
+/// it, as far as the change knew.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HistoryOp {
     pub key: String,
     pub value: Option<fieldsync_core::Value>,
+    pub old: Option<fieldsync_core::Value>,
+}
+
+/// What a change did, in the words a history uses (see `crate::history::kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Create,
+    Edit,
+    Correction,
+    Review,
+    Merge,
+    Unmerge,
+    Absorb,
+    Release,
 }
 
 /// One change of a record's history.
@@ -393,6 +414,10 @@ pub struct HistoryOp {
 pub struct HistoryEntry {
     #[serde(skip)]
     pub received_ms: i64,
+    /// The `time` its device stamped on it (seconds by that device's clock; 0: none).
+    #[serde(skip)]
+    pub device_time_s: i64,
+    pub kind: ChangeKind,
     pub author: Author,
     pub ops: Vec<HistoryOp>,
 }

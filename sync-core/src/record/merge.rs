@@ -1,8 +1,9 @@
 //! Merging duplicates without losing anything, and undoing it. The duplicate is marked
 //! `$merged_into` = the record kept (never deleted); the kept record gets `$absorbed/<id>` and,
-//! in the same change, the values it lacked that the supervisor chose to take over. Undoing
-//! clears both marks and takes back exactly the values that merge change wrote and nobody has
-//! changed since, so edits made in between stay. Readers follow `$merged_into` with [`resolve`].
+//! in the same change, the duplicate's values the supervisor chose to keep (for fields the kept
+//! record lacks or holds differently). Undoing clears both marks and gives back, for exactly the
+//! fields that merge change wrote and nobody has changed since, the value the kept record had
+//! before it, so edits made in between stay. Readers follow `$merged_into` with [`resolve`].
 
 use super::{absorbed_key, field_key, RecordChange, RecordDoc, KEY_MERGED_INTO};
 use crate::error::Result;
@@ -22,8 +23,8 @@ impl RecordDoc {
         self.commit()
     }
 
-    /// Takes a duplicate into this record: marks it absorbed and sets `taken` (fields this
-    /// record lacks, with the duplicate's values), all in one change.
+    /// Takes a duplicate into this record: marks it absorbed and sets `taken` (the duplicate's
+    /// values chosen over this record's, or for fields it lacks), all in one change.
     pub fn absorb(
         &mut self,
         merged: Uuid,
@@ -49,8 +50,9 @@ impl RecordDoc {
         self.commit()
     }
 
-    /// Undoes [`RecordDoc::absorb`]: the mark goes, and so do the values the absorbing change
-    /// set, unless someone has written them since.
+    /// Undoes [`RecordDoc::absorb`]: the mark goes, and each value the absorbing change set
+    /// goes back to what this record held before it (nothing, or its own value), unless
+    /// someone has written it since.
     pub fn release(&mut self, merged: Uuid) -> Result<Option<RecordChange>> {
         let record_type = self.require_type()?;
         let mark = absorbed_key(merged);
@@ -69,9 +71,16 @@ impl RecordDoc {
                 taken_back.push(field);
             }
         }
+        let before: Vec<(&str, Option<Value>)> = taken_back
+            .into_iter()
+            .map(|field| (field, self.value_before(&field_key(field), absorbing)))
+            .collect();
         self.doc.delete(ROOT, mark)?;
-        for field in taken_back {
-            self.doc.delete(ROOT, field_key(field))?;
+        for (field, value) in before {
+            match value {
+                Some(v) => self.doc.put(ROOT, field_key(field), super::to_scalar(&v))?,
+                None => self.doc.delete(ROOT, field_key(field))?,
+            }
         }
         self.commit()
     }
@@ -169,6 +178,22 @@ mod tests {
             view.fields["address"],
             "Thôn 2".into(),
             "the later edit stays"
+        );
+    }
+
+    #[test]
+    fn a_value_chosen_over_the_kept_records_own_is_given_back_on_undo() {
+        let mut kept = household("Y Blơ");
+        kept.set_field("village", &"Làng Le".into()).unwrap();
+        let dup = Uuid::now_v7();
+        let taken: BTreeMap<String, Value> = [("village".to_owned(), Value::from("Thôn 3"))].into();
+        kept.absorb(dup, &taken).unwrap();
+        assert_eq!(kept.view().unwrap().fields["village"], "Thôn 3".into());
+        kept.release(dup).unwrap();
+        assert_eq!(
+            kept.view().unwrap().fields["village"],
+            "Làng Le".into(),
+            "the kept record's own value is back"
         );
     }
 

@@ -6,7 +6,8 @@
 //! `f/<field>` a scalar field; `s/<field>/<member>` = true one member of a set field.
 //! Keeping everything at the root means two devices never create competing nested objects, so
 //! concurrent additions to a set from several phones all survive. Each edit is committed as its
-//! own change with no timestamp: order comes from the causal graph, never a phone's clock.
+//! own change, stamped with the device's clock only as a label for readers ("when the officer
+//! made it, as the phone says"): order comes from the causal graph, never from that time.
 //! The creation change carries the record's own id, so two records created with the same
 //! fields on one phone are still two different changes.
 
@@ -81,7 +82,12 @@ pub struct RecordChange {
 pub struct RecordDoc {
     id: Uuid,
     doc: AutoCommit,
+    clock: Clock,
 }
+
+/// Where a document's new changes get their `time` (seconds since 1970): a label for the
+/// history only. [`device_clock`] unless fixed for a reproducible example.
+pub type Clock = fn() -> i64;
 
 impl RecordDoc {
     /// Creates a record from a complete set of fields; validation failures write nothing.
@@ -90,6 +96,17 @@ impl RecordDoc {
         record_type: RecordType,
         fields: &BTreeMap<String, Value>,
         actor: Uuid,
+    ) -> Result<(RecordDoc, RecordChange)> {
+        RecordDoc::create_with_clock(id, record_type, fields, actor, device_clock)
+    }
+
+    /// [`RecordDoc::create`], its changes stamped by `clock`.
+    pub fn create_with_clock(
+        id: Uuid,
+        record_type: RecordType,
+        fields: &BTreeMap<String, Value>,
+        actor: Uuid,
+        clock: Clock,
     ) -> Result<(RecordDoc, RecordChange)> {
         let problems = validate_new_record(record_type, fields);
         if !problems.is_empty() {
@@ -103,7 +120,7 @@ impl RecordDoc {
         for (name, value) in fields {
             doc.put(ROOT, field_key(name), to_scalar(value))?;
         }
-        let mut record = RecordDoc { id, doc };
+        let mut record = RecordDoc { id, doc, clock };
         let change = record
             .commit()?
             .ok_or_else(|| CoreError::BadChange("creation produced no change".into()))?;
@@ -115,7 +132,14 @@ impl RecordDoc {
         RecordDoc {
             id,
             doc: AutoCommit::new().with_actor(ActorId::from(actor.as_bytes())),
+            clock: device_clock,
         }
+    }
+
+    /// This document, its later changes stamped by `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> RecordDoc {
+        self.clock = clock;
+        self
     }
 
     /// Loads a saved document (as written by [`RecordDoc::save`]).
@@ -126,7 +150,11 @@ impl RecordDoc {
                 reason: e.to_string(),
             })?
             .with_actor(ActorId::from(actor.as_bytes()));
-        Ok(RecordDoc { id, doc })
+        Ok(RecordDoc {
+            id,
+            doc,
+            clock: device_clock,
+        })
     }
 
     pub fn id(&self) -> Uuid {
@@ -246,6 +274,24 @@ impl RecordDoc {
         }
     }
 
+    /// The value a root key had just before `change`, as far as that change knew (its
+    /// dependencies); `None` when unset then, or when the change is not in the document.
+    pub fn value_before(&mut self, key: &str, change: ChangeHash) -> Option<Value> {
+        let deps = self.doc.get_change_by_hash(&change)?.deps().to_vec();
+        self.value_at(key, &deps)
+    }
+
+    /// The value a root key had at `heads` (no heads: before anything, so `None`).
+    pub fn value_at(&self, key: &str, heads: &[ChangeHash]) -> Option<Value> {
+        if heads.is_empty() {
+            return None;
+        }
+        match self.doc.get_at(ROOT, key, heads) {
+            Ok(Some((automerge::Value::Scalar(s), _))) => from_scalar(&s),
+            _ => None,
+        }
+    }
+
     /// Current values, sets, flags and field conflicts.
     pub fn view(&self) -> Result<RecordView> {
         view::read(self)
@@ -355,6 +401,7 @@ impl RecordDoc {
         RecordDoc {
             id: self.id,
             doc: self.doc.fork(),
+            clock: self.clock,
         }
     }
 
@@ -393,8 +440,10 @@ impl RecordDoc {
     /// Commits pending operations as one change; `None` when the edit changed nothing (clearing
     /// an absent field, removing a non-member).
     fn commit(&mut self) -> Result<Option<RecordChange>> {
-        // No time: ordering is causal, and a phone's clock is not to be trusted.
-        let Some(hash) = self.doc.commit_with(CommitOptions::default()) else {
+        // The time is a label for readers only: ordering is causal, and a phone's clock is
+        // not to be trusted.
+        let options = CommitOptions::default().with_time((self.clock)());
+        let Some(hash) = self.doc.commit_with(options) else {
             return Ok(None);
         };
         let mut change = self
@@ -407,6 +456,15 @@ impl RecordDoc {
             bytes: change.bytes().into_owned(),
         }))
     }
+}
+
+/// This device's clock in seconds since 1970, written into each change as its `time`: what a
+/// history shows as "made at, by the phone's clock". Nothing orders or merges by it.
+pub fn device_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+        .unwrap_or(0)
 }
 
 fn to_scalar(value: &Value) -> ScalarValue {

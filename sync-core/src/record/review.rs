@@ -1,7 +1,9 @@
 //! Where a record stands in the supervisors' review, decided by causality, never by clocks: an
-//! approval covers exactly the changes in its causal past. Any change that is not (made after
-//! it, or concurrently by someone who had not seen the approval) moves the record to
-//! "changed since approval", with the fields that differ from what was approved.
+//! approval covers exactly the changes in its causal past. Changes that are not (made after
+//! it, or concurrently by someone who had not seen the approval) move the record to "changed
+//! since approval" when they leave a field, set or the deleted flag different from what was
+//! approved; changes that leave every value as approved (a merge and its undo, an edit put
+//! back) do not.
 
 use super::{RecordDoc, ReviewState, KEY_REVIEW};
 use crate::error::Result;
@@ -80,7 +82,7 @@ impl RecordDoc {
         let Some(approval) = self.change_writing(KEY_REVIEW)? else {
             return Ok(review);
         };
-        if let Some(changed) = self.changed_since(approval)? {
+        if let Some(changed) = self.changed_since(approval)?.filter(|c| !c.is_empty()) {
             review.state = ReviewPhase::Changed;
             review.changed_fields = changed;
         }
@@ -98,6 +100,7 @@ impl RecordDoc {
         let seen = RecordDoc {
             id: self.id,
             doc: self.doc.fork_at(&[at])?,
+            clock: self.clock,
         };
         let then = seen.view()?;
         let mut fields: BTreeMap<String, (Option<Value>, Option<Value>)> = BTreeMap::new();
@@ -222,6 +225,25 @@ mod tests {
         let review = doc.review().unwrap();
         assert_eq!(review.state, ReviewPhase::Changed);
         assert_eq!(review.changed_fields[0].field, "poverty");
+    }
+
+    #[test]
+    fn a_merge_and_its_undo_leave_an_approved_record_approved() {
+        let mut dup = household();
+        dup.set_review(ReviewState::Approved, None).unwrap();
+        let mut kept = household();
+        kept.set_review(ReviewState::Approved, None).unwrap();
+        let taken: BTreeMap<String, Value> = [("village".to_owned(), "Làng Le".into())].into();
+        dup.merge_into(kept.id()).unwrap();
+        kept.absorb(dup.id(), &taken).unwrap();
+        assert_eq!(kept.review().unwrap().state, ReviewPhase::Changed);
+        dup.unmerge().unwrap();
+        kept.release(dup.id()).unwrap();
+        assert_eq!(dup.review().unwrap().state, ReviewPhase::Approved);
+        assert_eq!(kept.review().unwrap().state, ReviewPhase::Approved);
+        // A real edit after that still counts.
+        dup.set_field("village", &"Thôn 2".into()).unwrap();
+        assert_eq!(dup.review().unwrap().state, ReviewPhase::Changed);
     }
 
     #[test]

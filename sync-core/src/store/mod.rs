@@ -21,7 +21,7 @@ pub use schema::VERSION as SCHEMA_VERSION;
 use crate::error::{CoreError, Result};
 use crate::model::{RecordType, Value};
 use crate::protocol::Enrolment;
-use crate::record::{decode_change, RecordChange, RecordDoc, RecordView};
+use crate::record::{decode_change, Clock, RecordChange, RecordDoc, RecordView};
 use crate::signing::{DeviceKey, SIGNATURE_BYTES};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::BTreeMap;
@@ -48,6 +48,7 @@ pub struct Store {
     key: DeviceKey,
     device_id: Uuid,
     legacy: Legacy,
+    clock: Clock,
 }
 
 /// Actors this store wrote under before its current key.
@@ -122,6 +123,7 @@ impl Store {
             key,
             device_id,
             legacy,
+            clock: crate::record::device_clock,
         })
     }
 
@@ -159,6 +161,12 @@ impl Store {
             .collect()
     }
 
+    /// Sets the clock this store's new changes are stamped with (the history's "made at"): the
+    /// device's unless fixed, as a reproducible example does.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
     /// Runs several edits in one transaction: all of them land, or none.
     pub fn write<T>(&mut self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
         let own_actors = self.own_actors();
@@ -166,6 +174,7 @@ impl Store {
             tx: self.conn.transaction()?,
             device_id: self.device_id,
             own_actors,
+            clock: self.clock,
         };
         let out = f(&mut writer)?;
         writer.tx.commit()?;
@@ -343,6 +352,7 @@ pub struct Writer<'a> {
     device_id: Uuid,
     /// This store's actor and those it had before: received changes never claim them.
     own_actors: Vec<Uuid>,
+    clock: Clock,
 }
 
 impl Writer<'_> {
@@ -362,7 +372,8 @@ impl Writer<'_> {
         record_type: RecordType,
         fields: &BTreeMap<String, Value>,
     ) -> Result<Uuid> {
-        let (mut doc, change) = RecordDoc::create(id, record_type, fields, self.device_id)?;
+        let (mut doc, change) =
+            RecordDoc::create_with_clock(id, record_type, fields, self.device_id, self.clock)?;
         self.tx
             .execute("INSERT INTO records (id) VALUES (?1)", [id.as_bytes()])?;
         let seq = insert_change(&self.tx, &change, true)?;
@@ -376,7 +387,7 @@ impl Writer<'_> {
         id: Uuid,
         op: impl FnOnce(&mut RecordDoc) -> Result<Option<RecordChange>>,
     ) -> Result<()> {
-        let mut doc = load_doc(&self.tx, id, self.device_id)?;
+        let mut doc = load_doc(&self.tx, id, self.device_id)?.with_clock(self.clock);
         let Some(change) = op(&mut doc)? else {
             return Ok(());
         };

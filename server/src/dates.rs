@@ -70,6 +70,19 @@ pub fn vietnam_day_start(date: &str) -> Option<i64> {
     (civil_from_days(days) == (y, m, d)).then_some(days * DAY_MS - VIETNAM_OFFSET_MS)
 }
 
+/// The Monday (in Vietnam) starting the week `now_ms` falls in, `weeks_back` weeks earlier: its
+/// first millisecond and its date.
+pub fn vietnam_monday(now_ms: i64, weeks_back: i64) -> (i64, String) {
+    let days = (now_ms + VIETNAM_OFFSET_MS).div_euclid(DAY_MS);
+    // 1970-01-01 was a Thursday: three days after a Monday.
+    let monday = days - (days + 3).rem_euclid(7) - 7 * weeks_back;
+    let (y, m, d) = civil_from_days(monday);
+    (
+        monday * DAY_MS - VIETNAM_OFFSET_MS,
+        format!("{y:04}-{m:02}-{d:02}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +109,20 @@ mod tests {
         assert_eq!(
             vietnam_minute(1_751_328_000_000 - 7 * 3_600_000 - 60_000),
             "2025-06-30 23:59"
+        );
+    }
+
+    #[test]
+    fn weeks_start_on_monday_in_vietnam() {
+        // Sunday 2025-07-06 20:00 UTC is Monday 03:00 in Vietnam.
+        let sunday_night = vietnam_day_start("2025-07-07").unwrap_or(0) - 4 * 3_600_000;
+        assert_eq!(vietnam_monday(sunday_night, 0).1, "2025-06-30");
+        let monday_morning = sunday_night + 7 * 3_600_000;
+        assert_eq!(vietnam_monday(monday_morning, 0).1, "2025-07-07");
+        assert_eq!(vietnam_monday(monday_morning, 2).1, "2025-06-23");
+        assert_eq!(
+            Some(vietnam_monday(monday_morning, 0).0),
+            vietnam_day_start("2025-07-07")
         );
     }
 }

@@ -51,19 +51,98 @@ pub fn matches(
     Ok(found)
 }
 
+/// How alike two records of a candidate pair are, from 0 to 100, or `None` when they cannot be
+/// one person or household (docs/data-model.md, "Duplicates"): the reasons they matched set the
+/// start (the same CCCD number 90, a name or head-of-household match 60, each further reason
+/// +10); for persons an identical birth date adds 10 and birth years one apart take 10 off;
+/// different ethnic groups take 40 off; different CCCD numbers exclude the pair unless they are
+/// one slip apart (one digit, or two neighbours swapped), which takes 50 off.
+pub fn score(reasons: &BTreeSet<MatchReason>, a: &RecordView, b: &RecordView) -> Option<i64> {
+    let text = |v: &RecordView, f: &str| {
+        v.fields
+            .get(f)
+            .and_then(Value::as_text)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let mut score = if reasons.contains(&MatchReason::NationalId) {
+        90
+    } else {
+        60
+    };
+    score += 10 * (reasons.len() as i64).saturating_sub(1);
+    if let (Some(x), Some(y)) = (text(a, "national_id"), text(b, "national_id")) {
+        if x != y {
+            if !one_slip_apart(&x, &y) {
+                return None;
+            }
+            score -= 50;
+        }
+    }
+    if let (Some(x), Some(y)) = (text(a, "ethnicity"), text(b, "ethnicity")) {
+        if x != y {
+            score -= 40;
+        }
+    }
+    if let (Some(x), Some(y)) = (text(a, "birth"), text(b, "birth")) {
+        if x == y && x.len() > 4 {
+            score += 10;
+        } else if x.get(..4) != y.get(..4) {
+            score -= 10;
+        }
+    }
+    Some(score.clamp(0, 100))
+}
+
+/// Whether two numbers of one length differ in one digit or by two neighbours swapped: what a
+/// slip of the thumb makes of one number.
+fn one_slip_apart(x: &str, y: &str) -> bool {
+    let (x, y) = (x.as_bytes(), y.as_bytes());
+    if x.len() != y.len() {
+        return false;
+    }
+    let differ: Vec<usize> = (0..x.len()).filter(|&i| x[i] != y[i]).collect();
+    match differ[..] {
+        [_] => true,
+        [i, j] => j == i + 1 && x[i] == y[j] && x[j] == y[i],
+        _ => false,
+    }
+}
+
+/// The matches of `view` that may be one record, with their score (`score`); `other` reads the
+/// other record's view (`None`: unreadable, scored on the reasons alone).
+pub fn scored(
+    view: &RecordView,
+    found: BTreeMap<Uuid, BTreeSet<MatchReason>>,
+    mut other: impl FnMut(Uuid) -> StorageResult<Option<RecordView>>,
+) -> StorageResult<BTreeMap<Uuid, (BTreeSet<MatchReason>, i64)>> {
+    let mut out = BTreeMap::new();
+    for (id, reasons) in found {
+        let s = match other(id)? {
+            Some(o) => score(&reasons, view, &o),
+            None => score(&reasons, view, view),
+        };
+        if let Some(s) = s {
+            out.insert(id, (reasons, s));
+        }
+    }
+    Ok(out)
+}
+
 /// What a new detection of `id` does to the stored pairs: new matches become open pairs (or
 /// update the reasons of the pair there is), open pairs that no longer match go, and a pair a
 /// supervisor dismissed or merged stays as it was decided.
 pub struct Reindex {
     /// Pairs (ordered) to delete.
     pub drop: Vec<(Uuid, Uuid)>,
-    /// Pairs (ordered) to insert as open or whose reasons to update, with the reasons.
-    pub upsert: Vec<(Uuid, Uuid, String)>,
+    /// Pairs (ordered) to insert as open or whose reasons and score to update.
+    pub upsert: Vec<(Uuid, Uuid, String, i64)>,
 }
 
 pub fn reindex(
     id: Uuid,
-    found: &BTreeMap<Uuid, BTreeSet<MatchReason>>,
+    found: &BTreeMap<Uuid, (BTreeSet<MatchReason>, i64)>,
     existing: &[(Uuid, Uuid, String)],
 ) -> Reindex {
     let drop = existing
@@ -76,9 +155,9 @@ pub fn reindex(
         .collect();
     let upsert = found
         .iter()
-        .map(|(other, reasons)| {
+        .map(|(other, (reasons, score))| {
             let (a, b) = ordered(id, *other);
-            (a, b, reasons_json(reasons))
+            (a, b, reasons_json(reasons), *score)
         })
         .collect();
     Reindex { drop, upsert }

@@ -109,7 +109,12 @@ fn expected_pairs(records: &[GenRecord]) -> BTreeSet<(Uuid, Uuid)> {
                 }
                 _ => false,
             };
-            if matched {
+            // Two CCCD numbers more than a slip apart are two people (docs/data-model.md).
+            let excluded = match (&x.national_id, &y.national_id) {
+                (Some(a), Some(b)) => a != b && !slip(a, b),
+                _ => false,
+            };
+            if matched && !excluded {
                 pairs.insert(if x.id < y.id {
                     (x.id, y.id)
                 } else {
@@ -119,6 +124,17 @@ fn expected_pairs(records: &[GenRecord]) -> BTreeSet<(Uuid, Uuid)> {
         }
     }
     pairs
+}
+
+/// Same length, and one digit different or two neighbours swapped.
+fn slip(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len() != b.len() {
+        return false;
+    }
+    let at: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    at.len() == 1
+        || (at.len() == 2 && at[1] == at[0] + 1 && a[at[0]] == b[at[1]] && a[at[1]] == b[at[0]])
 }
 
 fn person(commune: &str, name: &str, birth: &str, nid: Option<&str>) -> GenRecord {
@@ -186,8 +202,14 @@ fn planted() -> (Vec<GenRecord>, Planted, Planted) {
         household_with_village("51.102", "a KHANG", "làng le"),
         // 10: the same head in another village.
         household_with_village("62.610.02", "A Khang", "Đăk Wất"),
+        // 11, 12: one name, year and commune, CCCD numbers far apart: two women.
+        person("62.610.01", "Hà Thị Mai", "1985", Some("062185000111")),
+        person("62.610.01", "Hà Thị Mai", "1985", Some("062185999222")),
+        // 13, 14: CCCD numbers one swap apart: a slip, still proposed.
+        person("62.610.01", "Lò Thị Xuân", "1987", Some("062187000123")),
+        person("62.610.01", "Lò Thị Xuân", "1987", Some("062187000213")),
     ];
-    let found = vec![(0, 1), (2, 3), (2, 4), (3, 4), (8, 9)];
+    let found = vec![(0, 1), (2, 3), (2, 4), (3, 4), (8, 9), (13, 14)];
     let missed = vec![
         (2, 5),
         (3, 5),
@@ -197,6 +219,7 @@ fn planted() -> (Vec<GenRecord>, Planted, Planted) {
         (8, 10),
         (9, 10),
         (4, 6),
+        (11, 12),
     ];
     (records, found, missed)
 }
@@ -297,6 +320,100 @@ fn detection_finds_every_planted_pair_and_nothing_the_rules_exclude() {
         pair.reasons,
         vec![fieldsync_core::dedup::MatchReason::NationalId]
     );
+}
+
+fn with(mut r: GenRecord, field: &str, value: &str) -> GenRecord {
+    r.fields.insert(field.into(), value.into());
+    r
+}
+
+#[test]
+fn the_queue_ranks_pairs_by_score_and_a_record_lists_its_own_pairs() {
+    let world = World::new();
+    let c = "62.610.01";
+    let records = vec![
+        // 0, 1: the same CCCD, name, birth date and ethnic group: 90 + 10 + 10, at most 100.
+        person(c, "Y Hnui", "1990-01-02", Some("062190000001")),
+        person(c, "Y Hnui", "1990-01-02", Some("062190000001")),
+        // 2, 3: name, year and commune, another ethnic group: 60 - 40.
+        person(c, "H Ben", "1988", None),
+        with(person(c, "H Ben", "1988", None), "ethnicity", "01"),
+        // 4, 5: name and commune, one year apart: 60 - 10.
+        person(c, "Y Bhi", "1970", None),
+        person(c, "Y Bhi", "1971", None),
+        // 6, 7: a CCCD slip: 60 - 50.
+        person(c, "H Nga", "1975", Some("062175000123")),
+        person(c, "H Nga", "1975", Some("062175000124")),
+        // 8, 9: households with the same head and village: 60.
+        household_with_village(c, "A Khang", "Làng Le"),
+        household_with_village(c, "A Khang", "Làng Le"),
+    ];
+    ingest(&world, &records);
+    let page = world
+        .storage
+        .list_duplicates(
+            &Scope::everything(),
+            &DuplicateQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let got: Vec<((Uuid, Uuid), i64)> = page
+        .pairs
+        .iter()
+        .map(|p| ((p.a.id, p.b.id), p.score))
+        .collect();
+    let want = vec![
+        (key(&records, (0, 1)), 100),
+        (key(&records, (8, 9)), 60),
+        (key(&records, (4, 5)), 50),
+        (key(&records, (2, 3)), 20),
+        (key(&records, (6, 7)), 10),
+    ];
+    assert_eq!(got, want);
+    // One record's pairs alone.
+    let mine = world
+        .storage
+        .list_duplicates(
+            &Scope::everything(),
+            &DuplicateQuery {
+                record: Some(records[3].id),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(mine.total, 1);
+    assert_eq!(
+        (mine.pairs[0].a.id, mine.pairs[0].b.id),
+        key(&records, (2, 3))
+    );
+    // A correction that removes the disagreement raises the score.
+    world
+        .storage
+        .edit_record(
+            SUPERVISOR,
+            &Scope::everything(),
+            records[3].id,
+            &fieldsync_server::storage::RecordEdit::SetField {
+                field: "ethnicity".into(),
+                value: "14".into(),
+            },
+        )
+        .unwrap();
+    let again = world
+        .storage
+        .list_duplicates(
+            &Scope::everything(),
+            &DuplicateQuery {
+                record: Some(records[3].id),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(again.pairs[0].score, 60);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use fieldsync_server::config::Timeouts;
 use fieldsync_server::http::{routes, AppState};
 use fieldsync_server::storage::prelude::*;
 use fieldsync_server::storage::sqlite::SqliteStorage;
-use fieldsync_server::storage::{NewUser, Role};
+use fieldsync_server::storage::{AuditFilter, NewUser, Role};
 use serde_json::{json, Value as Json};
 use std::sync::Arc;
 
@@ -358,7 +358,17 @@ async fn the_audit_log_keeps_what_was_done_and_nothing_can_change_it() {
     let page = Page::login(&state).await;
     let (status, _) = page.call("DELETE", "/v1/session", None, true).await;
     assert_eq!(status, 200);
-    let entries = world.storage.list_audit(None, 10, None, true).unwrap();
+    let entries = world
+        .storage
+        .list_audit(
+            &AuditFilter {
+                before: i64::MAX,
+                with_sensitive: true,
+                ..Default::default()
+            },
+            10,
+        )
+        .unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, vec!["logout", "login"]);
     assert_eq!(entries[1].username.as_deref(), Some(SUPERVISOR));
@@ -368,7 +378,14 @@ async fn the_audit_log_keeps_what_was_done_and_nothing_can_change_it() {
     assert_eq!(
         world
             .storage
-            .list_audit(None, 10, None, true)
+            .list_audit(
+                &AuditFilter {
+                    before: i64::MAX,
+                    with_sensitive: true,
+                    ..Default::default()
+                },
+                10
+            )
             .unwrap()
             .len(),
         2

@@ -468,8 +468,6 @@ const ROUTES = [
   { re: /^records$/, page: pRecords, nav: 'nav.records', key: 'records' },
   { re: /^records\/([^/]+)$/, page: pRecord, key: 'records' },
   { re: /^users$/, page: pUsers, nav: 'nav.users', key: 'users', roles: ['admin'] },
-  { re: /^devices$/, page: pDevices, nav: 'nav.devices', key: 'devices', roles: ['admin'] },
-  { re: /^audit$/, page: pAudit, nav: 'nav.audit', key: 'audit', roles: ['admin'] },
 ];
 // ---- Pages in files of their own
 // A page file (duplicates.js, indicators.js), loaded before this one, queues a function on
@@ -481,9 +479,13 @@ const KIT = {
   badge, FIELDS, fkind, flabel, api, get, act, notice, showError, clearError, go, areas, communeEl, fillCommunes,
   communeOptions, setCount, msgRow, fmtDate, area, ETH,
 };
+// Boxes page files add to a record's page (recordBox(rec, ctx) → an element or null).
+const BOXES = [];
+const recordBoxes = (rec, ctx) => BOXES.map(f => { try { return f(rec, ctx); } catch (e) { console.error(e); return null; } });
 for (const page of self.fieldsyncPages || []) {
   try {
     const p = page(KIT) || {};
+    if (p.recordBox) BOXES.push(p.recordBox);
     for (const l of ['vi', 'en']) Object.assign(L[l], (p.strings || {})[l]);
     const at = ROUTES.map(r => r.key).lastIndexOf(p.after) + 1;
     ROUTES.splice(at || ROUTES.length, 0, ...(p.routes || []));
@@ -858,7 +860,7 @@ async function pRecord(ctx) {
         h('section', { class: 'card rec-fields' }, h('h2', null, t('rec.fields')), h('dl', { class: 'fields', test: 'fields' }, rows)),
         absorbed.length > 0 && !late && absorbedCard(ty, f, absorbed, false),
         h('section', { class: 'card' }, h('h2', null, t('rec.history')), hist)),
-      h('aside', { class: 'rec-side' }, reviewCard(ty),
+      h('aside', { class: 'rec-side' }, reviewCard(ty), recordBoxes(rec, ctx),
         h('section', { class: 'card small' }, h('dl', { class: 'meta-dl' }, h('dt', null, t('rec.id')), h('dd', { class: 'mono', test: 'record-id' }, rec.id))))));
     document.title = title(rec) + ' · ' + t('app');
     fillRefs(main, ctx);
@@ -1036,28 +1038,8 @@ function valueOf(kind, s) {
 }
 
 // ---- Admin: accounts
-// Area codes typed comma-separated; a second box adds one by name (a datalist of the area list).
-function areaInput(codes, test) {
-  let dl = document.getElementById('areas-dl');
-  if (!dl) {
-    dl = document.body.appendChild(h('datalist', { id: 'areas-dl' }));
-    areas().then(by => add(dl, [...by.values()].map(a => h('option', { value: a.code, label: levelName(a) + (a.valid_to ? ' (' + t('area.old') + ')' : '') }))), () => {});
-  }
-  const value = () => list.value.split(',').map(s => s.trim()).filter(Boolean);
-  const pv = h('p', { class: 'hint', 'aria-live': 'polite' });
-  const preview = () => {
-    const bad = S.A ? value().filter(c => c !== '*' && !area(c)) : [];
-    put(pv, value().length ? h('strong', null, areaNames(value())) : t('u.areasHint'), bad.length > 0 && h('span', { class: 'ferr' }, ' — ' + t('u.unknownArea', { c: bad.join(', ') })));
-  };
-  const list = h('input', { test, value: (codes || []).join(', '), autocomplete: 'off', oninput: preview });
-  const pick = h('input', { list: 'areas-dl', test: test + '-add', placeholder: t('u.addAreaPh'), autocomplete: 'off', onchange: () => {
-    const c = pick.value.trim();
-    if (c && !value().includes(c)) list.value = [...value(), c].join(', ');
-    pick.value = ''; preview();
-  } });
-  areas().then(preview, () => {});
-  return { value, clear: () => { list.value = ''; preview(); }, el: [field(t('u.areas'), list, pv), field(t('u.addArea'), pick)] };
-}
+// Areas picked by name (admin.js): {value(), clear(), el}.
+const areaInput = (codes, test) => KIT.areaPicker(codes, test);
 async function pUsers(ctx) {
   const me = S.user, tbody = h('tbody', null, msgRow(7, t('loading')));
   let users = [];
@@ -1130,77 +1112,6 @@ async function pUsers(ctx) {
   users = await get('/v1/admin/users', ctx);
   await areas().catch(() => null);
   if (ctx.alive()) draw();
-}
-
-// ---- Admin: devices
-async function pDevices(ctx) {
-  const tbody = h('tbody', null, msgRow(5, t('loading')));
-  ctx.main.append(h('h1', null, t('nav.devices')), h('p', { class: 'muted lead' }, t('d.help')),
-    table('devices-table', ['d.user', 'd.name', 'd.kind', 'd.state', ''], tbody));
-  const list = [...await get('/v1/admin/devices', ctx)].sort((a, b) => (a.revoked - b.revoked) || String(a.username).localeCompare(String(b.username)));
-  if (!ctx.alive()) return;
-  // Revoking asks in the row itself: no pop-up dialog.
-  const row = d => {
-    const acts = h('td', { class: 'acts' });
-    const idle = () => put(acts, !d.revoked && btn(t('d.revoke'), 'small danger-o', 'revoke', () => put(acts, h('span', { class: 'ask' }, t('d.ask')),
-      btn(t('d.confirm'), 'small danger', 'revoke-confirm', ev => act(ev.currentTarget, async () => {
-        await api('POST', '/v1/admin/devices/' + encodeURIComponent(d.id) + '/revoke', {});
-        d.revoked = true; tr.replaceWith(row(d)); notice(t('d.done', { n: d.name || d.id }));
-      })), btn(t('cancel'), 'small ghost', 'revoke-cancel', idle))));
-    idle();
-    const tr = h('tr', { test: 'device-row', 'data-id': d.id, class: d.revoked ? 'dim' : null },
-      td(h('strong', null, d.username || '—')), td(d.name || '—'), td(t(d.kind === 'browser' ? 'd.browser' : 'd.phone')),
-      td(h('span', { class: 'badge ' + (d.revoked ? '' : 'good') }, t(d.revoked ? 'd.revoked' : 'd.active'))), acts);
-    return tr;
-  };
-  put(tbody, list.length ? list.map(row) : msgRow(5, t('d.none')));
-}
-
-// ---- Admin: audit log
-// Newest first, 100 a page; "older" asks for the entries before the last one shown; ?device=
-// keeps one device's entries. An admin with sensitive access is also given the entries about
-// support cases (marked) and a second tab, the devices support cases reached.
-const RECORD_ACTIONS = ['view_case', 'review', 'edit', 'merge', 'unmerge', 'dismiss_duplicate'];
-async function pAudit(ctx) {
-  const q = ctx.q, sens = !!S.user.sensitive_access, devices = sens && q.get('view') === 'devices';
-  ctx.main.append(h('h1', null, t('a.title')), h('p', { class: 'muted lead' }, t(devices ? 'a.devHelp' : 'a.help')));
-  if (sens) ctx.main.append(h('nav', { class: 'tabs', 'aria-label': t('a.title'), test: 'audit-tabs' },
-    [['log', '#/audit', 'a.log', !devices], ['devices', '#/audit?view=devices', 'a.devices', devices]].map(([k, href, l, on]) =>
-      h('a', { href, class: on ? 'on' : null, 'aria-current': on ? 'page' : null, test: 'audit-tab-' + k }, t(l)))));
-  return devices ? auditDevices(ctx) : auditLog(ctx);
-}
-async function auditLog(ctx) {
-  const before = ctx.q.get('before'), device = ctx.q.get('device'), tbody = h('tbody', null, msgRow(6, t('loading')));
-  const older = btn(t('a.older'), '', 'audit-older'), only = device ? '&device=' + encodeURIComponent(device) : '';
-  older.disabled = true;
-  add(ctx.main, [device && h('p', { class: 'note with-act', test: 'audit-device' }, t('a.oneDevice', { d: device }), h('a', { href: '#/audit' }, t('a.allEntries'))),
-    table('audit-table', ['a.time', 'a.user', 'a.action', 'a.target', 'a.detail', 'a.peer'], tbody, 'audit'),
-    h('div', { class: 'pager' }, h('button', { type: 'button', class: 'btn', test: 'audit-newest', disabled: !before, onclick: () => go('#/audit' + (only && '?' + only.slice(1))) }, t('a.newest')), older)]);
-  const d = await get('/v1/audit?limit=100' + (before ? '&before=' + encodeURIComponent(before) : '') + only, ctx);
-  if (!ctx.alive()) return;
-  const es = (d && d.entries) || [], uuid = /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i;
-  const target = e => e.action === 'sync_cases' && e.device_id ? h('a', { href: '#/audit?device=' + encodeURIComponent(e.device_id) }, e.target || e.device_id)
-    : e.target && uuid.test(e.target) && RECORD_ACTIONS.includes(e.action) ? h('a', { href: '#/records/' + e.target }, e.target) : e.target || '—';
-  const cases = e => e.action === 'sync_cases' && /^(\d+) cases$/.exec(e.detail || '');
-  put(tbody, es.length ? es.map(e => h('tr', { test: 'audit-row', 'data-seq': e.seq, 'data-action': e.action }, h('td', { class: 'nowrap' }, fmtTime(e.at)), td(e.username || '—'),
-    h('td', { class: e.action === 'login_failed' ? 'bad' : null }, has('act.' + e.action) ? t('act.' + e.action) : e.action,
-      e.sensitive && ' ', e.sensitive && h('span', { class: 'badge warn', test: 'audit-sensitive' }, t('a.sensitive'))),
-    h('td', { class: 'mono' }, target(e)),
-    td(cases(e) ? tn('a.nCases', Number(cases(e)[1])) : e.detail || ''), h('td', { class: 'mono nowrap' }, e.peer || ''))) : msgRow(6, t('a.none')));
-  if (es.length >= 100) { older.disabled = false; older.onclick = () => go('#/audit?before=' + es[es.length - 1].seq + only); }
-}
-// The devices support cases reached, most recent delivery first; each leads to its entries.
-async function auditDevices(ctx) {
-  const tbody = h('tbody', null, msgRow(7, t('loading')));
-  ctx.main.append(table('sensitive-devices', ['d.user', 'd.name', 'd.kind', 'd.state', 'a.deliveries', 'a.lastDelivery', 'a.casesWritten'], tbody, 'audit'));
-  const d = await get('/v1/audit/sensitive-devices', ctx);
-  if (!ctx.alive()) return;
-  const list = (d && d.devices) || [];
-  put(tbody, list.length ? list.map(x => h('tr', { test: 'sensitive-device', 'data-id': x.device_id, class: x.revoked ? 'dim' : null },
-    td(h('strong', null, x.username)), td(h('a', { href: '#/audit?device=' + encodeURIComponent(x.device_id), test: 'device-entries' }, x.device_name || x.device_id)),
-    td(t(x.kind === 'browser' ? 'd.browser' : 'd.phone')),
-    td(h('span', { class: 'badge ' + (x.revoked ? '' : 'good') }, t(x.revoked ? 'd.revoked' : 'd.active'))),
-    td(num(x.deliveries)), h('td', { class: 'nowrap' }, x.last_delivery_at ? fmtTime(x.last_delivery_at) : '—'), td(num(x.cases_written)))) : msgRow(7, t('a.noDevices')));
 }
 
 // ---- Start

@@ -5,7 +5,7 @@
    POST /v1/records/{id}/unmerge (server/src/http/openapi.json, tag "duplicates"). */
 (self.fieldsyncPages = self.fieldsyncPages || []).push(k => {
 const { h, put, t, tn, has, btn, muted, field, check, fmt, fmtTime, title, fillRefs, badge, FIELDS, fkind, flabel } = k;
-const { api, get, act, notice, go, areas, communeEl, fillCommunes, communeOptions, setCount } = k;
+const { api, get, act, notice, go, areas, communeEl, fillCommunes, communeOptions, setCount, area, S } = k;
 
 const strings = {
 vi: {
@@ -21,7 +21,10 @@ vi: {
   'dup.useThis': 'Dùng giá trị này', 'dup.useA': 'Dùng {f} của “{n}”', 'dup.planReplace': 'Thay bằng giá trị của “{b}”: {f}.',
   'dup.choiceHelp': 'Ở mỗi dòng khác nhau, chọn giá trị giữ lại; mặc định giữ giá trị của hồ sơ giữ lại.',
   'dup.merge': 'Gộp hồ sơ', 'dup.dismiss': 'Không trùng',
-  'dup.askMerge': 'Gộp “{b}” vào “{a}”?', 'dup.confirmMerge': 'Xác nhận gộp',
+  'dup.askMerge': 'Gộp hồ sơ “{b}” ({bd}) vào hồ sơ “{a}” ({ad})?', 'dup.confirmMerge': 'Xác nhận gộp',
+  'dup.score': 'Độ giống {n}/100', 'dup.scoreHelp': 'Tính từ lý do trùng và những điểm khác nhau (khác số CCCD, khác dân tộc thì điểm thấp).',
+  'dup.born': 'sinh năm {y}', 'dup.cccd': 'CCCD {n}', 'dup.noCccd': 'không có CCCD', 'dup.commune': 'xã {n}',
+  'dup.box': 'Có thể trùng với', 'dup.boxHelp': 'Hồ sơ này nằm trong {n} cặp hồ sơ có thể trùng đang chờ xem xét.', 'dup.boxAll': 'Xem trong danh sách trùng lặp', 'dup.forRecord': 'Chỉ các cặp của một hồ sơ.',
   'dup.askDismiss': 'Hai hồ sơ này không trùng? Cặp này sẽ không hiện lại trong danh sách cần xem xét.', 'dup.confirmDismiss': 'Xác nhận không trùng',
   'dup.merged': 'Đã gộp “{b}” vào “{a}”.', 'dup.dismissed': 'Đã đánh dấu hai hồ sơ là không trùng.',
   'dup.mergedBy': 'Gộp bởi {u} lúc {t}.', 'dup.dismissedBy': 'Đánh dấu không trùng bởi {u} lúc {t}. Nếu nhầm, vẫn có thể gộp.',
@@ -42,7 +45,10 @@ en: {
   'dup.useThis': 'Use this value', 'dup.useA': 'Use {f} of “{n}”', 'dup.planReplace': 'Replaced by the values of “{b}”: {f}.',
   'dup.choiceHelp': 'Where the two differ, choose the value to keep; the kept record\'s value stays unless you choose otherwise.',
   'dup.merge': 'Merge records', 'dup.dismiss': 'Not duplicates',
-  'dup.askMerge': 'Merge “{b}” into “{a}”?', 'dup.confirmMerge': 'Yes, merge',
+  'dup.askMerge': 'Merge record “{b}” ({bd}) into record “{a}” ({ad})?', 'dup.confirmMerge': 'Yes, merge',
+  'dup.score': 'Alike {n}/100', 'dup.scoreHelp': 'From the reasons and the differences (different ID card numbers or ethnic groups score low).',
+  'dup.born': 'born {y}', 'dup.cccd': 'ID card {n}', 'dup.noCccd': 'no ID card', 'dup.commune': '{n} commune',
+  'dup.box': 'May be a duplicate of', 'dup.boxHelp': 'This record is in {n} candidate pairs waiting for review.', 'dup.boxAll': 'See them in the duplicates list', 'dup.forRecord': 'Only the pairs of one record.',
   'dup.askDismiss': 'These two are not duplicates? The pair will not come back to the review list.', 'dup.confirmDismiss': 'Yes, not duplicates',
   'dup.merged': 'Merged “{b}” into “{a}”.', 'dup.dismissed': 'Marked the two records as not duplicates.',
   'dup.mergedBy': 'Merged by {u} at {t}.', 'dup.dismissedBy': 'Marked not duplicates by {u} at {t}. If that was a mistake, they can still be merged.',
@@ -55,6 +61,19 @@ const STATES = ['open', 'dismissed', 'merged'], TYPES = ['person', 'household'],
 // A side's value of a field, null when it has none; whether it has one (as the server decides what
 // the kept record lacks).
 const val = (s, n) => { const v = (s.fields || {})[n]; return v == null || v === '' || (Array.isArray(v) && !v.length) ? null : v; };
+// What tells two records apart in a sentence: birth year, CCCD, village and commune.
+function describe(s) {
+  const f = s.fields || {}, a = area(s.commune), out = [];
+  if (s.record_type === 'person') {
+    if (f.birth) out.push(t('dup.born', { y: String(f.birth).slice(0, 4) }));
+    out.push(f.national_id ? t('dup.cccd', { n: f.national_id }) : t('dup.noCccd'));
+  }
+  if (s.village) out.push(s.village);
+  const commune = s.commune_name || (a && a.name);
+  if (commune) out.push(t('dup.commune', { n: commune }));
+  return out.join(', ');
+}
+const scoreBadge = p => p.score != null && h('span', { class: 'badge score ' + (p.score >= 70 ? 'good' : p.score >= 40 ? 'warn' : 'bad'), test: 'pair-score', 'data-score': p.score, title: t('dup.scoreHelp') }, t('dup.score', { n: p.score }));
 const holds = (s, n) => Object.prototype.hasOwnProperty.call(s.fields || {}, n) && s.fields[n] != null;
 
 // Filters and page live in the hash (#/duplicates?state=merged&type=person&page=2).
@@ -77,6 +96,7 @@ function pDuplicates(ctx) {
   const next = btn(t('next'), '', 'dup-next', () => go(link({ page: String(pg() + 1) })));
   const info = h('span', { class: 'pinfo', test: 'dup-page-info' }), pager = h('div', { class: 'pager' }, prev, info, next);
   ctx.main.append(h('div', { class: 'res-head' }, h('h1', null, t('dup.title')), total), h('p', { class: 'muted lead' }, t('dup.help')),
+    v('record') && h('p', { class: 'note with-act', test: 'dup-one-record' }, t('dup.forRecord'), h('a', { href: '#/duplicates' }, t('a.allEntries'))),
     h('div', { class: 'dup-bar' }, tabs, h('div', { class: 'dup-filters' }, field(t('list.type'), type), field(t('list.commune'), commune))),
     list, empty, pager);
   // After a change: the list again, and the menu's count (which the open list sets itself).
@@ -148,7 +168,7 @@ function pDuplicates(ctx) {
       put(acts,
         choose && btn(t('dup.merge'), 'primary', 'merge', () => {
           const [a, b] = [title(sides[keep]), title(sides[1 - keep])];
-          ask(t('dup.askMerge', { a, b }), t('dup.confirmMerge'), 'merge', 'primary', async () => {
+          ask(t('dup.askMerge', { a, b, ad: describe(sides[keep]), bd: describe(sides[1 - keep]) }), t('dup.confirmMerge'), 'merge', 'primary', async () => {
             await api('POST', '/v1/duplicates/merge', { keep: sides[keep].id, duplicate: sides[1 - keep].id, take: taking() });
             notice(t('dup.merged', { a, b })); reload();
           });
@@ -168,7 +188,7 @@ function pDuplicates(ctx) {
       })));
     draw(); idle();
     return h('article', { class: 'card pair' + (merged ? ' done' : ''), test: 'pair', 'data-state': p.state, 'data-a': p.a.id, 'data-b': p.b.id },
-      h('header', { class: 'pair-head' }, h('span', { class: 'kind' }, t('type.' + ty)),
+      h('header', { class: 'pair-head' }, h('span', { class: 'kind' }, t('type.' + ty)), scoreBadge(p),
         (p.reasons || []).map(r => h('span', { class: 'badge reason', test: 'reason', 'data-reason': r }, has('reason.' + r) ? t('reason.' + r) : r)),
         h('span', { class: 'found muted' }, t('dup.found', { t: fmtTime(p.found_at) }))),
       decided,
@@ -185,7 +205,7 @@ function pDuplicates(ctx) {
     type.value = v('type');
     communeOptions(commune, v('commune'));
     const qs = new URLSearchParams({ state: st(), limit: String(PAGE), offset: String((pg() - 1) * PAGE) });
-    for (const x of ['type', 'commune']) if (v(x)) qs.set(x, v(x));
+    for (const x of ['type', 'commune', 'record']) if (v(x)) qs.set(x, v(x));
     if (ac) ac.abort();
     const mine = ac = new AbortController();
     list.classList.add('busy'); list.setAttribute('aria-busy', 'true');
@@ -200,7 +220,7 @@ function pDuplicates(ctx) {
     // Past the last page (its last pair was just merged): the last page instead.
     if (!pairs.length && n > 0 && pg() > pages) return go(link({ page: String(pages) }), true);
     total.textContent = tn('dup.total', n);
-    if (st() === 'open' && !v('type') && !v('commune')) setCount('duplicates', n);
+    if (st() === 'open' && !v('type') && !v('commune') && !v('record')) setCount('duplicates', n);
     put(list, pairs.map(card));
     put(empty, h('p', null, h('strong', null, t('dup.empty.' + st()))), muted(t('dup.emptyHint')));
     empty.hidden = pairs.length > 0;
@@ -216,5 +236,20 @@ function pDuplicates(ctx) {
 }
 
 const countOpen = () => api('GET', '/v1/duplicates?limit=0').then(d => d.total);
-return { strings, after: 'records', routes: [{ re: /^duplicates$/, page: pDuplicates, nav: 'nav.duplicates', key: 'duplicates', roles: ['supervisor'], count: countOpen }] };
+// A record's open pairs, in a box on its page (filled once the server answers; none: hidden).
+function recordBox(rec, ctx) {
+  if (!S.user || S.user.role !== 'supervisor' || !['person', 'household'].includes(rec.record_type) || rec.status !== 'active') return null;
+  const box = h('section', { class: 'card small dup-box', test: 'record-duplicates', hidden: true });
+  get('/v1/duplicates?state=open&limit=20&record=' + encodeURIComponent(rec.id), { signal: ctx.signal }).then(d => {
+    const pairs = (d && d.pairs) || [];
+    if (!pairs.length || !ctx.alive()) return;
+    put(box, h('h2', null, t('dup.box')), h('p', { class: 'muted' }, t('dup.boxHelp', { n: k.num(d.total) })),
+      h('ul', { class: 'dup-links' }, pairs.map(p => { const o = p.a.id === rec.id ? p.b : p.a;
+        return h('li', { test: 'record-duplicate', 'data-id': o.id }, h('a', { href: '#/records/' + encodeURIComponent(o.id) }, title(o)), ' ', scoreBadge(p), h('div', { class: 'muted small' }, describe(o))); })),
+      h('a', { href: '#/duplicates?record=' + encodeURIComponent(rec.id), test: 'record-duplicates-all' }, t('dup.boxAll')));
+    box.hidden = false;
+  }, () => {});
+  return box;
+}
+return { strings, recordBox, after: 'records', routes: [{ re: /^duplicates$/, page: pDuplicates, nav: 'nav.duplicates', key: 'duplicates', roles: ['supervisor'], count: countOpen }] };
 });

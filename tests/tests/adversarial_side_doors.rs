@@ -262,7 +262,7 @@ async fn the_audit_log_keeps_no_word_of_a_case_from_those_without_sensitive_acce
 
 /// Everything a reader can count, by the reader's own requests: stats (admins), the record
 /// list's total and its filter counts under several filters, the duplicates badge and tabs
-/// (supervisors), the audit log's length (admins).
+/// (supervisors), the collectors' registrations, the audit log's length (admins).
 async fn numbers(env: &Env, token: &str, role: &str) -> Json {
     let mut out = serde_json::Map::new();
     for q in [
@@ -282,6 +282,20 @@ async fn numbers(env: &Env, token: &str, role: &str) -> Json {
             json!({"total": body["total"], "counts": body["counts"]}),
         );
     }
+    // Each collector's registrations per week: support cases only for readers with access.
+    let collectors = get(env, token, "/v1/collectors").await;
+    let registered: serde_json::Map<String, Json> = collectors["collectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["username"].as_str().unwrap().to_owned(),
+                c["registered"].clone(),
+            )
+        })
+        .collect();
+    out.insert("collectors".into(), Json::Object(registered));
     if role == "supervisor" {
         for state in ["open", "dismissed", "merged"] {
             let body = get(env, token, &format!("/v1/duplicates?limit=0&state={state}")).await;

@@ -226,7 +226,14 @@ async fn merge_from_the_queue_take_a_late_edit_and_undo() {
     // Merge, after the card asks.
     click_in(&card, &sel("merge")).await;
     let ask = text_in(&card, &sel("ask")).await;
-    assert_eq!(ask, format!("Gộp “{NIE}” vào “{HOA}”?"));
+    // Both named with what tells them apart: birth year, CCCD, village, commune.
+    assert_eq!(
+        ask,
+        format!(
+            "Gộp hồ sơ “{NIE}” (sinh năm 1989, CCCD {CCCD}, Làng Mới, xã Ngọc Linh) \
+             vào hồ sơ “{HOA}” (sinh năm 1990, CCCD {CCCD}, Làng Mới, xã Ngọc Linh)?"
+        )
+    );
     // The whole card in the picture (docs/images/duplicates-queue.png).
     let arg = serde_json::to_value(&card).unwrap();
     b.client

@@ -1,13 +1,17 @@
-//! Admin endpoints: accounts (create, change, reset a password, disable), devices (list,
-//! revoke) and server statistics, each limited to accounts within the admin's own areas; and
+//! Admin endpoints: accounts (create, change, reset a password, disable), devices (list with
+//! enrolment, last sync and changes sent, filtered; revoke) and server statistics, each limited to accounts within the admin's own areas; and
 //! the one account endpoint every user has, changing their own password.
 
 use super::error::ApiError;
+use super::query::{nonempty, params};
 use super::{
     caller, credentials, json_body, require_role, respond, with_state, AppState, Credentials, Peer,
 };
 use crate::accounts::{self, Authority};
-use crate::storage::{AccountUpdate, Caller, NewUser, Role, User};
+use crate::dates::iso_utc;
+use crate::storage::{
+    now_ms, AccountUpdate, Caller, DeviceInfo, DeviceQuery, DeviceState, NewUser, Role, User,
+};
 use crate::throttle::{Client, Via};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -220,8 +224,53 @@ async fn change_own_password(
     ))
 }
 
-async fn list_devices(state: AppState, auth: Credentials) -> Result<Json, ApiError> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevicesQuery {
+    /// `phone` or `browser`.
+    kind: Option<String>,
+    /// `active`, `revoked` or `expired`; none: all but expired sessions.
+    state: Option<String>,
+    user: Option<String>,
+}
+
+/// Most devices one listing gives (sessions of every login pile up as revoked or expired rows).
+const MAX_DEVICES: u32 = 1000;
+
+/// A device with its times as the API writes them.
+fn device_json(d: &DeviceInfo) -> serde_json::Value {
+    let mut v = serde_json::to_value(d).unwrap_or_default();
+    v["enrolled_at"] = serde_json::json!(d.enrolled_ms.map(iso_utc));
+    v["last_sync_at"] = serde_json::json!(d.last_sync_ms.map(iso_utc));
+    v["expires_at"] = serde_json::json!(d.expires_ms.map(iso_utc));
+    v
+}
+
+async fn list_devices(
+    state: AppState,
+    auth: Credentials,
+    q: DevicesQuery,
+) -> Result<Json, ApiError> {
     let by = admin(&state, auth).await?.user;
+    let query = DeviceQuery {
+        kind: nonempty(q.kind)
+            .map(|k| match k.as_str() {
+                "phone" | "browser" => Ok(k),
+                _ => Err(ApiError::BadRequest(format!(
+                    "kind: {k} is neither phone nor browser"
+                ))),
+            })
+            .transpose()?,
+        state: nonempty(q.state)
+            .map(|s| {
+                DeviceState::parse(&s)
+                    .ok_or_else(|| ApiError::BadRequest(format!("state: unknown state {s}")))
+            })
+            .transpose()?,
+        username: nonempty(q.user),
+        now_ms: now_ms(),
+        limit: MAX_DEVICES,
+    };
     let devices = state
         .blocking(move |storage| {
             let users = storage.list_users()?;
@@ -232,9 +281,10 @@ async fn list_devices(state: AppState, auth: Credentials) -> Result<Json, ApiErr
                     .is_some_and(|u| accounts::may_manage(Authority::Admin(&by), &u.areas))
             };
             Ok(storage
-                .list_devices()?
-                .into_iter()
-                .filter(|d| managed(d.user_id))
+                .device_list(&query)?
+                .iter()
+                .filter(|d| managed(d.device.user_id))
+                .map(device_json)
                 .collect::<Vec<_>>())
         })
         .await?;
@@ -351,7 +401,8 @@ pub fn routes(
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(credentials())
-        .then(|s, a| async move { respond(list_devices(s, a).await) });
+        .and(params::<DevicesQuery>())
+        .then(|s, a, q| async move { respond(list_devices(s, a, q).await) });
     let revoke = warp::path!("v1" / "admin" / "devices" / String / "revoke")
         .and(warp::post())
         .and(with_state(state.clone()))

@@ -13,7 +13,7 @@ use crate::storage::{Caller, DuplicatePair, DuplicateQuery, MergedRecord, PairSt
 use fieldsync_core::RecordType;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 use warp::reply::Response;
 use warp::Filter;
@@ -28,6 +28,8 @@ struct ListQuery {
     #[serde(rename = "type")]
     record_type: Option<String>,
     commune: Option<String>,
+    /// Only the pairs this record is in.
+    record: Option<Uuid>,
     limit: Option<u32>,
     offset: Option<u32>,
 }
@@ -51,6 +53,7 @@ impl ListQuery {
             state,
             record_type,
             communes,
+            record: self.record,
             // 0 asks for the count alone (the page's menu badge).
             limit: page_size(self.limit, DEFAULT_PAGE, 0, MAX_PAGE)?,
             offset: self.offset.unwrap_or(0),
@@ -64,9 +67,12 @@ async fn supervisor(state: &AppState, auth: Credentials) -> Result<Caller, ApiEr
     Ok(caller)
 }
 
-/// One side of a pair: what the queue shows of a record.
-fn side(record: &MergedRecord) -> Json {
+/// One side of a pair: what the queue shows of a record. `village`: a person's, from her
+/// household (which she has none of her own).
+fn side(record: &MergedRecord, village: Option<&String>) -> Json {
+    let village = village.map_or_else(|| record.view["fields"]["village"].clone(), |v| json!(v));
     json!({
+        "village": village,
         "id": record.id,
         "record_type": record.record_type,
         "commune": record.commune,
@@ -79,7 +85,31 @@ fn side(record: &MergedRecord) -> Json {
     })
 }
 
-fn pair_json(pair: &DuplicatePair) -> Json {
+/// The villages of the persons in `pairs`, read from their households where the caller may see
+/// them.
+fn villages(
+    storage: &dyn crate::storage::Storage,
+    scope: &crate::scope::Scope,
+    pairs: &[DuplicatePair],
+) -> Result<BTreeMap<Uuid, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    for record in pairs.iter().flat_map(|p| [&p.a, &p.b]) {
+        let household = record.view["fields"]["household_id"]
+            .as_str()
+            .and_then(|h| Uuid::parse_str(h).ok());
+        let Some(household) = household else { continue };
+        let village = storage
+            .merged_record(household)?
+            .filter(|h| h.visible_to(scope))
+            .and_then(|h| h.view["fields"]["village"].as_str().map(str::to_owned));
+        if let Some(village) = village {
+            out.insert(record.id, village);
+        }
+    }
+    Ok(out)
+}
+
+fn pair_json(pair: &DuplicatePair, villages: &BTreeMap<Uuid, String>) -> Json {
     let (a, b) = (&pair.a.view["fields"], &pair.b.view["fields"]);
     let names: BTreeSet<&String> = a
         .as_object()
@@ -89,9 +119,10 @@ fn pair_json(pair: &DuplicatePair) -> Json {
         .collect();
     let differences: Vec<&String> = names.into_iter().filter(|n| a[*n] != b[*n]).collect();
     json!({
-        "a": side(&pair.a),
-        "b": side(&pair.b),
+        "a": side(&pair.a, villages.get(&pair.a.id)),
+        "b": side(&pair.b, villages.get(&pair.b.id)),
         "reasons": pair.reasons,
+        "score": pair.score,
         "state": pair.state,
         "differences": differences,
         "found_at": iso_utc(pair.found_ms),
@@ -105,10 +136,14 @@ async fn list(state: AppState, auth: Credentials, query: ListQuery) -> Result<Js
     let query = query.into_query()?;
     let scope = caller.scope();
     let (offset, limit) = (query.offset, query.limit);
-    let page = state
-        .blocking(move |storage| Ok(storage.list_duplicates(&scope, &query)?))
+    let (page, villages) = state
+        .blocking(move |storage| {
+            let page = storage.list_duplicates(&scope, &query)?;
+            let villages = villages(storage, &scope, &page.pairs)?;
+            Ok((page, villages))
+        })
         .await?;
-    let pairs: Vec<Json> = page.pairs.iter().map(pair_json).collect();
+    let pairs: Vec<Json> = page.pairs.iter().map(|p| pair_json(p, &villages)).collect();
     Ok(json!({ "total": page.total, "offset": offset, "limit": limit, "pairs": pairs }))
 }
 
@@ -143,7 +178,7 @@ async fn dismiss(state: AppState, auth: Credentials, body: PairBody) -> Result<J
             Some(b.to_string()),
         )
         .await?;
-    Ok(pair_json(&pair))
+    Ok(pair_json(&pair, &BTreeMap::new()))
 }
 
 #[derive(Deserialize)]
@@ -197,7 +232,7 @@ async fn merge(state: AppState, auth: Credentials, body: MergeBody) -> Result<Js
         )
         .await?;
     tracing::info!(%keep, %duplicate, %device, "records merged");
-    Ok(pair_json(&pair))
+    Ok(pair_json(&pair, &BTreeMap::new()))
 }
 
 async fn unmerge(id: String, state: AppState, auth: Credentials) -> Result<Json, ApiError> {

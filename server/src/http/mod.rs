@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod auth;
 mod budget;
+mod collectors;
 pub mod compress;
 mod duplicates;
 pub mod error;
@@ -303,6 +304,8 @@ pub fn routes(
         .or(session::routes(state.clone()))
         .unify()
         .or(audit::routes(state.clone()))
+        .unify()
+        .or(collectors::routes(state.clone()))
         .unify()
         .or(indicators::routes(state))
         .unify()

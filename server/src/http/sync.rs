@@ -204,6 +204,13 @@ where
             .sync_work(move |storage| Ok(storage.audit(&entry)?))
             .await?;
     }
+    // When the device last synced, for the administration; a full disk must not fail a pull.
+    if let Err(e) = state
+        .sync_work(move |storage| Ok(storage.note_sync(device, crate::storage::now_ms())?))
+        .await
+    {
+        tracing::warn!(%device, "last sync not noted: {e}");
+    }
     let response = sync::response(outcome, page, server_id);
     tracing::info!(
         %device,

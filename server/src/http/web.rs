@@ -40,6 +40,11 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../web/export.js"),
     },
     Asset {
+        path: "admin.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../web/admin.js"),
+    },
+    Asset {
         path: "indicators.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../web/indicators.js"),

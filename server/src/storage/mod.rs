@@ -111,6 +111,96 @@ pub struct Device {
     pub kind: String,
 }
 
+/// Where a device stands: in use, revoked (by an admin, a logout or a disabled account), or a
+/// page session past its expiry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceState {
+    Active,
+    Revoked,
+    Expired,
+}
+
+impl DeviceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceState::Active => "active",
+            DeviceState::Revoked => "revoked",
+            DeviceState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeviceState> {
+        match s {
+            "active" => Some(DeviceState::Active),
+            "revoked" => Some(DeviceState::Revoked),
+            "expired" => Some(DeviceState::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// The state of a device revoked or not, with that expiry (sessions), at `now_ms`.
+pub fn device_state(revoked: bool, expires_ms: Option<i64>, now_ms: i64) -> DeviceState {
+    if revoked {
+        DeviceState::Revoked
+    } else if expires_ms.is_some_and(|e| e <= now_ms) {
+        DeviceState::Expired
+    } else {
+        DeviceState::Active
+    }
+}
+
+/// Which devices an admin lists; without a state, every one but expired sessions.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceQuery {
+    /// `phone` or `browser`.
+    pub kind: Option<String>,
+    pub state: Option<DeviceState>,
+    pub username: Option<String>,
+    /// Now (unix ms): sessions whose expiry is past are expired.
+    pub now_ms: i64,
+    pub limit: u32,
+}
+
+/// A device as the administration lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceInfo {
+    #[serde(flatten)]
+    pub device: Device,
+    pub state: DeviceState,
+    /// Unknown for devices enrolled before it was kept.
+    #[serde(skip)]
+    pub enrolled_ms: Option<i64>,
+    #[serde(skip)]
+    pub last_sync_ms: Option<i64>,
+    #[serde(skip)]
+    pub expires_ms: Option<i64>,
+    /// Changes the server accepted from it.
+    pub changes_sent: u64,
+}
+
+/// Records registered (by the device their first change came from) in one week, counted by
+/// what the access rule asks of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registrations {
+    pub user_id: i64,
+    pub record_type: RecordType,
+    pub commune: Option<String>,
+    pub sensitive: bool,
+    /// Weeks since the start asked for, from 0.
+    pub week: i64,
+    pub count: u64,
+}
+
+/// What the collectors view reads: registrations since a time, and each account's last sync
+/// from a phone (unix ms).
+#[derive(Clone, Debug, Default)]
+pub struct Activity {
+    pub registrations: Vec<Registrations>,
+    pub last_sync: BTreeMap<i64, i64>,
+}
+
 /// The keys a device shows when it enrols: the public key it signs its changes with (its
 /// actor derives from it) and the actors it wrote under before, each proved by its secret
 /// (protocol 2 actors) or not provable (from before actors came from a key).
@@ -458,6 +548,8 @@ pub struct DuplicateQuery {
     pub record_type: Option<RecordType>,
     /// Pairs with a record in one of these communes (already expanded across the merger).
     pub communes: Option<std::collections::BTreeSet<String>>,
+    /// Only the pairs this record is in.
+    pub record: Option<Uuid>,
     pub limit: u32,
     pub offset: u32,
 }
@@ -468,6 +560,8 @@ pub struct DuplicatePair {
     pub a: MergedRecord,
     pub b: MergedRecord,
     pub reasons: Vec<fieldsync_core::dedup::MatchReason>,
+    /// How alike the two are, 0 to 100 (`crate::duplicates::score`).
+    pub score: i64,
     pub state: PairState,
     pub decided_by: Option<String>,
     pub decided_ms: Option<i64>,
@@ -487,6 +581,24 @@ pub struct Absorbed {
     pub id: Uuid,
     pub title: String,
     pub edits_after_merge: Vec<fieldsync_core::record::EditAfterMerge>,
+}
+
+/// Which audit entries to read: those with `floor <= seq < before` that match every filter
+/// given.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub before: i64,
+    pub floor: i64,
+    pub device: Option<Uuid>,
+    /// Done by this account (or, for entries of no account, about it).
+    pub username: Option<String>,
+    pub action: Option<String>,
+    /// About this record (its id as the target or in the detail).
+    pub record: Option<Uuid>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// Entries about support cases too.
+    pub with_sensitive: bool,
 }
 
 /// The audit action of a sync whose page carried changes of support cases.
@@ -685,6 +797,10 @@ pub trait AccountStore: Send + Sync {
     fn caller_by_token(&self, token_hash: &[u8]) -> StorageResult<Option<Caller>>;
     fn revoke_device(&self, device_id: Uuid) -> StorageResult<()>;
     fn list_devices(&self) -> StorageResult<Vec<Device>>;
+    /// The devices `query` asks for, by username, at most `query.limit`.
+    fn device_list(&self, query: &DeviceQuery) -> StorageResult<Vec<DeviceInfo>>;
+    /// Notes that `device` synced at `now_ms` (written at most once a minute per device).
+    fn note_sync(&self, device: Uuid, now_ms: i64) -> StorageResult<()>;
     /// Starts a session of the supervisors' page: a browser device with a CSRF token.
     fn create_session(
         &self,
@@ -777,15 +893,10 @@ pub trait DuplicateStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     /// Appends to the audit log (which nothing changes afterwards).
     fn audit(&self, entry: &AuditEntry) -> StorageResult<()>;
-    /// Audit entries, newest first, older than `before` if given, of `device` if given;
-    /// entries about support cases only `with_sensitive`.
-    fn list_audit(
-        &self,
-        before: Option<i64>,
-        limit: u32,
-        device: Option<Uuid>,
-        with_sensitive: bool,
-    ) -> StorageResult<Vec<AuditEntry>>;
+    /// Audit entries `filter` asks for, newest first, at most `limit`.
+    fn list_audit(&self, filter: &AuditFilter, limit: u32) -> StorageResult<Vec<AuditEntry>>;
+    /// One past the newest entry's number (1 for an empty log).
+    fn audit_end(&self) -> StorageResult<i64>;
     /// The devices support cases reached, most recent delivery first.
     fn sensitive_devices(&self) -> StorageResult<Vec<SensitiveDevice>>;
 }
@@ -797,6 +908,8 @@ pub trait AdminStore: Send + Sync {
     /// The same counts over what `scope` may see: its records, their changes and held changes,
     /// and the log entries of its streams.
     fn scoped_stats(&self, scope: &Scope) -> StorageResult<Stats>;
+    /// Registrations since `since_ms` by weeks of `week_ms`, and every account's last sync.
+    fn activity(&self, since_ms: i64, week_ms: i64) -> StorageResult<Activity>;
     /// Whether the last write failed for lack of disk space (and none succeeded since).
     fn disk_full(&self) -> bool;
     /// Writes a consistent copy of the whole database to `path` while the server runs.

@@ -112,6 +112,14 @@ impl AccountStore for TestStorage {
         self.0.list_devices()
     }
 
+    fn device_list(&self, query: &DeviceQuery) -> StorageResult<Vec<DeviceInfo>> {
+        self.0.device_list(query)
+    }
+
+    fn note_sync(&self, device: Uuid, now_ms: i64) -> StorageResult<()> {
+        self.0.note_sync(device, now_ms)
+    }
+
     fn create_session(
         &self,
         user_id: i64,
@@ -218,14 +226,12 @@ impl AuditStore for TestStorage {
         self.0.audit(entry)
     }
 
-    fn list_audit(
-        &self,
-        before: Option<i64>,
-        limit: u32,
-        device: Option<Uuid>,
-        with_sensitive: bool,
-    ) -> StorageResult<Vec<AuditEntry>> {
-        self.0.list_audit(before, limit, device, with_sensitive)
+    fn list_audit(&self, filter: &AuditFilter, limit: u32) -> StorageResult<Vec<AuditEntry>> {
+        self.0.list_audit(filter, limit)
+    }
+
+    fn audit_end(&self) -> StorageResult<i64> {
+        self.0.audit_end()
     }
 
     fn sensitive_devices(&self) -> StorageResult<Vec<SensitiveDevice>> {
@@ -240,6 +246,10 @@ impl AdminStore for TestStorage {
 
     fn scoped_stats(&self, scope: &Scope) -> StorageResult<Stats> {
         self.0.scoped_stats(scope)
+    }
+
+    fn activity(&self, since_ms: i64, week_ms: i64) -> StorageResult<Activity> {
+        self.0.activity(since_ms, week_ms)
     }
 
     fn disk_full(&self) -> bool {

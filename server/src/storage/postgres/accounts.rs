@@ -4,8 +4,8 @@
 use super::db::Db;
 use super::{id_bytes, uuid_col};
 use crate::storage::{
-    AccountUpdate, Caller, Device, DeviceKeys, NewUser, Proven, Role, StorageError, StorageResult,
-    User,
+    AccountUpdate, Caller, Device, DeviceInfo, DeviceKeys, DeviceQuery, DeviceState, NewUser,
+    Proven, Role, StorageError, StorageResult, User,
 };
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -197,8 +197,15 @@ pub fn enrol_device(
 ) -> StorageResult<Device> {
     let id = Uuid::now_v7();
     db.exec(
-        "INSERT INTO devices (id, user_id, name, token_hash) VALUES ($1, $2, $3, $4)",
-        &[&id_bytes(id), &user_id, &name, &token_hash],
+        "INSERT INTO devices (id, user_id, name, token_hash, enrolled_ms)
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            &id_bytes(id),
+            &user_id,
+            &name,
+            &token_hash,
+            &crate::storage::now_ms(),
+        ],
     )?;
     if let Some(keys) = keys {
         let own = fieldsync_core::signing::actor_for_public_key(&keys.public_key);
@@ -252,9 +259,16 @@ pub fn create_session(
 ) -> StorageResult<Device> {
     let id = Uuid::now_v7();
     db.exec(
-        "INSERT INTO devices (id, user_id, name, token_hash, kind, csrf, expires_ms)
-         VALUES ($1, $2, 'Trình duyệt', $3, 'browser', $4, $5)",
-        &[&id_bytes(id), &user_id, &token_hash, &csrf, &expires_ms],
+        "INSERT INTO devices (id, user_id, name, token_hash, kind, csrf, expires_ms, enrolled_ms)
+         VALUES ($1, $2, 'Trình duyệt', $3, 'browser', $4, $5, $6)",
+        &[
+            &id_bytes(id),
+            &user_id,
+            &token_hash,
+            &csrf,
+            &expires_ms,
+            &crate::storage::now_ms(),
+        ],
     )?;
     let username: String = db
         .one("SELECT username FROM users WHERE id = $1", &[&user_id])?
@@ -339,6 +353,60 @@ pub fn list_devices(db: &Db<'_>) -> StorageResult<Vec<Device>> {
             })
         })
         .collect()
+}
+
+/// The devices `query` asks for, by username, then newest enrolment first.
+pub fn device_list(db: &Db<'_>, query: &DeviceQuery) -> StorageResult<Vec<DeviceInfo>> {
+    let rows = db.query(
+        "SELECT d.id, d.user_id, u.username, d.name, d.revoked, d.kind, d.enrolled_ms,
+                d.last_sync_ms, d.expires_ms, d.changes_sent
+         FROM devices d JOIN users u ON u.id = d.user_id
+         WHERE ($1::TEXT IS NULL OR d.kind = $1) AND ($2::TEXT IS NULL OR u.username = $2)
+           AND CASE WHEN d.revoked THEN 'revoked'
+                    WHEN d.expires_ms IS NOT NULL AND d.expires_ms <= $3 THEN 'expired'
+                    ELSE 'active' END
+               IN (COALESCE($4::TEXT, 'active'), COALESCE($4::TEXT, 'revoked'))
+         ORDER BY u.username, COALESCE(d.enrolled_ms, 0) DESC, d.id DESC LIMIT $5",
+        &[
+            &query.kind,
+            &query.username,
+            &query.now_ms,
+            &query.state.map(DeviceState::as_str),
+            &(query.limit as i64),
+        ],
+    )?;
+    rows.iter()
+        .map(|r| {
+            let revoked: bool = r.try_get(4)?;
+            let expires_ms: Option<i64> = r.try_get(8)?;
+            let sent: i64 = r.try_get(9)?;
+            Ok(DeviceInfo {
+                device: Device {
+                    id: uuid_col(r.try_get(0)?)?,
+                    user_id: r.try_get(1)?,
+                    username: r.try_get(2)?,
+                    name: r.try_get(3)?,
+                    revoked,
+                    kind: r.try_get(5)?,
+                },
+                state: crate::storage::device_state(revoked, expires_ms, query.now_ms),
+                enrolled_ms: r.try_get(6)?,
+                last_sync_ms: r.try_get(7)?,
+                expires_ms,
+                changes_sent: sent.max(0) as u64,
+            })
+        })
+        .collect()
+}
+
+/// Notes a sync of `device`, at most once a minute (a pull alone writes nothing in between).
+pub fn note_sync(db: &Db<'_>, device: Uuid, now_ms: i64) -> StorageResult<()> {
+    db.exec(
+        "UPDATE devices SET last_sync_ms = $2::BIGINT
+         WHERE id = $1 AND (last_sync_ms IS NULL OR last_sync_ms < $2::BIGINT - 60000)",
+        &[&id_bytes(device), &now_ms],
+    )?;
+    Ok(())
 }
 
 /// The user behind a device id (revoked or not): whose scope a held change is checked with.

@@ -3,9 +3,8 @@
 
 use super::db::Db;
 use super::{id_bytes, uuid_col};
-use crate::storage::{AuditEntry, SensitiveDevice, StorageResult, SYNC_CASES};
+use crate::storage::{AuditEntry, AuditFilter, SensitiveDevice, StorageResult, SYNC_CASES};
 use std::collections::BTreeMap;
-use uuid::Uuid;
 
 pub fn append(db: &Db<'_>, entry: &AuditEntry) -> StorageResult<()> {
     db.exec(
@@ -27,24 +26,29 @@ pub fn append(db: &Db<'_>, entry: &AuditEntry) -> StorageResult<()> {
     Ok(())
 }
 
-pub fn list(
-    db: &Db<'_>,
-    before: Option<i64>,
-    limit: u32,
-    device: Option<Uuid>,
-    with_sensitive: bool,
-) -> StorageResult<Vec<AuditEntry>> {
+/// The entries `f` asks for, newest first: a range of the log's numbers, read backwards.
+pub fn list(db: &Db<'_>, f: &AuditFilter, limit: u32) -> StorageResult<Vec<AuditEntry>> {
     let rows = db.query(
         "SELECT seq, at_ms, user_id, username, device_id, action, target, detail, peer, sensitive
          FROM audit
-         WHERE ($1::BIGINT IS NULL OR seq < $1) AND ($3::BYTEA IS NULL OR device_id = $3)
+         WHERE seq < $1 AND seq >= $2 AND ($3::BYTEA IS NULL OR device_id = $3)
            AND ($4 OR NOT sensitive)
-         ORDER BY seq DESC LIMIT $2",
+           AND ($5::TEXT IS NULL OR username = $5 OR (username IS NULL AND target = $5))
+           AND ($6::TEXT IS NULL OR action = $6)
+           AND ($7::TEXT IS NULL OR target = $7 OR strpos(detail, $7) > 0)
+           AND ($8::BIGINT IS NULL OR at_ms >= $8) AND ($9::BIGINT IS NULL OR at_ms < $9)
+         ORDER BY seq DESC LIMIT $10",
         &[
-            &before,
+            &f.before,
+            &f.floor,
+            &f.device.map(id_bytes),
+            &f.with_sensitive,
+            &f.username,
+            &f.action,
+            &f.record.map(|r| r.to_string()),
+            &f.from_ms,
+            &f.to_ms,
             &(limit as i64),
-            &device.map(id_bytes),
-            &with_sensitive,
         ],
     )?;
     rows.iter()
@@ -64,6 +68,13 @@ pub fn list(
             })
         })
         .collect()
+}
+
+/// One past the newest entry's number.
+pub fn end(db: &Db<'_>) -> StorageResult<i64> {
+    Ok(db
+        .one("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit", &[])?
+        .try_get(0)?)
 }
 
 /// How cases reached one device.

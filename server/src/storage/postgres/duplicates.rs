@@ -41,6 +41,13 @@ pub fn reindex(db: &Db<'_>, view: &RecordView, now_ms: i64) -> StorageResult<()>
         .map(|r| uuid_col(r.try_get(0)?))
         .collect()
     })?;
+    let found = crate::duplicates::scored(view, found, |other| {
+        let json: Option<String> = db
+            .opt("SELECT view FROM merged WHERE id = $1", &[&id_bytes(other)])?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    })?;
     let existing = db
         .query(
             "SELECT a, b, state FROM dup_pairs WHERE a = $1
@@ -63,17 +70,18 @@ pub fn reindex(db: &Db<'_>, view: &RecordView, now_ms: i64) -> StorageResult<()>
             &[&id_bytes(a), &id_bytes(b)],
         )?;
     }
-    for (a, b, reasons) in plan.upsert {
+    for (a, b, reasons, score) in plan.upsert {
         db.exec(
-            "INSERT INTO dup_pairs (a, b, record_type, reasons, state, found_ms)
-             VALUES ($1, $2, $3, $4, 'open', $5)
-             ON CONFLICT (a, b) DO UPDATE SET reasons = excluded.reasons",
+            "INSERT INTO dup_pairs (a, b, record_type, reasons, state, found_ms, score)
+             VALUES ($1, $2, $3, $4, 'open', $5, $6)
+             ON CONFLICT (a, b) DO UPDATE SET reasons = excluded.reasons, score = excluded.score",
             &[
                 &id_bytes(a),
                 &id_bytes(b),
                 &view.record_type.as_str(),
                 &reasons,
                 &now_ms,
+                &score,
             ],
         )?;
     }
@@ -99,15 +107,17 @@ pub fn index_all(db: &Db<'_>, now_ms: i64) -> StorageResult<()> {
     Ok(())
 }
 
-/// The candidate pairs `scope` may see (both records visible), newest first.
+/// The candidate pairs `scope` may see (both records visible), most alike first, then newest.
 pub fn list(db: &Db<'_>, scope: &Scope, query: &DuplicateQuery) -> StorageResult<DuplicatePage> {
     let type_name = query.record_type.map(|t| t.as_str()).unwrap_or_default();
+    let record = query.record.map(id_bytes);
     let rows = db.query(
         "SELECT p.a, p.b, p.record_type, ma.commune, ma.sensitive, mb.commune, mb.sensitive
          FROM dup_pairs p JOIN merged ma ON ma.id = p.a JOIN merged mb ON mb.id = p.b
          WHERE p.state = $1 AND ($2 = '' OR p.record_type = $2)
-         ORDER BY p.found_ms DESC, p.a, p.b",
-        &[&query.state.as_str(), &type_name],
+           AND ($3::BYTEA IS NULL OR p.a = $3 OR p.b = $3)
+         ORDER BY p.score DESC, p.found_ms DESC, p.a, p.b",
+        &[&query.state.as_str(), &type_name, &record],
     )?;
     let mut visible = Vec::new();
     for r in rows {
@@ -147,7 +157,7 @@ pub fn list(db: &Db<'_>, scope: &Scope, query: &DuplicateQuery) -> StorageResult
 pub fn pair(db: &Db<'_>, a: Uuid, b: Uuid) -> StorageResult<Option<DuplicatePair>> {
     let (a, b) = ordered(a, b);
     let Some(r) = db.opt(
-        "SELECT reasons, state, decided_by, decided_ms, found_ms FROM dup_pairs
+        "SELECT reasons, state, decided_by, decided_ms, found_ms, score FROM dup_pairs
          WHERE a = $1 AND b = $2",
         &[&id_bytes(a), &id_bytes(b)],
     )?
@@ -162,6 +172,7 @@ pub fn pair(db: &Db<'_>, a: Uuid, b: Uuid) -> StorageResult<Option<DuplicatePair
         a: ra,
         b: rb,
         reasons: parse_reasons(r.try_get(0)?)?,
+        score: r.try_get(5)?,
         state: PairState::parse(&state).unwrap_or(PairState::Open),
         decided_by: r.try_get(2)?,
         decided_ms: r.try_get(3)?,

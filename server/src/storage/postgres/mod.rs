@@ -8,6 +8,7 @@
 //! keeps the change log's sequence numbers in commit order, as SQLite's single writer does.
 
 mod accounts;
+mod activity;
 mod audit;
 mod db;
 mod duplicates;
@@ -296,6 +297,16 @@ impl AccountStore for PostgresStorage {
         self.read(accounts::list_devices)
     }
 
+    fn device_list(&self, query: &super::DeviceQuery) -> StorageResult<Vec<super::DeviceInfo>> {
+        self.read(|db| accounts::device_list(db, query))
+    }
+
+    fn note_sync(&self, device: Uuid, now_ms: i64) -> StorageResult<()> {
+        let result = self.read(|db| accounts::note_sync(db, device, now_ms));
+        self.note_disk(&result);
+        result
+    }
+
     fn create_session(
         &self,
         user_id: i64,
@@ -439,12 +450,14 @@ impl AuditStore for PostgresStorage {
 
     fn list_audit(
         &self,
-        before: Option<i64>,
+        filter: &super::AuditFilter,
         limit: u32,
-        device: Option<Uuid>,
-        with_sensitive: bool,
     ) -> StorageResult<Vec<AuditEntry>> {
-        self.read(|db| audit::list(db, before, limit, device, with_sensitive))
+        self.read(|db| audit::list(db, filter, limit))
+    }
+
+    fn audit_end(&self) -> StorageResult<i64> {
+        self.read(audit::end)
     }
 
     fn sensitive_devices(&self) -> StorageResult<Vec<SensitiveDevice>> {
@@ -476,6 +489,12 @@ impl AdminStore for PostgresStorage {
     fn scoped_stats(&self, scope: &Scope) -> StorageResult<Stats> {
         self.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", |db| {
             merged::stats(db, scope)
+        })
+    }
+
+    fn activity(&self, since_ms: i64, week_ms: i64) -> StorageResult<super::Activity> {
+        self.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", |db| {
+            activity::activity(db, since_ms, week_ms)
         })
     }
 

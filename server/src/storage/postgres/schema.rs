@@ -14,7 +14,7 @@ use uuid::Uuid;
 const UPGRADE_LOCK: i64 = 0x6669_656c_6473_0001;
 
 /// Every migration, oldest first; append, never edit one that has shipped.
-const STEPS: &[&str] = &[V1, V2];
+const STEPS: &[&str] = &[V1, V2, ADMINISTRATION];
 
 /// Accounts get a full name and a phone number; the merged view keeps each record's village and
 /// the account whose device first sent it (SQLite version 8).
@@ -27,6 +27,9 @@ UPDATE merged SET village = view::jsonb -> 'fields' ->> 'village',
     collector_id = (SELECT d.user_id FROM changes c JOIN devices d ON d.id = c.origin_device
                     WHERE c.record_id = merged.id ORDER BY c.seq LIMIT 1);
 ";
+
+/// The step after which open duplicate pairs are scored anew (`duplicates::index_all`).
+const SCORES_PAIRS: usize = 3;
 
 const V1: &str = "
 CREATE TABLE meta (
@@ -203,6 +206,31 @@ CREATE TABLE indicator_facts (
 );
 ";
 
+/// When each device enrolled, last synced and how many changes it sent (counted as they arrive;
+/// filled here from the stored changes); the device and time each record's first change
+/// arrived from (who registered it, and when); a score for each candidate pair of duplicates.
+const ADMINISTRATION: &str = "
+ALTER TABLE devices ADD COLUMN enrolled_ms BIGINT;
+ALTER TABLE devices ADD COLUMN last_sync_ms BIGINT;
+ALTER TABLE devices ADD COLUMN changes_sent BIGINT NOT NULL DEFAULT 0;
+UPDATE devices d SET changes_sent = c.n, last_sync_ms = NULLIF(c.last, 0)
+  FROM (SELECT origin_device, COUNT(*) AS n, MAX(received_ms) AS last FROM changes
+        GROUP BY origin_device) AS c
+  WHERE c.origin_device = d.id;
+CREATE TABLE record_origin (
+    record_id BYTEA PRIMARY KEY,
+    device_id BYTEA NOT NULL,
+    at_ms     BIGINT NOT NULL
+);
+INSERT INTO record_origin (record_id, device_id, at_ms)
+  SELECT record_id, origin_device, received_ms FROM changes
+  WHERE seq IN (SELECT MIN(seq) FROM changes GROUP BY record_id)
+  ON CONFLICT DO NOTHING;
+CREATE INDEX record_origin_by_time ON record_origin(at_ms);
+ALTER TABLE dup_pairs ADD COLUMN score BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX dup_pairs_by_score ON dup_pairs(state, score);
+";
+
 /// Brings the database to the newest step, creating everything in an empty one, and gives a
 /// new database its identity and signing key. A current database is only read.
 pub fn upgrade(db: &Db<'_>) -> StorageResult<()> {
@@ -224,6 +252,10 @@ pub fn upgrade(db: &Db<'_>) -> StorageResult<()> {
                 "INSERT INTO schema_version (version) VALUES ($1)",
                 &[&(step as i64 + 1)],
             )?;
+        }
+        if found > 0 && (found as usize) < SCORES_PAIRS {
+            db.batch("DELETE FROM dup_keys; DELETE FROM dup_pairs WHERE state = 'open';")?;
+            super::duplicates::index_all(db, crate::storage::now_ms())?;
         }
         db.exec(
             "INSERT INTO meta (key, value) VALUES ('server_id', $1) ON CONFLICT (key) DO NOTHING",

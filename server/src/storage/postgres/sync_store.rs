@@ -227,6 +227,20 @@ impl SyncWrite for PgSyncTx<'_, '_> {
                 &change.author_signature.as_ref().map(|s| &s[..]),
             ],
         )?;
+        // What the administration shows of devices and registrations, counted as they arrive.
+        self.db.exec(
+            "UPDATE devices SET changes_sent = changes_sent + 1 WHERE id = $1",
+            &[&id_bytes(change.origin)],
+        )?;
+        self.db.exec(
+            "INSERT INTO record_origin (record_id, device_id, at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[
+                &id_bytes(change.record_id),
+                &id_bytes(change.origin),
+                &change.received_ms,
+            ],
+        )?;
         Ok(())
     }
 

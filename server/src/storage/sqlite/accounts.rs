@@ -3,8 +3,8 @@
 
 use super::uuid_col;
 use crate::storage::{
-    AccountUpdate, Caller, Device, DeviceKeys, NewUser, Proven, Role, StorageError, StorageResult,
-    User,
+    AccountUpdate, Caller, Device, DeviceInfo, DeviceKeys, DeviceQuery, DeviceState, NewUser,
+    Proven, Role, StorageError, StorageResult, User,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
@@ -249,8 +249,8 @@ pub fn enrol_device(
     let tx = conn.transaction()?;
     let id = Uuid::now_v7();
     tx.execute(
-        "INSERT INTO devices (id, user_id, name, token_hash) VALUES (?1, ?2, ?3, ?4)",
-        params![id.as_bytes(), user_id, name, token_hash],
+        "INSERT INTO devices (id, user_id, name, token_hash, enrolled_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id.as_bytes(), user_id, name, token_hash, crate::storage::now_ms()],
     )?;
     if let Some(keys) = keys {
         let own = fieldsync_core::signing::actor_for_public_key(&keys.public_key);
@@ -312,9 +312,16 @@ pub fn create_session(
 ) -> StorageResult<Device> {
     let id = Uuid::now_v7();
     conn.execute(
-        "INSERT INTO devices (id, user_id, name, token_hash, kind, csrf, expires_ms)
-         VALUES (?1, ?2, 'Trình duyệt', ?3, 'browser', ?4, ?5)",
-        params![id.as_bytes(), user_id, token_hash, csrf, expires_ms],
+        "INSERT INTO devices (id, user_id, name, token_hash, kind, csrf, expires_ms, enrolled_ms)
+         VALUES (?1, ?2, 'Trình duyệt', ?3, 'browser', ?4, ?5, ?6)",
+        params![
+            id.as_bytes(),
+            user_id,
+            token_hash,
+            csrf,
+            expires_ms,
+            crate::storage::now_ms()
+        ],
     )?;
     let username: String =
         conn.query_row("SELECT username FROM users WHERE id = ?1", [user_id], |r| {
@@ -430,6 +437,69 @@ pub fn list_devices(conn: &Connection) -> StorageResult<Vec<Device>> {
         })
     })
     .collect()
+}
+
+/// The devices `query` asks for, by username, then newest enrolment first.
+pub fn device_list(conn: &Connection, query: &DeviceQuery) -> StorageResult<Vec<DeviceInfo>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.id, d.user_id, u.username, d.name, d.revoked, d.kind, d.enrolled_ms,
+                d.last_sync_ms, d.expires_ms, d.changes_sent
+         FROM devices d JOIN users u ON u.id = d.user_id
+         WHERE (?1 IS NULL OR d.kind = ?1) AND (?2 IS NULL OR u.username = ?2)
+           AND CASE WHEN d.revoked THEN 'revoked'
+                    WHEN d.expires_ms IS NOT NULL AND d.expires_ms <= ?3 THEN 'expired'
+                    ELSE 'active' END
+               IN (COALESCE(?4, 'active'), COALESCE(?4, 'revoked'))
+         ORDER BY u.username, COALESCE(d.enrolled_ms, 0) DESC, d.id DESC LIMIT ?5",
+    )?;
+    let state = query.state.map(DeviceState::as_str);
+    let rows = stmt.query_map(
+        params![query.kind, query.username, query.now_ms, state, query.limit],
+        |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                Device {
+                    id: Uuid::nil(),
+                    user_id: r.get(1)?,
+                    username: r.get(2)?,
+                    name: r.get(3)?,
+                    revoked: r.get(4)?,
+                    kind: r.get(5)?,
+                },
+                (
+                    r.get::<_, Option<i64>>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                    r.get::<_, i64>(9)?,
+                ),
+            ))
+        },
+    )?;
+    rows.map(|row| {
+        let (id, device, (enrolled_ms, last_sync_ms, expires_ms, sent)) = row?;
+        Ok(DeviceInfo {
+            device: Device {
+                id: uuid_col(id)?,
+                ..device
+            },
+            state: crate::storage::device_state(device.revoked, expires_ms, query.now_ms),
+            enrolled_ms,
+            last_sync_ms,
+            expires_ms,
+            changes_sent: sent.max(0) as u64,
+        })
+    })
+    .collect()
+}
+
+/// Notes a sync of `device`, at most once a minute (a pull alone writes nothing in between).
+pub fn note_sync(conn: &Connection, device: Uuid, now_ms: i64) -> StorageResult<()> {
+    conn.prepare_cached(
+        "UPDATE devices SET last_sync_ms = ?2
+         WHERE id = ?1 AND (last_sync_ms IS NULL OR last_sync_ms < ?2 - 60000)",
+    )?
+    .execute(params![device.as_bytes(), now_ms])?;
+    Ok(())
 }
 
 /// The user behind a device id (revoked or not): whose scope a held change is checked with.

@@ -4,7 +4,7 @@
 //! changes devices wrote, which devices support cases reached.
 
 use super::uuid_col;
-use crate::storage::{AuditEntry, SensitiveDevice, StorageResult, SYNC_CASES};
+use crate::storage::{AuditEntry, AuditFilter, SensitiveDevice, StorageResult, SYNC_CASES};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -28,21 +28,33 @@ pub fn append(conn: &Connection, entry: &AuditEntry) -> StorageResult<()> {
     Ok(())
 }
 
-pub fn list(
-    conn: &Connection,
-    before: Option<i64>,
-    limit: u32,
-    device: Option<Uuid>,
-    with_sensitive: bool,
-) -> StorageResult<Vec<AuditEntry>> {
+/// The entries `f` asks for, newest first: a range of the log's numbers, read backwards.
+pub fn list(conn: &Connection, f: &AuditFilter, limit: u32) -> StorageResult<Vec<AuditEntry>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, at_ms, user_id, username, device_id, action, target, detail, peer, sensitive
          FROM audit
-         WHERE (?1 IS NULL OR seq < ?1) AND (?3 IS NULL OR device_id = ?3) AND (?4 OR sensitive = 0)
-         ORDER BY seq DESC LIMIT ?2",
+         WHERE seq < ?1 AND seq >= ?2 AND (?3 IS NULL OR device_id = ?3) AND (?4 OR sensitive = 0)
+           AND (?5 IS NULL OR username = ?5 OR (username IS NULL AND target = ?5))
+           AND (?6 IS NULL OR action = ?6)
+           AND (?7 IS NULL OR target = ?7 OR instr(detail, ?7) > 0)
+           AND (?8 IS NULL OR at_ms >= ?8) AND (?9 IS NULL OR at_ms < ?9)
+         ORDER BY seq DESC LIMIT ?10",
     )?;
-    let device = device.map(|d| d.as_bytes().to_vec());
-    let rows = stmt.query_map(params![before, limit, device, with_sensitive], |r| {
+    let device = f.device.map(|d| d.as_bytes().to_vec());
+    let record = f.record.map(|r| r.to_string());
+    let values = params![
+        f.before,
+        f.floor,
+        device,
+        f.with_sensitive,
+        f.username,
+        f.action,
+        record,
+        f.from_ms,
+        f.to_ms,
+        limit
+    ];
+    let rows = stmt.query_map(values, |r| {
         Ok((
             AuditEntry {
                 seq: r.get(0)?,
@@ -65,6 +77,15 @@ pub fn list(
         Ok(entry)
     })
     .collect()
+}
+
+/// One past the newest entry's number.
+pub fn end(conn: &Connection) -> StorageResult<i64> {
+    Ok(
+        conn.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit", [], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 /// How cases reached one device.

@@ -42,6 +42,13 @@ pub fn reindex(tx: &Transaction<'_>, view: &RecordView, now_ms: i64) -> StorageR
             rows.map(|other| uuid_col(other?)).collect()
         })?
     };
+    let found = crate::duplicates::scored(view, found, |other| {
+        let json: Option<String> = tx
+            .prepare_cached("SELECT view FROM merged WHERE id = ?1")?
+            .query_row([other.as_bytes()], |r| r.get(0))
+            .optional()?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    })?;
     let existing: Vec<(Uuid, Uuid, String)> = {
         let mut stmt = tx.prepare_cached(
             "SELECT a, b, state FROM dup_pairs WHERE a = ?1
@@ -63,18 +70,19 @@ pub fn reindex(tx: &Transaction<'_>, view: &RecordView, now_ms: i64) -> StorageR
             params![a.as_bytes(), b.as_bytes()],
         )?;
     }
-    for (a, b, reasons) in plan.upsert {
+    for (a, b, reasons, score) in plan.upsert {
         tx.prepare_cached(
-            "INSERT INTO dup_pairs (a, b, record_type, reasons, state, found_ms)
-             VALUES (?1, ?2, ?3, ?4, 'open', ?5)
-             ON CONFLICT(a, b) DO UPDATE SET reasons = excluded.reasons",
+            "INSERT INTO dup_pairs (a, b, record_type, reasons, state, found_ms, score)
+             VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6)
+             ON CONFLICT(a, b) DO UPDATE SET reasons = excluded.reasons, score = excluded.score",
         )?
         .execute(params![
             a.as_bytes(),
             b.as_bytes(),
             view.record_type.as_str(),
             reasons,
-            now_ms
+            now_ms,
+            score
         ])?;
     }
     Ok(())
@@ -98,7 +106,7 @@ pub fn index_all(tx: &Transaction<'_>, now_ms: i64) -> StorageResult<()> {
     Ok(())
 }
 
-/// The candidate pairs `scope` may see (both records visible), newest first.
+/// The candidate pairs `scope` may see (both records visible), most alike first, then newest.
 pub fn list(
     conn: &Connection,
     scope: &Scope,
@@ -115,9 +123,11 @@ pub fn list(
     } else {
         sql.push_str(" AND ?2 = ''");
     }
-    sql.push_str(" ORDER BY p.found_ms DESC, p.a, p.b");
+    sql.push_str(" AND (?3 IS NULL OR p.a = ?3 OR p.b = ?3)");
+    sql.push_str(" ORDER BY p.score DESC, p.found_ms DESC, p.a, p.b");
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params![query.state.as_str(), type_name], |r| {
+    let record = query.record.map(|r| r.as_bytes().to_vec());
+    let rows = stmt.query_map(params![query.state.as_str(), type_name, record], |r| {
         Ok((
             r.get::<_, Vec<u8>>(0)?,
             r.get::<_, Vec<u8>>(1)?,
@@ -166,7 +176,7 @@ pub fn pair(conn: &Connection, a: Uuid, b: Uuid) -> StorageResult<Option<Duplica
     let (a, b) = ordered(a, b);
     let row = conn
         .query_row(
-            "SELECT reasons, state, decided_by, decided_ms, found_ms FROM dup_pairs
+            "SELECT reasons, state, decided_by, decided_ms, found_ms, score FROM dup_pairs
              WHERE a = ?1 AND b = ?2",
             params![a.as_bytes(), b.as_bytes()],
             |r| {
@@ -176,11 +186,12 @@ pub fn pair(conn: &Connection, a: Uuid, b: Uuid) -> StorageResult<Option<Duplica
                     r.get::<_, Option<String>>(2)?,
                     r.get::<_, Option<i64>>(3)?,
                     r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
                 ))
             },
         )
         .optional()?;
-    let Some((reasons, state, decided_by, decided_ms, found_ms)) = row else {
+    let Some((reasons, state, decided_by, decided_ms, found_ms, score)) = row else {
         return Ok(None);
     };
     let (Some(ra), Some(rb)) = (merged::get(conn, a)?, merged::get(conn, b)?) else {
@@ -190,6 +201,7 @@ pub fn pair(conn: &Connection, a: Uuid, b: Uuid) -> StorageResult<Option<Duplica
         a: ra,
         b: rb,
         reasons: crate::duplicates::parse_reasons(&reasons)?,
+        score,
         state: PairState::parse(&state).unwrap_or(PairState::Open),
         decided_by,
         decided_ms,

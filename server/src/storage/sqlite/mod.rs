@@ -5,6 +5,7 @@
 //! never wait for the writer, and one request holds the writer for a bounded time only.
 
 mod accounts;
+mod activity;
 mod audit;
 mod duplicates;
 mod export;
@@ -190,6 +191,14 @@ impl AccountStore for SqliteStorage {
         self.read_conn(accounts::list_devices)
     }
 
+    fn device_list(&self, query: &super::DeviceQuery) -> StorageResult<Vec<super::DeviceInfo>> {
+        self.read_conn(|c| accounts::device_list(c, query))
+    }
+
+    fn note_sync(&self, device: Uuid, now_ms: i64) -> StorageResult<()> {
+        self.write_conn(|c| accounts::note_sync(c, device, now_ms))
+    }
+
     fn create_session(
         &self,
         user_id: i64,
@@ -302,12 +311,14 @@ impl AuditStore for SqliteStorage {
 
     fn list_audit(
         &self,
-        before: Option<i64>,
+        filter: &super::AuditFilter,
         limit: u32,
-        device: Option<Uuid>,
-        with_sensitive: bool,
     ) -> StorageResult<Vec<AuditEntry>> {
-        self.read_conn(|c| audit::list(c, before, limit, device, with_sensitive))
+        self.read_conn(|c| audit::list(c, filter, limit))
+    }
+
+    fn audit_end(&self) -> StorageResult<i64> {
+        self.read_conn(audit::end)
     }
 
     fn sensitive_devices(&self) -> StorageResult<Vec<SensitiveDevice>> {
@@ -332,6 +343,10 @@ impl AdminStore for SqliteStorage {
 
     fn scoped_stats(&self, scope: &Scope) -> StorageResult<Stats> {
         self.read_conn(|c| merged::stats(c, scope))
+    }
+
+    fn activity(&self, since_ms: i64, week_ms: i64) -> StorageResult<super::Activity> {
+        self.read_conn(|c| activity::activity(c, since_ms, week_ms))
     }
 
     fn disk_full(&self) -> bool {

@@ -270,6 +270,31 @@ UPDATE merged SET village = json_extract(view, '$.fields.village'),
                     WHERE c.record_id = merged.id ORDER BY c.seq LIMIT 1);
 ";
 
+/// Version 9: administration and the review queue. When each device enrolled, last synced and
+/// how many changes it sent (counted as they arrive; filled here from the stored changes); the
+/// device and time each record's first change arrived from (who registered it, and when); a
+/// score for each candidate pair of duplicates (computed by the rebuild).
+const V9_FROM_V8: &str = "
+ALTER TABLE devices ADD COLUMN enrolled_ms INTEGER;
+ALTER TABLE devices ADD COLUMN last_sync_ms INTEGER;
+ALTER TABLE devices ADD COLUMN changes_sent INTEGER NOT NULL DEFAULT 0;
+UPDATE devices SET changes_sent = c.n, last_sync_ms = NULLIF(c.last, 0)
+  FROM (SELECT origin_device, COUNT(*) AS n, MAX(received_ms) AS last FROM changes
+        GROUP BY origin_device) AS c
+  WHERE c.origin_device = devices.id;
+CREATE TABLE record_origin (
+    record_id BLOB PRIMARY KEY,
+    device_id BLOB NOT NULL,
+    at_ms     INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO record_origin (record_id, device_id, at_ms)
+  SELECT record_id, origin_device, received_ms FROM changes
+  WHERE seq IN (SELECT MIN(seq) FROM changes GROUP BY record_id);
+CREATE INDEX record_origin_by_time ON record_origin(at_ms);
+ALTER TABLE dup_pairs ADD COLUMN score INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX dup_pairs_by_score ON dup_pairs(state, score);
+";
+
 /// Every version's migration and the rebuilds they ask for.
 pub const SCHEMA: Schema<StorageError> = Schema {
     what: "server database",
@@ -313,6 +338,11 @@ pub const SCHEMA: Schema<StorageError> = Schema {
             version: 8,
             steps: &[Step::Sql(V8_FROM_V7)],
             rebuilds: &[],
+        },
+        Migration {
+            version: 9,
+            steps: &[Step::Sql(V9_FROM_V8)],
+            rebuilds: &[DUPLICATES],
         },
     ],
     // Duplicates and facts are both read from the merged view; receipts from the changes.

@@ -169,6 +169,19 @@ impl SyncWrite for SqliteSyncTx<'_> {
             &change.receipt[..],
             change.author_signature.as_ref().map(|s| &s[..])
         ])?;
+        // What the administration shows of devices and registrations, counted as they arrive.
+        self.tx
+            .prepare_cached("UPDATE devices SET changes_sent = changes_sent + 1 WHERE id = ?1")?
+            .execute([change.origin.as_bytes()])?;
+        self.tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO record_origin (record_id, device_id, at_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                change.record_id.as_bytes(),
+                change.origin.as_bytes(),
+                change.received_ms
+            ])?;
         Ok(())
     }
 

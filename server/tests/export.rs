@@ -15,7 +15,7 @@ use fieldsync_server::accounts::{self, Authority};
 use fieldsync_server::config::Timeouts;
 use fieldsync_server::http::{routes, AppState};
 use fieldsync_server::storage::prelude::*;
-use fieldsync_server::storage::{NewUser, Role};
+use fieldsync_server::storage::{AuditFilter, NewUser, Role};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -384,9 +384,15 @@ async fn support_cases_are_exported_only_with_sensitive_access_and_audited() {
     let exports = |with_sensitive: bool| {
         let state = server.state.clone();
         move || -> Vec<fieldsync_server::storage::AuditEntry> {
+            let end = state.storage.audit_end().unwrap();
+            let filter = AuditFilter {
+                before: end,
+                with_sensitive,
+                ..AuditFilter::default()
+            };
             state
                 .storage
-                .list_audit(None, 500, None, with_sensitive)
+                .list_audit(&filter, 500)
                 .unwrap()
                 .into_iter()
                 .filter(|e| e.action == "export_records")

@@ -50,6 +50,12 @@ en: {
 const DAY = 86400000;
 // A person as the page names one: the full name when the account has one.
 const person = u => (u && (u.full_name || u.username)) || '—';
+// An account named by its username in an answer, as the page names people: the full name from
+// the admin's list of accounts, the username beside it.
+const named = (users, username) => {
+  const u = username && (users || []).find(x => x.username === username);
+  return !username ? '—' : u && u.full_name ? u.full_name + ' (' + username + ')' : username;
+};
 const fold = s => String(s || '').normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/[đĐ]/g, 'd').toLowerCase().replace(/[^a-z0-9*]+/g, ' ').trim();
 const levelName = a => (a.level === 'district' && !/^(Thành phố|Thị xã|Huyện)/.test(a.name) ? (S.lang === 'vi' ? 'Huyện ' + a.name : a.name + ' district') : a.name);
 const areaLabel = c => (c === '*' ? t('ap.all') : area(c) ? levelName(area(c)) : c);
@@ -181,16 +187,17 @@ async function auditLog(ctx) {
     v('device') ? h('p', { class: 'note with-act', test: 'audit-device' }, t('a.oneDevice', { d: v('device') }), h('a', { href: '#/audit' }, t('a.allEntries'))) : '',
     table('audit-table', ['a.time', 'a.user', 'a.action', 'a.target', 'a.detail', 'a.peer'], tbody, 'audit'),
     h('div', { class: 'pager' }, h('button', { type: 'button', class: 'btn', test: 'audit-newest', disabled: !before, onclick: () => go(link('#/audit', keep(), {})) }, t('a.newest')), older));
-  get('/v1/admin/users', ctx).then(us => put(users, (us || []).map(u => h('option', { value: u.username }, person(u) !== u.username ? person(u) : null))), () => {});
+  const accounts = get('/v1/admin/users', ctx).then(us => { put(users, (us || []).map(u => h('option', { value: u.username }, person(u) !== u.username ? person(u) : null))); return us; }, () => null);
   const qs = keep();
   qs.set('limit', '100');
   if (before) qs.set('before', before);
   const d = await get('/v1/audit?' + qs, ctx);
   if (!ctx.alive()) return;
-  const es = (d && d.entries) || [], recs = (d && d.records) || {};
+  const es = (d && d.entries) || [], recs = (d && d.records) || {}, people = await accounts;
+  if (!ctx.alive()) return;
   const target = e => e.action === 'sync_cases' && e.device_id ? h('a', { href: '#/audit?device=' + encodeURIComponent(e.device_id) }, e.target || e.device_id)
     : RECORD_ACTIONS.includes(e.action) && /^[0-9a-f-]{36}$/i.test(e.target || '') ? recordRef(e.target, recs) : e.target || '—';
-  put(tbody, es.length ? es.map(e => h('tr', { test: 'audit-row', 'data-seq': e.seq, 'data-action': e.action }, h('td', { class: 'nowrap' }, fmtTime(e.at)), td(e.username || '—'),
+  put(tbody, es.length ? es.map(e => h('tr', { test: 'audit-row', 'data-seq': e.seq, 'data-action': e.action }, h('td', { class: 'nowrap' }, fmtTime(e.at)), td(named(people, e.username)),
     h('td', { class: e.action === 'login_failed' ? 'bad' : null }, has('act.' + e.action) ? t('act.' + e.action) : e.action,
       e.sensitive && ' ', e.sensitive && h('span', { class: 'badge warn', test: 'audit-sensitive' }, t('a.sensitive'))),
     td(target(e)), h('td', { test: 'audit-detail' }, detailOf(e, recs)), h('td', { class: 'mono nowrap' }, e.peer || ''))) : msgRow(6, t(d && d.next_before ? 'a.noneHere' : 'a.none')));
@@ -228,11 +235,11 @@ async function pDevices(ctx) {
       h('a', { href: x === 'phone' ? '#/devices' : '#/devices?kind=browser', class: x === kind ? 'on' : null, 'aria-current': x === kind ? 'page' : null, test: 'device-tab-' + x }, t(l)))),
     h('div', { class: 'card filterbar', test: 'device-filters' }, field(t('d.fState'), stSel), field(t('d.fUser'), user), users),
     table('devices-table', cols, tbody));
-  get('/v1/admin/users', ctx).then(us => put(users, (us || []).map(u => h('option', { value: u.username }))), () => {});
+  const accounts = get('/v1/admin/users', ctx).then(us => { put(users, (us || []).map(u => h('option', { value: u.username }))); return us; }, () => null);
   const qs = new URLSearchParams({ kind });
   if (state) qs.set('state', state);
   if (v('user')) qs.set('user', v('user'));
-  const list = await get('/v1/admin/devices?' + qs, ctx);
+  const list = await get('/v1/admin/devices?' + qs, ctx), people = await accounts;
   if (!ctx.alive()) return;
   const when = (iso, none) => (iso ? fmtTime(iso) : muted(t(none)));
   const row = d => {
@@ -246,7 +253,7 @@ async function pDevices(ctx) {
     idle();
     const badge = h('span', { class: 'badge ' + (d.state === 'active' ? 'good' : ''), test: 'device-state', 'data-state': d.state }, t(d.state === 'expired' ? 'd.expired' : 'd.' + d.state));
     const tr = h('tr', { test: 'device-row', 'data-id': d.id, 'data-kind': d.kind, class: d.state !== 'active' ? 'dim' : null },
-      td(h('strong', null, d.username || '—')), td(d.name || '—'), h('td', { class: 'nowrap' }, when(d.enrolled_at, 'd.unknownDate')),
+      td(h('strong', null, named(people, d.username))), td(d.name || '—'), h('td', { class: 'nowrap' }, when(d.enrolled_at, 'd.unknownDate')),
       h('td', { class: 'nowrap', test: kind === 'browser' ? 'device-expires' : 'device-last-sync' }, kind === 'browser' ? when(d.expires_at, 'd.unknownDate') : when(d.last_sync_at, 'd.never')),
       kind !== 'browser' && h('td', { class: 'num', test: 'device-sent' }, num(d.changes_sent)), td(badge), acts);
     return tr;

@@ -22,6 +22,7 @@ async fn collectors_devices_audit_filters_and_one_records_pairs() {
     let env = Env::start().await;
     let sup = supervisor(&env, "gs_api", &["62.610"], false).await;
     env.user("thu_api", &[NGOC_LINH], false).await;
+    env.set_full_name("thu_api", "Y Thu Niê").await;
     let mut phone = env.phone("thu_api", Default::default()).await;
     let a = phone
         .store
@@ -44,6 +45,7 @@ async fn collectors_devices_audit_filters_and_one_records_pairs() {
         .find(|c| c["username"] == "thu_api")
         .expect("the collector of her district");
     assert_eq!(me["registered"][1], 2);
+    assert_eq!(me["full_name"], "Y Thu Niê");
     assert_eq!(me["silent"], false);
     assert_eq!(status(&env, &phone.token, "/v1/collectors").await.0, 403);
     for bad in ["weeks=0", "weeks=13", "weeks=x", "other=1"] {

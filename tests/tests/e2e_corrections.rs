@@ -76,6 +76,7 @@ async fn a_correction_reads_as_old_to_new_and_reaches_the_phone_and_an_undone_me
 ) {
     let env = Env::start().await;
     env.user("lan", &[NGOC_LINH], false).await;
+    env.set_full_name("lan", "Hồ Thị Lan").await;
     call_json(
         &env.http,
         env.addr(),
@@ -170,6 +171,7 @@ async fn a_correction_reads_as_old_to_new_and_reaches_the_phone_and_an_undone_me
     assert_eq!(changes.len(), 2);
     assert_eq!(changes[0]["kind"], "create");
     assert_eq!(changes[0]["author"]["username"], "lan");
+    assert_eq!(changes[0]["author"]["full_name"], "Hồ Thị Lan");
     assert!(
         changes[0]["made_at"].is_string(),
         "the phone's time: {history}"

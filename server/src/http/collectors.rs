@@ -64,6 +64,7 @@ async fn list(state: AppState, auth: Credentials, q: CollectorsQuery) -> Result<
             let silent = last.is_none_or(|at| now - at >= SILENT_MS);
             let row = json!({
                 "username": u.username,
+                "full_name": u.full_name,
                 "areas": u.areas,
                 "last_sync_at": last.map(iso_utc),
                 "silent": silent,

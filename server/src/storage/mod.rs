@@ -467,6 +467,8 @@ pub struct RecordPage {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Author {
     pub username: Option<String>,
+    /// The account's full name, when it has one.
+    pub full_name: Option<String>,
     pub device_name: Option<String>,
     pub device_id: Option<Uuid>,
     /// The account's role (`collector`, `supervisor`, `admin`): a supervisor's field change is

@@ -139,6 +139,21 @@ impl Env {
         .unwrap();
     }
 
+    /// Gives an account its full name, as an admin does on the users page.
+    #[allow(dead_code)]
+    pub async fn set_full_name(&self, name: &str, full_name: &str) {
+        call_json(
+            &self.http,
+            self.addr(),
+            "PATCH",
+            &format!("/v1/admin/users/{name}"),
+            Some(&self.admin),
+            &json!({ "full_name": full_name }),
+        )
+        .await
+        .unwrap();
+    }
+
     pub async fn phone(&self, name: &str, options: ClientOptions) -> Phone {
         let path = self
             .dir

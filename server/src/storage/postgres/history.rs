@@ -10,7 +10,7 @@ use uuid::Uuid;
 /// The person and device an actor (bytes) is bound to.
 pub fn author(db: &Db<'_>, actor: &[u8]) -> StorageResult<Author> {
     let Some(r) = db.opt(
-        "SELECT d.id, d.name, u.username, u.role, d.kind FROM actors a
+        "SELECT d.id, d.name, u.username, u.role, d.kind, u.full_name FROM actors a
          JOIN devices d ON d.id = a.device_id JOIN users u ON u.id = d.user_id
          WHERE a.actor = $1",
         &[&actor],
@@ -20,6 +20,7 @@ pub fn author(db: &Db<'_>, actor: &[u8]) -> StorageResult<Author> {
     };
     Ok(Author {
         username: Some(r.try_get(2)?),
+        full_name: r.try_get(5)?,
         device_name: Some(r.try_get(1)?),
         device_id: Some(uuid_col(r.try_get(0)?)?),
         role: Some(r.try_get(3)?),

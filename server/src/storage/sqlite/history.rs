@@ -9,19 +9,29 @@ use uuid::Uuid;
 
 /// The person and device an actor (bytes) is bound to.
 fn author(conn: &Connection, actor: &[u8]) -> StorageResult<Author> {
-    type Row = (Vec<u8>, String, String, String, String);
+    type Row = (Vec<u8>, String, String, String, String, Option<String>);
     let row: Option<Row> = conn
         .query_row(
-            "SELECT d.id, d.name, u.username, u.role, d.kind FROM actors a
+            "SELECT d.id, d.name, u.username, u.role, d.kind, u.full_name FROM actors a
              JOIN devices d ON d.id = a.device_id JOIN users u ON u.id = d.user_id
              WHERE a.actor = ?1",
             [actor],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .optional()?;
     Ok(match row {
-        Some((device, name, username, role, kind)) => Author {
+        Some((device, name, username, role, kind, full_name)) => Author {
             username: Some(username),
+            full_name,
             device_name: Some(name),
             device_id: Some(uuid_col(device)?),
             role: Some(role),

@@ -259,7 +259,7 @@ async fn the_csv_reads_back_with_its_names_quoting_and_the_lists_filters() {
     assert_eq!(hoa["Thôn/làng"], "Thôn 2, Đắk \"Mới\"");
     assert_eq!(hoa["Xã"], "Ngọc Linh");
     assert_eq!(hoa["Mã xã"], NGOC_LINH);
-    assert_eq!(hoa["Dân tộc"], "Xơ-đăng");
+    assert_eq!(hoa["Dân tộc"], "Xơ Đăng");
     assert_eq!(hoa["Trạng thái duyệt"], "Chờ duyệt");
     assert!(
         records
@@ -419,7 +419,7 @@ async fn support_cases_are_exported_only_with_sensitive_access_and_audited() {
         sheets,
         [
             "Hộ gia đình",
-            "Người thụ hưởng",
+            "Nhân khẩu",
             "Mô hình-nhóm",
             "Hoạt động"
         ]
@@ -520,7 +520,7 @@ async fn the_workbook_has_a_sheet_per_type_with_headers_and_text_cells() {
                 == Data::String("=HYPERLINK(\"http://x\",\"y\")".into())),
         "a text cell, never a formula"
     );
-    let people = book.worksheet_range("Người thụ hưởng").unwrap();
+    let people = book.worksheet_range("Nhân khẩu").unwrap();
     let headers: Vec<String> = people
         .rows()
         .next()

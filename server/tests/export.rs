@@ -417,12 +417,7 @@ async fn support_cases_are_exported_only_with_sensitive_access_and_audited() {
         .sheet_names();
     assert_eq!(
         sheets,
-        [
-            "Hộ gia đình",
-            "Nhân khẩu",
-            "Mô hình-nhóm",
-            "Hoạt động"
-        ]
+        ["Hộ gia đình", "Nhân khẩu", "Mô hình-nhóm", "Hoạt động"]
     );
     assert!(audited().is_empty());
 
@@ -548,8 +543,8 @@ async fn the_workbook_has_a_sheet_per_type_with_headers_and_text_cells() {
     )
     .await;
     let mut book = Xlsx::new(std::io::Cursor::new(answer.body)).unwrap();
-    assert_eq!(book.sheet_names(), ["Beneficiary"]);
-    let sheet = book.worksheet_range("Beneficiary").unwrap();
+    assert_eq!(book.sheet_names(), ["Household member"]);
+    let sheet = book.worksheet_range("Household member").unwrap();
     assert_eq!(
         sheet.rows().next().unwrap()[0],
         Data::String("Record id".into())

@@ -58,6 +58,7 @@ async fn the_list_exports_what_it_shows() {
                 ("head_name", head),
                 ("village", "Làng Le"),
                 ("ethnicity", "14"),
+                ("poverty", "poor"),
             ],
         );
     }
@@ -69,7 +70,9 @@ async fn the_list_exports_what_it_shows() {
     b.wait("record-row").await;
     // Without a type the CSV is not offered (one type per CSV file); the workbook is.
     assert_eq!(href(&b, "export-records-csv").await, None);
-    let xlsx = href(&b, "export-records-xlsx").await.expect("the workbook link");
+    let xlsx = href(&b, "export-records-xlsx")
+        .await
+        .expect("the workbook link");
     assert!(xlsx.contains("/v1/records/export.xlsx?"), "{xlsx}");
 
     b.select("filter-type", "household").await;
@@ -88,7 +91,10 @@ async fn the_list_exports_what_it_shows() {
     assert!(kind.starts_with("text/csv"), "{kind}");
     assert!(text.starts_with('\u{feff}'), "a byte-order mark for Excel");
     let header = text.lines().next().unwrap();
-    assert!(header.contains("Họ tên chủ hộ"), "Vietnamese headers: {header}");
+    assert!(
+        header.contains("Họ tên chủ hộ"),
+        "Vietnamese headers: {header}"
+    );
     assert!(text.contains("\"A Blưn Đinh\""), "names round-trip: {text}");
     assert!(text.contains("\"Y Hnui\""), "{text}");
     // The header and the two households the list shows.

@@ -27,7 +27,8 @@ async fn download(b: &Browser, href: &str) -> (u64, String, String) {
             "const [href, done] = arguments;
              fetch(href, { credentials: 'same-origin' })
                .then(async r => done([r.status, r.headers.get('content-type') || '',
-                                      await r.text()]))
+                 // ignoreBOM keeps the byte-order mark, which the test looks for.
+                 new TextDecoder('utf-8', { ignoreBOM: true }).decode(await r.arrayBuffer())]))
                .catch(e => done([0, '', String(e)]));",
             vec![Json::from(href)],
         )

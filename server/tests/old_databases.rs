@@ -110,7 +110,7 @@ fn every_older_database_upgrades_with_its_rows_kept_and_readable() {
             })
             .expect("the edited household");
         assert_eq!(storage.record_history(edited.id).unwrap().len(), 2, "{at}");
-        // The upgrade to version 8 filled the list's village and collector from what was there.
+        // The upgrades to versions 8 and 9 filled the list's village and collector from what was there.
         assert_eq!(edited.village.as_deref(), Some("Làng Mới"), "{at}");
         let collector = edited.collector.as_ref().expect(&at);
         assert_eq!(collector.username, "lan", "{at}");

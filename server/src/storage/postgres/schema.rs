@@ -16,16 +16,13 @@ const UPGRADE_LOCK: i64 = 0x6669_656c_6473_0001;
 /// Every migration, oldest first; append, never edit one that has shipped.
 const STEPS: &[&str] = &[V1, V2, ADMINISTRATION];
 
-/// Accounts get a full name and a phone number; the merged view keeps each record's village and
-/// the account whose device first sent it (SQLite version 8).
+/// Accounts get a full name and a phone number; the merged view keeps each record's village
+/// (SQLite version 8; a record's collector comes from `record_origin`, the next step).
 const V2: &str = "
 ALTER TABLE users ADD COLUMN full_name TEXT;
 ALTER TABLE users ADD COLUMN phone TEXT;
 ALTER TABLE merged ADD COLUMN village TEXT;
-ALTER TABLE merged ADD COLUMN collector_id BIGINT;
-UPDATE merged SET village = view::jsonb -> 'fields' ->> 'village',
-    collector_id = (SELECT d.user_id FROM changes c JOIN devices d ON d.id = c.origin_device
-                    WHERE c.record_id = merged.id ORDER BY c.seq LIMIT 1);
+UPDATE merged SET village = view::jsonb -> 'fields' ->> 'village';
 ";
 
 /// The step after which open duplicate pairs are scored anew (`duplicates::index_all`).

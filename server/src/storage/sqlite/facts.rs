@@ -135,7 +135,7 @@ mod tests {
              ALTER TABLE changes DROP COLUMN author_signature; ALTER TABLE held DROP COLUMN signature;
              ALTER TABLE held DROP COLUMN vouched; DELETE FROM meta WHERE key = 'signing_key';
              ALTER TABLE users DROP COLUMN full_name; ALTER TABLE users DROP COLUMN phone;
-             ALTER TABLE merged DROP COLUMN village; ALTER TABLE merged DROP COLUMN collector_id;
+             ALTER TABLE merged DROP COLUMN village;
              ALTER TABLE devices DROP COLUMN enrolled_ms; ALTER TABLE devices DROP COLUMN last_sync_ms;
              ALTER TABLE devices DROP COLUMN changes_sent; DROP TABLE record_origin;
              DROP INDEX dup_pairs_by_score; ALTER TABLE dup_pairs DROP COLUMN score;

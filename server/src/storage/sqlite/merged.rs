@@ -32,17 +32,15 @@ pub fn refresh(
     tx.prepare_cached(
         "INSERT INTO merged (id, record_type, commune, status, title, search_text, view, problems, conflicts,
                              n_problems, n_conflicts, sensitive, review, updated_ms, merged_into, merge_edits,
-                             village, collector_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 (SELECT d.user_id FROM changes c JOIN devices d ON d.id = c.origin_device
-                  WHERE c.record_id = ?1 ORDER BY c.seq LIMIT 1))
+                             village)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT(id) DO UPDATE SET record_type = excluded.record_type, commune = excluded.commune,
            status = excluded.status, title = excluded.title, search_text = excluded.search_text,
            view = excluded.view, problems = excluded.problems, conflicts = excluded.conflicts,
            n_problems = excluded.n_problems, n_conflicts = excluded.n_conflicts,
            sensitive = excluded.sensitive, review = excluded.review, updated_ms = excluded.updated_ms,
            merged_into = excluded.merged_into, merge_edits = excluded.merge_edits,
-           village = excluded.village, collector_id = excluded.collector_id",
+           village = excluded.village",
     )?
     .execute(
         params![
@@ -150,7 +148,10 @@ const SUMMARY_COLUMNS: &str =
     "merged.id, merged.record_type, merged.commune, merged.status, merged.review,
      merged.title, merged.n_conflicts, merged.n_problems, merged.updated_ms, merged.village,
      u.username, u.full_name";
-const SUMMARY_FROM: &str = "merged LEFT JOIN users u ON u.id = merged.collector_id";
+/// A record's collector: the account of the device its first change came from (kept in
+/// `record_origin` as changes arrive).
+const SUMMARY_FROM: &str = "merged LEFT JOIN record_origin o ON o.record_id = merged.id
+     LEFT JOIN devices od ON od.id = o.device_id LEFT JOIN users u ON u.id = od.user_id";
 
 /// A list row as stored; checked into a [`RecordSummary`] outside the row callback.
 struct SummaryRow {

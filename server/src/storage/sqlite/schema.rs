@@ -259,15 +259,13 @@ CREATE TABLE expired (
 ";
 
 /// Version 8: accounts get a full name and a phone number; the merged view keeps each record's
-/// village and the account whose device first sent it, for the record list's columns and order.
+/// village, for the record list's column and order (its collector comes from `record_origin`,
+/// version 9).
 const V8_FROM_V7: &str = "
 ALTER TABLE users ADD COLUMN full_name TEXT;
 ALTER TABLE users ADD COLUMN phone TEXT;
 ALTER TABLE merged ADD COLUMN village TEXT;
-ALTER TABLE merged ADD COLUMN collector_id INTEGER;
-UPDATE merged SET village = json_extract(view, '$.fields.village'),
-    collector_id = (SELECT d.user_id FROM changes c JOIN devices d ON d.id = c.origin_device
-                    WHERE c.record_id = merged.id ORDER BY c.seq LIMIT 1);
+UPDATE merged SET village = json_extract(view, '$.fields.village');
 ";
 
 /// Version 9: administration and the review queue. When each device enrolled, last synced and
